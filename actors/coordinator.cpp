@@ -1,0 +1,279 @@
+#include "actors/coordinator.hpp"
+
+#include <algorithm>
+
+#include "caf/event_based_actor.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/message_priority.hpp"
+#include "caf/send.hpp"
+#include "caf/system_messages.hpp"
+
+namespace libstream::runtime {
+
+namespace {
+
+using job_info = coordinator_state::job_info;
+using self_ptr = caf::stateful_actor<coordinator_state>*;
+
+/// The index of channel (producer p -> consumer c) among the output channels
+/// of producer subtask p of vertex v.
+uint32_t output_index(const job_graph& g, int v, int p, int edge, int c) {
+  uint32_t base = 0;
+  for (auto e : g.vertices()[static_cast<size_t>(v)].outputs) {
+    auto targets = g.channel_targets(e, p);
+    if (e == edge) {
+      auto i = std::find(targets.begin(), targets.end(), c);
+      return base + static_cast<uint32_t>(i - targets.begin());
+    }
+    base += static_cast<uint32_t>(targets.size());
+  }
+  throw std::logic_error("edge is not an output of the vertex");
+}
+
+/// The index of channel (producer p -> consumer c) among the input channels
+/// of consumer subtask c of vertex v.
+uint32_t input_index(const job_graph& g, int v, int c, int edge, int p) {
+  uint32_t base = 0;
+  for (auto e : g.vertices()[static_cast<size_t>(v)].inputs) {
+    auto sources = g.channel_sources(e, c);
+    if (e == edge) {
+      auto i = std::find(sources.begin(), sources.end(), p);
+      return base + static_cast<uint32_t>(i - sources.begin());
+    }
+    base += static_cast<uint32_t>(sources.size());
+  }
+  throw std::logic_error("edge is not an input of the vertex");
+}
+
+subtask_wiring wiring_of(const job_info& job, int v, int i) {
+  auto& g = *job.graph;
+  auto& vx = g.vertices()[static_cast<size_t>(v)];
+  subtask_wiring w;
+  for (auto e : vx.inputs) {
+    auto pv = g.producer_vertex(e);
+    for (auto p : g.channel_sources(e, i))
+      w.inputs.push_back(
+        channel_peer{job.subtasks[static_cast<size_t>(pv)][static_cast<size_t>(p)],
+                     output_index(g, pv, p, e, i)});
+  }
+  for (auto e : vx.outputs) {
+    subtask_wiring::gate gate;
+    gate.edge = e;
+    auto cv = g.consumer_vertex(e);
+    for (auto c : g.channel_targets(e, i))
+      gate.channels.push_back(
+        channel_peer{job.subtasks[static_cast<size_t>(cv)][static_cast<size_t>(c)],
+                     input_index(g, cv, c, e, i)});
+    w.outputs.push_back(std::move(gate));
+  }
+  return w;
+}
+
+void release_slots(self_ptr self, job_info& job) {
+  for (auto& [node, n] : job.slots)
+    self->state.nodes[node].free += n;
+  job.slots.clear();
+}
+
+void end_job(self_ptr self, job_info& job, job_status status,
+             std::string error) {
+  if (job.status == job_status::finished || job.status == job_status::failed
+      || job.status == job_status::canceled)
+    return;
+  job.status = status;
+  job.error = std::move(error);
+  if (status != job_status::finished) {
+    for (auto& row : job.subtasks)
+      for (auto& st : row)
+        if (st)
+          self->send<caf::message_priority::high>(st, cancel_atom_v);
+  }
+  release_slots(self, job);
+  job_result r;
+  r.job_name = job.name;
+  r.status = status;
+  r.error = job.error;
+  r.duration_ms = (monotonic_now_ns() - job.start_ns) / 1000000;
+  if (job.listener)
+    self->send(job.listener, job_done_atom_v, std::move(r));
+}
+
+void start_job(self_ptr self, job_info& job) {
+  job.status = job_status::running;
+  for (auto& row : job.subtasks)
+    for (auto& st : row)
+      self->send(st, start_atom_v);
+}
+
+void wire_job(self_ptr self, uint64_t id) {
+  auto& job = self->state.jobs.at(id);
+  auto& g = *job.graph;
+  for (size_t v = 0; v < g.vertices().size(); ++v)
+    for (int i = 0; i < g.vertices()[v].parallelism; ++i) {
+      auto w = wiring_of(job, static_cast<int>(v), i);
+      self->request(job.subtasks[v][static_cast<size_t>(i)], caf::infinite,
+                    wire_atom_v, std::move(w))
+        .then(
+          [self, id](bool ok) {
+            auto i = self->state.jobs.find(id);
+            if (i == self->state.jobs.end()
+                || i->second.status != job_status::created)
+              return;
+            // A subtask that failed to open reports why itself.
+            if (ok && ++i->second.wired == i->second.total)
+              start_job(self, i->second);
+          },
+          [self, id](caf::error& err) {
+            auto i = self->state.jobs.find(id);
+            if (i != self->state.jobs.end())
+              end_job(self, i->second, job_status::failed,
+                      "wiring a subtask failed: "
+                        + self->system().render(err));
+          });
+    }
+}
+
+void submit(self_ptr self, job_submission& sub, uint64_t id) {
+  auto& st = self->state;
+  auto& job = st.jobs[id];
+  job.id = id;
+  job.name = sub.name;
+  job.graph = sub.graph;
+  job.listener = sub.listener;
+  job.start_ns = monotonic_now_ns();
+  auto& g = *job.graph;
+  // Slot sharing: subtask i of every vertex goes to the i-th slot.
+  auto needed = g.max_vertex_parallelism();
+  int32_t free = 0;
+  for (auto& n : st.nodes)
+    free += n.free;
+  if (free < needed) {
+    end_job(self, job, job_status::failed,
+            "not enough task slots: the job needs " + std::to_string(needed)
+              + " (its highest parallelism), the cluster has "
+              + std::to_string(free) + " free; add nodes or slots, or "
+              + "lower the parallelism");
+    return;
+  }
+  std::vector<size_t> slot_node; // slot -> node index
+  for (size_t n = 0; n < st.nodes.size()
+                     && static_cast<int32_t>(slot_node.size()) < needed;
+       ++n) {
+    auto take = std::min(st.nodes[n].free,
+                         needed - static_cast<int32_t>(slot_node.size()));
+    if (take <= 0)
+      continue;
+    st.nodes[n].free -= take;
+    job.slots.emplace_back(n, take);
+    for (int32_t k = 0; k < take; ++k)
+      slot_node.push_back(n);
+  }
+  job.subtasks.resize(g.vertices().size());
+  for (auto& vx : g.vertices()) {
+    job.subtasks[static_cast<size_t>(vx.id)].resize(
+      static_cast<size_t>(vx.parallelism));
+    job.total += static_cast<size_t>(vx.parallelism);
+  }
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  for (auto& vx : g.vertices())
+    for (int i = 0; i < vx.parallelism; ++i) {
+      auto& node = st.nodes[slot_node[static_cast<size_t>(i)]].actor;
+      deployment d{id, job.graph, vx.id, i, me};
+      auto v = vx.id;
+      self->request(node, caf::infinite, deploy_atom_v, std::move(d))
+        .then(
+          [self, id, v, i](caf::actor& sub) {
+            auto it = self->state.jobs.find(id);
+            if (it == self->state.jobs.end())
+              return;
+            auto& job = it->second;
+            self->monitor(sub);
+            self->state.subtasks[sub.address()] = {id, v, i, false};
+            job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)] = sub;
+            if (job.status != job_status::created) {
+              self->send<caf::message_priority::high>(sub, cancel_atom_v);
+              return;
+            }
+            if (++job.deployed == job.total)
+              wire_job(self, id);
+          },
+          [self, id](caf::error& err) {
+            auto it = self->state.jobs.find(id);
+            if (it != self->state.jobs.end())
+              end_job(self, it->second, job_status::failed,
+                      "deploying a subtask failed: "
+                        + self->system().render(err));
+          });
+    }
+}
+
+} // namespace
+
+caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& st = self->state;
+    auto i = st.subtasks.find(dm.source);
+    if (i == st.subtasks.end())
+      return;
+    auto ref = i->second;
+    st.subtasks.erase(i);
+    if (ref.finished)
+      return;
+    auto j = st.jobs.find(ref.job);
+    if (j == st.jobs.end())
+      return;
+    auto& job = j->second;
+    auto& vx = job.graph->vertices()[static_cast<size_t>(ref.vertex)];
+    end_job(self, job, job_status::failed,
+            "task '" + vx.name + "' (" + std::to_string(ref.index + 1) + "/"
+              + std::to_string(vx.parallelism) + ") terminated unexpectedly: "
+              + self->system().render(dm.reason));
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    // Shutting down: cancel every job still running, then quit.
+    for (auto& [id, job] : self->state.jobs)
+      end_job(self, job, job_status::canceled, "the coordinator shut down");
+    self->quit(msg.reason);
+  });
+  return {
+    [self](register_atom, caf::actor& node, int32_t slots) -> bool {
+      if (slots < 1)
+        return false;
+      self->state.nodes.push_back({node, slots, slots});
+      return true;
+    },
+    [self](submit_atom, job_submission& sub) -> uint64_t {
+      auto id = self->state.next_job++;
+      submit(self, sub, id);
+      return id;
+    },
+    [self](cancel_atom, uint64_t id) {
+      auto i = self->state.jobs.find(id);
+      if (i != self->state.jobs.end())
+        end_job(self, i->second, job_status::canceled, "");
+    },
+    [self](finished_atom, uint64_t id, int32_t v, int32_t idx) {
+      auto& st = self->state;
+      auto j = st.jobs.find(id);
+      if (j == st.jobs.end())
+        return;
+      auto& job = j->second;
+      auto& sub = job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(idx)];
+      if (auto k = st.subtasks.find(sub.address()); k != st.subtasks.end())
+        k->second.finished = true;
+      if (++job.finished == job.total)
+        end_job(self, job, job_status::finished, "");
+    },
+    [self](failed_atom, uint64_t id, std::string& what) {
+      auto& st = self->state;
+      auto j = st.jobs.find(id);
+      if (j == st.jobs.end())
+        return;
+      // The failed subtask quits on its own; the down messages that follow
+      // find the job ended already.
+      end_job(self, j->second, job_status::failed, std::move(what));
+    },
+  };
+}
+
+} // namespace libstream::runtime

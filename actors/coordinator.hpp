@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/actor_addr.hpp"
+#include "caf/behavior.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/messages.hpp"
+
+namespace libstream::runtime {
+
+/// The job manager: places the subtasks of submitted jobs into the task
+/// slots of registered nodes (subtask i of every vertex shares slot i, as
+/// Flink's default slot sharing), wires their channels, starts them, and
+/// reports each job's end to its listener. A failing subtask fails its job:
+/// the others are cancelled and the listener gets the first error.
+struct coordinator_state {
+  static inline const char* name = "libstream.coordinator";
+
+  struct node_info {
+    caf::actor actor;
+    int32_t slots = 0;
+    int32_t free = 0;
+  };
+
+  struct job_info {
+    uint64_t id = 0;
+    std::string name;
+    std::shared_ptr<const job_graph> graph;
+    caf::actor listener;
+    std::vector<std::vector<caf::actor>> subtasks; // [vertex][index]
+    std::vector<std::pair<size_t, int32_t>> slots;  // node index, count
+    size_t total = 0;
+    size_t deployed = 0;
+    size_t wired = 0;
+    size_t finished = 0;
+    job_status status = job_status::created;
+    std::string error;
+    int64_t start_ns = 0;
+  };
+
+  struct subtask_ref {
+    uint64_t job;
+    int32_t vertex;
+    int32_t index;
+    bool finished = false;
+  };
+
+  std::vector<node_info> nodes;
+  std::map<uint64_t, job_info> jobs;
+  std::map<caf::actor_addr, subtask_ref> subtasks;
+  uint64_t next_job = 1;
+};
+
+caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self);
+
+} // namespace libstream::runtime

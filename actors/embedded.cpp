@@ -1,0 +1,147 @@
+#include "actors/embedded.hpp"
+
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/exit_reason.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/send.hpp"
+
+#include "actors/coordinator.hpp"
+#include "actors/messages.hpp"
+#include "actors/node.hpp"
+
+namespace libstream {
+
+namespace {
+
+using namespace runtime;
+
+class embedded_client final : public job_client {
+public:
+  embedded_client(caf::actor coordinator, uint64_t id,
+                  std::shared_future<job_result> result)
+    : coordinator_(std::move(coordinator)), id_(id), result_(std::move(result)) {}
+
+  job_status status() override {
+    if (result_.wait_for(std::chrono::seconds{0}) == std::future_status::ready)
+      return result_.get().status;
+    return job_status::running;
+  }
+
+  void cancel() override { caf::anon_send(coordinator_, cancel_atom_v, id_); }
+
+  job_result wait() override { return result_.get(); }
+
+private:
+  caf::actor coordinator_;
+  uint64_t id_;
+  std::shared_future<job_result> result_;
+};
+
+class embedded_executor final : public job_executor {
+public:
+  /// Owns an actor system of its own.
+  explicit embedded_executor(const execution_config& cfg) : cfg_(cfg) {
+    own_cfg_ = std::make_unique<caf::actor_system_config>();
+    own_cfg_->set("logger.file-verbosity", caf::atom("quiet"));
+    own_cfg_->set("logger.console-verbosity", caf::atom("quiet"));
+    own_sys_ = std::make_unique<caf::actor_system>(*own_cfg_);
+    sys_ = own_sys_.get();
+    coordinator_ = sys_->spawn(coordinator_actor);
+  }
+
+  embedded_executor(caf::actor_system& sys, const execution_config& cfg)
+    : cfg_(cfg), sys_(&sys) {
+    coordinator_ = sys_->spawn(coordinator_actor);
+  }
+
+  ~embedded_executor() override {
+    // Cancels running jobs (the coordinator's exit handler) and stops nodes.
+    caf::anon_send_exit(coordinator_, caf::exit_reason::user_shutdown);
+    for (auto& n : nodes_)
+      caf::anon_send_exit(n, caf::exit_reason::user_shutdown);
+    own_sys_.reset(); // waits for every actor of an owned system
+  }
+
+  std::shared_ptr<job_client> submit(std::shared_ptr<const job_graph> g,
+                                     std::string job_name) override {
+    std::lock_guard<std::mutex> guard{mtx_};
+    caf::scoped_actor self{*sys_};
+    auto needed = static_cast<int32_t>(g->max_vertex_parallelism());
+    if (cfg_.slots_per_node > 0) {
+      while (static_cast<int32_t>(nodes_.size()) < cfg_.nodes)
+        add_node(self, cfg_.slots_per_node);
+    } else {
+      // Auto-sized: one more node with exactly the slots this job needs.
+      add_node(self, needed);
+    }
+    auto promise = std::make_shared<std::promise<job_result>>();
+    std::shared_future<job_result> future = promise->get_future().share();
+    auto listener = sys_->spawn([promise](caf::event_based_actor* ptr)
+                                  -> caf::behavior {
+      return {
+        [ptr, promise](job_done_atom, job_result& r) {
+          promise->set_value(std::move(r));
+          ptr->quit();
+        },
+      };
+    });
+    uint64_t id = 0;
+    std::string error;
+    self
+      ->request(coordinator_, caf::infinite, submit_atom_v,
+                job_submission{job_name, std::move(g), listener})
+      .receive([&](uint64_t x) { id = x; },
+               [&](caf::error& err) { error = sys_->render(err); });
+    if (!error.empty())
+      throw job_failed("submitting job '" + job_name + "' failed: " + error);
+    return std::make_shared<embedded_client>(coordinator_, id, future);
+  }
+
+  caf::actor coordinator() const { return coordinator_; }
+
+private:
+  void add_node(caf::scoped_actor& self, int32_t slots) {
+    auto id = "node-" + std::to_string(nodes_.size());
+    auto node = sys_->spawn(node_actor, id, slots);
+    bool ok = false;
+    self->request(coordinator_, caf::infinite, register_atom_v, node, slots)
+      .receive([&](bool x) { ok = x; }, [&](caf::error&) { ok = false; });
+    if (!ok)
+      throw std::runtime_error("registering " + id + " failed");
+    nodes_.push_back(node);
+  }
+
+  execution_config cfg_;
+  std::unique_ptr<caf::actor_system_config> own_cfg_;
+  std::unique_ptr<caf::actor_system> own_sys_;
+  caf::actor_system* sys_;
+  caf::actor coordinator_;
+  std::vector<caf::actor> nodes_;
+  std::mutex mtx_;
+};
+
+} // namespace
+
+std::shared_ptr<job_executor> make_embedded_executor(const execution_config& cfg) {
+  return std::make_shared<embedded_executor>(cfg);
+}
+
+std::shared_ptr<job_executor> make_embedded_executor(caf::actor_system& sys,
+                                                     const execution_config& cfg) {
+  return std::make_shared<embedded_executor>(sys, cfg);
+}
+
+caf::actor coordinator_of(const job_executor& exec) {
+  if (auto* e = dynamic_cast<const embedded_executor*>(&exec))
+    return e->coordinator();
+  return {};
+}
+
+} // namespace libstream

@@ -1,0 +1,121 @@
+#pragma once
+
+// Every message of the libstream runtime protocol, in one place.
+//
+// Data plane (producer subtask -> consumer subtask, in channel order, all at
+// normal priority so that control events never overtake records):
+//   batch_msg                                   records of one channel
+//   (watermark_atom, uint32 channel, int64 wm)   watermark
+//   (idle_atom, uint32 channel, bool idle)       channel idle / active again
+//   (end_atom, uint32 channel)                   end of partition
+// Consumer -> producer:
+//   (credit_atom, uint32 out_channel, int32 n)   n more batches may be sent
+// Subtask to itself:
+//   (poll_atom)      read more from the source
+//   (flush_atom)     buffer timeout: send partly filled buffers
+//   (timer_atom)     a requested processing time is due
+// Control plane:
+//   node -> coordinator      (register_atom, actor node, int32 slots)
+//   coordinator -> node      (deploy_atom, deployment) -> actor subtask
+//   coordinator -> subtask   (wire_atom, subtask_wiring) -> ok
+//                            (start_atom)
+//                            (cancel_atom)  [high priority: no ordering duty]
+//   subtask -> coordinator   (finished_atom, uint64 job, int32 vertex, int32 index)
+//                            (failed_atom, uint64 job, std::string what)
+//   client -> coordinator    (submit_atom, job_submission) -> uint64 job id
+//                            (cancel_atom, uint64 job)
+//   coordinator -> listener  (job_done_atom, libstream::job_result)
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/actor.hpp"
+#include "caf/allowed_unsafe_message_type.hpp"
+#include "caf/type_id.hpp"
+
+#include "libstream/executor.hpp"
+#include "libstream/job_graph.hpp"
+#include "libstream/record.hpp"
+
+namespace libstream::runtime {
+
+/// One batch of records on one channel. The payload is moved between actors
+/// of one process, never copied or serialized.
+struct batch_msg {
+  uint32_t channel = 0; // the consumer's input channel index
+  uint64_t seq = 0;     // per channel, from 0, without gaps
+  erased_batch_ptr payload;
+};
+
+/// Where a subtask runs and what it runs.
+struct deployment {
+  uint64_t job = 0;
+  std::shared_ptr<const job_graph> graph;
+  int32_t vertex = 0;
+  int32_t index = 0;
+  caf::actor coordinator;
+};
+
+/// The peer of one channel.
+struct channel_peer {
+  caf::actor actor;
+  uint32_t channel = 0; // the peer's channel index
+};
+
+/// The channels of one subtask: its input channels (in index order) and, per
+/// outgoing edge of its vertex, its output channels.
+struct subtask_wiring {
+  std::vector<channel_peer> inputs;
+  struct gate {
+    int32_t edge = 0;
+    std::vector<channel_peer> channels;
+  };
+  std::vector<gate> outputs;
+};
+
+/// A job sent to the coordinator; `listener` receives job_done.
+struct job_submission {
+  std::string name;
+  std::shared_ptr<const job_graph> graph;
+  caf::actor listener;
+};
+
+} // namespace libstream::runtime
+
+CAF_BEGIN_TYPE_ID_BLOCK(libstream, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(libstream, (libstream::runtime::batch_msg))
+  CAF_ADD_TYPE_ID(libstream, (libstream::runtime::deployment))
+  CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_wiring))
+  CAF_ADD_TYPE_ID(libstream, (libstream::runtime::job_submission))
+  CAF_ADD_TYPE_ID(libstream, (libstream::job_result))
+
+  CAF_ADD_ATOM(libstream, libstream::runtime, watermark_atom, "watermark")
+  CAF_ADD_ATOM(libstream, libstream::runtime, idle_atom, "idle")
+  CAF_ADD_ATOM(libstream, libstream::runtime, end_atom, "end")
+  CAF_ADD_ATOM(libstream, libstream::runtime, credit_atom, "credit")
+  CAF_ADD_ATOM(libstream, libstream::runtime, poll_atom, "poll")
+  CAF_ADD_ATOM(libstream, libstream::runtime, flush_atom, "flush")
+  CAF_ADD_ATOM(libstream, libstream::runtime, timer_atom, "timer")
+  CAF_ADD_ATOM(libstream, libstream::runtime, register_atom, "register")
+  CAF_ADD_ATOM(libstream, libstream::runtime, deploy_atom, "deploy")
+  CAF_ADD_ATOM(libstream, libstream::runtime, wire_atom, "wire")
+  CAF_ADD_ATOM(libstream, libstream::runtime, start_atom, "start")
+  CAF_ADD_ATOM(libstream, libstream::runtime, cancel_atom, "cancel")
+  CAF_ADD_ATOM(libstream, libstream::runtime, finished_atom, "finished")
+  CAF_ADD_ATOM(libstream, libstream::runtime, failed_atom, "failed")
+  CAF_ADD_ATOM(libstream, libstream::runtime, submit_atom, "submit")
+  CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
+
+CAF_END_TYPE_ID_BLOCK(libstream)
+
+// In-process only for now: these carry pointers (batches are moved, job
+// graphs shared). The cluster transport encodes batches with the record
+// type's codec and ships the plan as Cap'n Proto.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::batch_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::deployment)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::subtask_wiring)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::job_submission)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::job_result)

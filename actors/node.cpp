@@ -1,0 +1,22 @@
+#include "actors/node.hpp"
+
+#include "caf/event_based_actor.hpp"
+
+#include "actors/messages.hpp"
+#include "actors/subtask.hpp"
+
+namespace libstream::runtime {
+
+caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
+                         int32_t slots) {
+  self->state.id = std::move(id);
+  self->state.slots = slots;
+  return {
+    [self](deploy_atom, deployment& d) -> caf::actor {
+      ++self->state.deployed;
+      return self->spawn(subtask_actor, std::move(d));
+    },
+  };
+}
+
+} // namespace libstream::runtime

@@ -1,0 +1,429 @@
+#include "actors/subtask.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <set>
+
+#include "caf/event_based_actor.hpp"
+#include "caf/send.hpp"
+
+namespace libstream::runtime {
+
+namespace {
+
+std::chrono::milliseconds ms(int64_t x) {
+  return std::chrono::milliseconds{std::max<int64_t>(0, x)};
+}
+
+} // namespace
+
+// -- output gate --------------------------------------------------------------
+
+void output_gate::send_batch(size_t channel, erased_batch_ptr batch) {
+  st_->send_event(channels_[channel],
+                  pending_event{pending_event::batch, std::move(batch), 0});
+}
+
+void output_gate::send_watermark(timestamp wm) {
+  for (auto ch : channels_)
+    st_->send_event(ch, pending_event{pending_event::watermark, nullptr, wm});
+}
+
+void output_gate::send_idleness(bool idle) {
+  for (auto ch : channels_)
+    st_->send_event(ch, pending_event{pending_event::idleness, nullptr,
+                                      idle ? 1 : 0});
+}
+
+void output_gate::send_end_of_partition() {
+  for (auto ch : channels_)
+    st_->send_event(ch, pending_event{pending_event::end, nullptr, 0});
+}
+
+// -- sending ---------------------------------------------------------------------
+
+void subtask_state::send_event(uint32_t out, pending_event ev) {
+  auto& ch = outputs[out];
+  if (ch.pending.empty()
+      && (ev.kind != pending_event::batch || ch.credits > 0)) {
+    deliver(ch, ev);
+    return;
+  }
+  if (ch.pending.empty())
+    ++blocked_channels;
+  ch.pending.push_back(std::move(ev));
+}
+
+void subtask_state::deliver(output_channel& ch, pending_event& ev) {
+  switch (ev.kind) {
+    case pending_event::batch:
+      --ch.credits;
+      self->send(ch.consumer,
+                 batch_msg{ch.consumer_channel, ch.next_seq++,
+                           std::move(ev.payload)});
+      break;
+    case pending_event::watermark:
+      self->send(ch.consumer, watermark_atom_v, ch.consumer_channel,
+                 static_cast<int64_t>(ev.value));
+      break;
+    case pending_event::idleness:
+      self->send(ch.consumer, idle_atom_v, ch.consumer_channel, ev.value != 0);
+      break;
+    case pending_event::end:
+      self->send(ch.consumer, end_atom_v, ch.consumer_channel);
+      break;
+  }
+}
+
+// -- receiving -------------------------------------------------------------------
+
+void subtask_state::on_input(input_event ev) {
+  if (done)
+    return;
+  if (blocked() || !queued.empty()) {
+    queued.push_back(std::move(ev));
+    return;
+  }
+  process_input(ev);
+}
+
+void subtask_state::process_input(input_event& ev) {
+  auto& in = inputs.at(ev.channel);
+  auto& head = *chain.operators.front();
+  auto apply = [&](const watermark_valve::change& c) {
+    if (c.idle && !*c.idle)
+      head.process_idleness(false);
+    if (c.watermark)
+      head.process_watermark(*c.watermark);
+    if (c.idle && *c.idle)
+      head.process_idleness(true);
+  };
+  switch (ev.kind) {
+    case input_event::batch: {
+      if (ev.seq != in.next_seq)
+        throw std::runtime_error(
+          "batch sequence gap on input channel " + std::to_string(ev.channel)
+          + ": expected " + std::to_string(in.next_seq) + ", got "
+          + std::to_string(ev.seq));
+      ++in.next_seq;
+      apply(valve->on_record(ev.channel));
+      records_in += ev.payload->size();
+      chain.input->process(*ev.payload);
+      ev.payload.reset();
+      self->send(in.producer, credit_atom_v, in.producer_channel, int32_t{1});
+      break;
+    }
+    case input_event::watermark:
+      apply(valve->on_watermark(ev.channel, ev.value));
+      break;
+    case input_event::idleness:
+      apply(valve->on_idleness(ev.channel, ev.value != 0));
+      break;
+    case input_event::end:
+      if (in.ended)
+        throw std::runtime_error("input channel " + std::to_string(ev.channel)
+                                 + " ended twice");
+      in.ended = true;
+      ++ended_inputs;
+      apply(valve->on_end(ev.channel));
+      if (ended_inputs == inputs.size())
+        end_chain();
+      break;
+  }
+}
+
+void subtask_state::drain_queue() {
+  while (!done && !blocked() && !queued.empty()) {
+    auto ev = std::move(queued.front());
+    queued.pop_front();
+    process_input(ev);
+  }
+}
+
+void subtask_state::resume() {
+  drain_queue();
+  if (!done && !blocked() && source_waiting) {
+    source_waiting = false;
+    self->send(self, poll_atom_v);
+  }
+  maybe_finish();
+}
+
+// -- time ---------------------------------------------------------------------------
+
+void subtask_state::request_processing_time(operator_base* op, timestamp t) {
+  time_requests.emplace(t, op);
+  arm_timer();
+}
+
+void subtask_state::arm_timer() {
+  if (done || time_requests.empty())
+    return;
+  auto t = time_requests.begin()->first;
+  if (t >= timer_armed_for)
+    return;
+  timer_armed_for = t;
+  self->delayed_send(self, ms(t - current_processing_time()), timer_atom_v);
+}
+
+void subtask_state::fire_timers() {
+  timer_armed_for = max_watermark;
+  auto now = current_processing_time();
+  std::vector<operator_base*> due;
+  while (!time_requests.empty() && time_requests.begin()->first <= now) {
+    auto* op = time_requests.begin()->second;
+    time_requests.erase(time_requests.begin());
+    if (std::find(due.begin(), due.end(), op) == due.end())
+      due.push_back(op);
+  }
+  for (auto* op : due)
+    if (!done && !input_ended)
+      op->on_processing_time(now);
+  // What timers emitted must not wait for the next input batch.
+  if (!due.empty() && !done && !input_ended)
+    for (auto& op : chain.operators)
+      op->flush();
+  arm_timer();
+}
+
+void subtask_state::arm_flush() {
+  auto timeout = dep.graph->config().buffer_timeout;
+  if (timeout <= 0 || flush_armed || done || chain.outputs.empty())
+    return;
+  flush_armed = true;
+  self->delayed_send(self, ms(timeout), flush_atom_v);
+}
+
+// -- lifecycle ---------------------------------------------------------------------
+
+void subtask_state::poll_source() {
+  if (done || input_ended)
+    return;
+  if (blocked()) {
+    source_waiting = true;
+    return;
+  }
+  switch (chain.source->poll()) {
+    case source_operator_base::poll_result::more:
+      self->send(self, poll_atom_v);
+      break;
+    case source_operator_base::poll_result::idle:
+      self->delayed_send(self, ms(1), poll_atom_v);
+      break;
+    case source_operator_base::poll_result::finished:
+      end_chain();
+      break;
+  }
+}
+
+void subtask_state::end_chain() {
+  if (input_ended)
+    return;
+  input_ended = true;
+  chain.operators.front()->end_input();
+  maybe_finish();
+}
+
+void subtask_state::maybe_finish() {
+  if (done || !input_ended || blocked())
+    return;
+  done = true;
+  for (auto& op : chain.operators)
+    op->close();
+  self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex, dep.index);
+  self->quit();
+}
+
+void subtask_state::fail(const std::string& what) {
+  if (done)
+    return;
+  done = true;
+  auto msg = "task " + task + " failed: " + what;
+  if (chain.source != nullptr)
+    chain.source->cancel();
+  for (auto& op : chain.operators) {
+    try {
+      op->close();
+    } catch (...) {
+      // The first error is the one reported.
+    }
+  }
+  self->send(dep.coordinator, failed_atom_v, dep.job, msg);
+  self->quit();
+}
+
+// -- behavior ------------------------------------------------------------------------
+
+namespace {
+
+/// Runs `f`; an exception fails the subtask with its message.
+template <class F>
+void guarded(subtask_state& st, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    st.fail(e.what());
+  } catch (...) {
+    st.fail("unknown exception");
+  }
+}
+
+} // namespace
+
+caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
+                            deployment dep) {
+  auto& st = self->state;
+  st.self = self;
+  st.dep = std::move(dep);
+  auto& vx = st.dep.graph->vertices().at(static_cast<size_t>(st.dep.vertex));
+  st.task = "'" + vx.name + "' (" + std::to_string(st.dep.index + 1) + "/"
+            + std::to_string(vx.parallelism) + ")";
+  st.parallelism_ = vx.parallelism;
+  st.max_parallelism_ = vx.max_parallelism;
+  guarded(st, [&] { st.chain = st.dep.graph->instantiate(st.dep.vertex); });
+  return {
+    // -- control plane --------------------------------------------------------
+    [self](wire_atom, subtask_wiring& w) -> bool {
+      auto& st = self->state;
+      if (st.done)
+        return false;
+      guarded(st, [&] {
+        auto& cfg = st.dep.graph->config();
+        for (auto& in : w.inputs)
+          st.inputs.push_back(
+            subtask_state::input_channel{in.actor, in.channel, 0, false});
+        st.valve = std::make_unique<watermark_valve>(st.inputs.size());
+        for (auto& g : w.outputs) {
+          std::vector<uint32_t> idx;
+          for (auto& peer : g.channels) {
+            idx.push_back(static_cast<uint32_t>(st.outputs.size()));
+            subtask_state::output_channel ch;
+            ch.consumer = peer.actor;
+            ch.consumer_channel = peer.channel;
+            ch.credits = cfg.credits_per_channel;
+            st.outputs.push_back(std::move(ch));
+          }
+          auto cv = st.dep.graph->consumer_vertex(g.edge);
+          auto& cvx = st.dep.graph->vertices().at(static_cast<size_t>(cv));
+          st.gates.push_back(std::make_unique<output_gate>(
+            &st, std::move(idx), cvx.parallelism, cvx.max_parallelism));
+        }
+        // Open from the end of the chain to its head, so that every
+        // operator's downstream is ready before it can emit.
+        for (auto i = st.chain.operators.rbegin();
+             i != st.chain.operators.rend(); ++i)
+          (*i)->open(st);
+        for (auto& out : st.chain.outputs) {
+          output_gate* gate = nullptr;
+          for (size_t k = 0; k < w.outputs.size(); ++k)
+            if (w.outputs[k].edge == out.edge)
+              gate = st.gates[k].get();
+          if (gate == nullptr)
+            throw std::logic_error("no output channels wired for edge "
+                                   + std::to_string(out.edge));
+          out.op->bind(*gate, cfg.batch_records(out.op->record_size()));
+        }
+      });
+      return !st.done;
+    },
+    [self](start_atom) {
+      auto& st = self->state;
+      if (st.done || st.started)
+        return;
+      st.started = true;
+      st.arm_flush();
+      if (st.chain.source != nullptr)
+        self->send(self, poll_atom_v);
+      else if (st.inputs.empty())
+        guarded(st, [&] { st.end_chain(); });
+    },
+    [self](cancel_atom) {
+      auto& st = self->state;
+      if (st.done)
+        return;
+      st.done = true;
+      if (st.chain.source != nullptr)
+        st.chain.source->cancel();
+      for (auto& op : st.chain.operators) {
+        try {
+          op->close();
+        } catch (...) {
+          // Cancellation does not report close errors.
+        }
+      }
+      self->quit();
+    },
+    // -- data plane -------------------------------------------------------------
+    [self](batch_msg& m) {
+      auto& st = self->state;
+      guarded(st, [&] {
+        st.on_input(input_event{input_event::batch, m.channel, m.seq,
+                                std::move(m.payload), 0});
+      });
+    },
+    [self](watermark_atom, uint32_t ch, int64_t wm) {
+      auto& st = self->state;
+      guarded(st, [&] {
+        st.on_input(input_event{input_event::watermark, ch, 0, nullptr, wm});
+      });
+    },
+    [self](idle_atom, uint32_t ch, bool idle) {
+      auto& st = self->state;
+      guarded(st, [&] {
+        st.on_input(
+          input_event{input_event::idleness, ch, 0, nullptr, idle ? 1 : 0});
+      });
+    },
+    [self](end_atom, uint32_t ch) {
+      auto& st = self->state;
+      guarded(st, [&] {
+        st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
+      });
+    },
+    [self](credit_atom, uint32_t out, int32_t n) {
+      auto& st = self->state;
+      if (st.done || out >= st.outputs.size())
+        return;
+      guarded(st, [&] {
+        auto& ch = st.outputs[out];
+        ch.credits += n;
+        auto had_pending = !ch.pending.empty();
+        while (!ch.pending.empty()
+               && (ch.pending.front().kind != pending_event::batch
+                   || ch.credits > 0)) {
+          auto ev = std::move(ch.pending.front());
+          ch.pending.pop_front();
+          st.deliver(ch, ev);
+        }
+        if (had_pending && ch.pending.empty()) {
+          --st.blocked_channels;
+          if (!st.blocked())
+            st.resume();
+        }
+      });
+    },
+    // -- self messages -------------------------------------------------------------
+    [self](poll_atom) {
+      auto& st = self->state;
+      guarded(st, [&] { st.poll_source(); });
+    },
+    [self](flush_atom) {
+      auto& st = self->state;
+      st.flush_armed = false;
+      if (st.done || !st.started)
+        return;
+      guarded(st, [&] {
+        for (auto& out : st.chain.outputs)
+          out.op->flush();
+        st.arm_flush();
+      });
+    },
+    [self](timer_atom) {
+      auto& st = self->state;
+      guarded(st, [&] { st.fire_timers(); });
+    },
+  };
+}
+
+} // namespace libstream::runtime

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "caf/behavior.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/messages.hpp"
+#include "libstream/job_graph.hpp"
+#include "libstream/network_output.hpp"
+#include "libstream/operator.hpp"
+#include "libstream/watermark_valve.hpp"
+
+namespace libstream::runtime {
+
+/// An input event waiting in a blocked subtask, in channel arrival order.
+struct input_event {
+  enum kind_t { batch, watermark, idleness, end } kind;
+  uint32_t channel = 0;
+  uint64_t seq = 0;
+  erased_batch_ptr payload;
+  int64_t value = 0; // watermark, or idle (1) / active (0)
+};
+
+/// An output event waiting for credit on one channel.
+struct pending_event {
+  enum kind_t { batch, watermark, idleness, end } kind;
+  erased_batch_ptr payload;
+  int64_t value = 0;
+};
+
+struct subtask_state;
+
+/// The channels of one outgoing edge, as the chain's network output sees
+/// them. Sends when the channel has credit, queues otherwise.
+class output_gate final : public channel_writer {
+public:
+  output_gate(subtask_state* st, std::vector<uint32_t> channels,
+              int consumer_parallelism, int consumer_max_parallelism)
+    : st_(st),
+      channels_(std::move(channels)),
+      consumer_parallelism_(consumer_parallelism),
+      consumer_max_parallelism_(consumer_max_parallelism) {}
+
+  size_t channels() const override { return channels_.size(); }
+  int consumer_parallelism() const override { return consumer_parallelism_; }
+  int consumer_max_parallelism() const override {
+    return consumer_max_parallelism_;
+  }
+  void send_batch(size_t channel, erased_batch_ptr batch) override;
+  void send_watermark(timestamp wm) override;
+  void send_idleness(bool idle) override;
+  void send_end_of_partition() override;
+
+private:
+  subtask_state* st_;
+  std::vector<uint32_t> channels_; // indices into subtask_state::outputs
+  int consumer_parallelism_;
+  int consumer_max_parallelism_;
+};
+
+/// The state of one operator subtask: its chain of operators, its input
+/// channels (with the watermark valve) and its output channels (with
+/// credits). A subtask whose output channel has no credit is blocked: it
+/// queues its input events (bounded by the credits it granted upstream) and
+/// pauses its source until credit returns.
+struct subtask_state : operator_context {
+  static inline const char* name = "libstream.subtask";
+
+  struct input_channel {
+    caf::actor producer;
+    uint32_t producer_channel = 0;
+    uint64_t next_seq = 0;
+    bool ended = false;
+  };
+
+  struct output_channel {
+    caf::actor consumer;
+    uint32_t consumer_channel = 0;
+    int credits = 0;
+    uint64_t next_seq = 0;
+    std::deque<pending_event> pending;
+  };
+
+  caf::event_based_actor* self = nullptr;
+  deployment dep;
+  std::string task;
+  int parallelism_ = 1;
+  int max_parallelism_ = default_max_parallelism;
+  chain_instance chain;
+  std::vector<input_channel> inputs;
+  std::unique_ptr<watermark_valve> valve;
+  std::deque<input_event> queued;
+  size_t ended_inputs = 0;
+  std::vector<output_channel> outputs;
+  std::vector<std::unique_ptr<output_gate>> gates;
+  size_t blocked_channels = 0; // output channels with pending events
+  std::multimap<timestamp, operator_base*> time_requests;
+  timestamp timer_armed_for = max_watermark;
+  bool started = false;
+  bool source_waiting = false; // a poll was skipped while blocked
+  bool input_ended = false;    // end_input ran through the chain
+  bool done = false;
+  bool flush_armed = false;
+  uint64_t records_in = 0;
+
+  // -- operator_context ---------------------------------------------------------
+
+  const std::string& task_name() const override { return task; }
+  int subtask_index() const override { return dep.index; }
+  int parallelism() const override { return parallelism_; }
+  int max_parallelism() const override { return max_parallelism_; }
+  timestamp current_processing_time() override { return system_now_ms(); }
+  void request_processing_time(operator_base* op, timestamp t) override;
+
+  // -- data plane -----------------------------------------------------------------
+
+  bool blocked() const noexcept { return blocked_channels > 0; }
+  void send_event(uint32_t out, pending_event ev);
+  void deliver(output_channel& ch, pending_event& ev);
+  void on_input(input_event ev);
+  void process_input(input_event& ev);
+  void drain_queue();
+  void resume();
+  void arm_flush();
+  void arm_timer();
+  void fire_timers();
+  void poll_source();
+  void end_chain();
+  void maybe_finish();
+  void fail(const std::string& what);
+};
+
+/// Spawned by a node for one subtask of a deployed job.
+caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
+                            deployment dep);
+
+} // namespace libstream::runtime

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "libstream/key_group.hpp"
+#include "libstream/time.hpp"
+#include "libstream/watermark_strategy.hpp"
+
+namespace libstream {
+
+/// Job-wide settings. Every value here is the default a user of Flink would
+/// expect unless noted; each can be overridden per job.
+struct execution_config {
+  /// Parallelism of operators that set none. 0 = the number of cores.
+  int default_parallelism = 0;
+
+  /// Upper bound of any operator's parallelism: the number of key groups.
+  int max_parallelism = default_max_parallelism;
+
+  /// A channel's buffer is sent after at most this long (ms) even when it is
+  /// not full. 0 sends every record at once (lowest latency).
+  duration_ms buffer_timeout = 5;
+
+  /// A channel's buffer is sent when it holds this many bytes of records.
+  size_t batch_bytes = 32 * 1024;
+
+  /// Batches a consumer accepts per input channel before the producer must
+  /// wait for credit. Memory in flight <= channels x credits x batch size.
+  int credits_per_channel = 4;
+
+  /// How often periodic watermarks are emitted (ms).
+  duration_ms auto_watermark_interval = default_auto_watermark_interval;
+
+  /// Task slots of each node of the embedded mini-cluster. 0 = as many as
+  /// the job's highest parallelism (every subtask gets a slot).
+  int slots_per_node = 0;
+
+  /// Nodes (task managers) of the embedded mini-cluster.
+  int nodes = 1;
+
+  /// Batch capacity in records for a record of `record_size` bytes.
+  size_t batch_records(size_t record_size) const noexcept {
+    if (buffer_timeout == 0)
+      return 1;
+    auto n = batch_bytes / (record_size == 0 ? 1 : record_size);
+    if (n < 16)
+      n = 16;
+    if (n > 4096)
+      n = 4096;
+    return n;
+  }
+};
+
+/// Resolves default_parallelism 0 to the number of cores.
+int effective_default_parallelism(const execution_config& cfg);
+
+/// Throws std::invalid_argument naming the bad setting.
+void validate(const execution_config& cfg);
+
+} // namespace libstream

@@ -1,0 +1,411 @@
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include "libstream/functions.hpp"
+#include "libstream/job_builder.hpp"
+#include "libstream/operators/basic.hpp"
+#include "libstream/operators/keyed.hpp"
+#include "libstream/operators/timestamps.hpp"
+#include "libstream/sinks/sinks.hpp"
+#include "libstream/watermark_strategy.hpp"
+
+namespace libstream {
+
+template <class T, class K>
+class keyed_stream;
+
+template <class T>
+class data_stream_sink;
+
+/// A stream of records of type T, as Flink's DataStream. Operations append
+/// transformations to the job; nothing runs before execute(). The settings
+/// (name, uid, parallelism, chaining) apply to the operator that produced
+/// this stream.
+template <class T>
+class data_stream {
+public:
+  using value_type = T;
+
+  data_stream(std::shared_ptr<job_builder> b, int id)
+    : builder_(std::move(b)), id_(id) {}
+
+  int id() const noexcept { return id_; }
+  const std::shared_ptr<job_builder>& builder() const { return builder_; }
+
+  // -- transformations --------------------------------------------------------
+
+  /// One record out per record in: R f(const T&).
+  template <class F, class R = std::decay_t<std::invoke_result_t<F&, const T&>>>
+  data_stream<R> map(F f, std::string name = "Map") {
+    return add_operator<R>(std::move(name), [f] {
+      return std::make_unique<map_operator<T, R, F>>(f);
+    });
+  }
+
+  /// Zero or more records out per record in: void f(const T&, collector<R>&).
+  template <class R, class F>
+  data_stream<R> flat_map(F f, std::string name = "Flat Map") {
+    return add_operator<R>(std::move(name), [f] {
+      return std::make_unique<flat_map_operator<T, R, F>>(f);
+    });
+  }
+
+  /// Keeps records for which bool f(const T&) holds.
+  template <class F>
+  data_stream<T> filter(F f, std::string name = "Filter") {
+    return add_operator<T>(std::move(name), [f] {
+      return std::make_unique<filter_operator<T, F>>(f);
+    });
+  }
+
+  /// A process function with side outputs. `make` creates one function
+  /// instance per subtask: std::unique_ptr<process_function<T, R>>().
+  template <class R, class Make>
+  data_stream<R> process(Make make, std::string name = "Process") {
+    return add_operator<R>(std::move(name), [make] {
+      return std::make_unique<process_operator<T, R>>(make());
+    });
+  }
+
+  /// Partitions by key: K f(const T&). K needs std::hash, == and <.
+  template <class F, class K = std::decay_t<std::invoke_result_t<F&, const T&>>>
+  keyed_stream<T, K> key_by(F f) {
+    auto& t = builder_->add(transformation_kind::partition, "Key By", {id_});
+    t.part = partitioning::hash;
+    t.output_type = typeid(T);
+    key_selector<T, K> key = f;
+    t.make_output = hash_output_factory<T, K>(key);
+    return keyed_stream<T, K>{builder_, t.id, key};
+  }
+
+  /// Merges streams of the same type.
+  data_stream<T> union_with(std::initializer_list<data_stream<T>> others) {
+    std::vector<int> ins{id_};
+    for (auto& o : others) {
+      if (o.builder_ != builder_)
+        throw std::invalid_argument("cannot union streams of two different "
+                                    "execution environments");
+      ins.push_back(o.id_);
+    }
+    auto& t = builder_->add(transformation_kind::union_, "Union", ins);
+    t.output_type = typeid(T);
+    t.make_output = plain_output_factory<T>();
+    return {builder_, t.id};
+  }
+
+  data_stream<T> union_with(const data_stream<T>& other) {
+    return union_with({other});
+  }
+
+  data_stream<T> rebalance() { return partition(partitioning::rebalance); }
+  data_stream<T> rescale() { return partition(partitioning::rescale); }
+  data_stream<T> broadcast() { return partition(partitioning::broadcast); }
+  data_stream<T> forward() { return partition(partitioning::forward); }
+
+  /// int partitioner(const K& key, int num_partitions), K key(const T&).
+  template <class P, class F>
+  data_stream<T> partition_custom(P partitioner, F key) {
+    auto& t = builder_->add(transformation_kind::partition, "Custom Partition",
+                            {id_});
+    t.part = partitioning::custom;
+    t.output_type = typeid(T);
+    t.make_output = custom_output_factory<T>(key, partitioner);
+    return {builder_, t.id};
+  }
+
+  /// Assigns event timestamps and generates watermarks.
+  data_stream<T> assign_timestamps_and_watermarks(watermark_strategy<T> s,
+                                                  std::string name
+                                                  = "Timestamps/Watermarks") {
+    auto interval = builder_->config.auto_watermark_interval;
+    return add_operator<T>(std::move(name), [s, interval] {
+      return std::make_unique<timestamps_and_watermarks_operator<T>>(s,
+                                                                     interval);
+    });
+  }
+
+  /// The side output `tag` of the operator that produced this stream.
+  template <class S>
+  data_stream<S> get_side_output(const output_tag<S>& tag) {
+    auto& t = builder_->add(transformation_kind::side_output,
+                            "Side Output " + tag.id, {id_});
+    t.side_tag = tag.id;
+    t.output_type = typeid(S);
+    t.make_output = plain_output_factory<S>();
+    t.declare_side = [tag](operator_base& op) {
+      auto* registry = op.sides();
+      if (registry == nullptr)
+        throw std::logic_error("operator has no side outputs");
+      registry->get(tag);
+    };
+    return {builder_, t.id};
+  }
+
+  // -- sinks ------------------------------------------------------------------
+
+  /// `make` creates one sink function per subtask.
+  template <class Make>
+  data_stream_sink<T> add_sink(Make make, std::string name = "Sink") {
+    auto& t = builder_->add(transformation_kind::sink, std::move(name), {id_});
+    t.input_type = typeid(T);
+    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
+      return std::make_unique<sink_operator<T>>(make());
+    };
+    t.make_input = typed_input_factory<T>();
+    return data_stream_sink<T>{builder_, t.id};
+  }
+
+  /// Prints every record to stdout (needs operator<< or `format`).
+  data_stream_sink<T> print(
+    std::string prefix = "",
+    std::function<std::string(const T&)> format = nullptr) {
+    return add_sink(
+      [prefix, format] {
+        return std::make_unique<print_sink<T>>(prefix, format);
+      },
+      "Print");
+  }
+
+  /// Collects every record into `target` (read it after execute()).
+  data_stream_sink<T> collect_into(std::shared_ptr<collected<T>> target) {
+    return add_sink(
+      [target] { return std::make_unique<collect_sink<T>>(target); },
+      "Collect");
+  }
+
+  /// Writes a line per record to `path` (see file_sink).
+  data_stream_sink<T> write_as_text(std::string path,
+                                    std::function<std::string(const T&)> format,
+                                    std::string header = "") {
+    return add_sink(
+      [path, format, header] {
+        return std::make_unique<file_sink<T>>(path, format, header);
+      },
+      "File Sink");
+  }
+
+  // -- settings of the producing operator --------------------------------------
+
+  data_stream& name(std::string n) {
+    physical("name").name = std::move(n);
+    return *this;
+  }
+
+  data_stream& uid(std::string u) {
+    if (u.empty())
+      throw std::invalid_argument("a uid must not be empty");
+    physical("uid").uid = std::move(u);
+    return *this;
+  }
+
+  data_stream& set_parallelism(int p) {
+    if (p < 1)
+      throw std::invalid_argument("parallelism must be at least 1, got "
+                                  + std::to_string(p));
+    physical("parallelism").parallelism = p;
+    return *this;
+  }
+
+  data_stream& set_max_parallelism(int p) {
+    if (p < 1 || p > 32768)
+      throw std::invalid_argument("max parallelism must be in [1, 32768]");
+    physical("max parallelism").max_parallelism = p;
+    return *this;
+  }
+
+  data_stream& disable_chaining() {
+    physical("chaining").chaining = false;
+    return *this;
+  }
+
+  data_stream& start_new_chain() {
+    physical("chaining").start_new_chain = true;
+    return *this;
+  }
+
+protected:
+  template <class R, class Make>
+  data_stream<R> add_operator(std::string name, Make make,
+                              bool keyed = false) {
+    auto& t = builder_->add(transformation_kind::one_input, std::move(name),
+                            {id_});
+    t.keyed = keyed;
+    t.input_type = typeid(T);
+    t.output_type = typeid(R);
+    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
+      return make();
+    };
+    t.make_output = plain_output_factory<R>();
+    t.make_input = typed_input_factory<T>();
+    return data_stream<R>{builder_, t.id};
+  }
+
+  data_stream<T> partition(partitioning p) {
+    auto& t = builder_->add(transformation_kind::partition,
+                            std::string{"Partition "} + to_string(p), {id_});
+    t.part = p;
+    t.output_type = typeid(T);
+    t.make_output = plain_output_factory<T>();
+    return {builder_, t.id};
+  }
+
+  transformation& physical(const char* what) {
+    auto& t = builder_->node(id_);
+    if (t.kind == transformation_kind::partition
+        || t.kind == transformation_kind::union_
+        || t.kind == transformation_kind::side_output)
+      throw std::logic_error(std::string{"cannot set "} + what + " on '"
+                             + t.name + "': it is not an operator");
+    return t;
+  }
+
+  std::shared_ptr<job_builder> builder_;
+  int id_;
+};
+
+/// The end of a pipeline; settings apply to the sink operator.
+template <class T>
+class data_stream_sink {
+public:
+  data_stream_sink(std::shared_ptr<job_builder> b, int id)
+    : builder_(std::move(b)), id_(id) {}
+
+  data_stream_sink& name(std::string n) {
+    builder_->node(id_).name = std::move(n);
+    return *this;
+  }
+  data_stream_sink& uid(std::string u) {
+    builder_->node(id_).uid = std::move(u);
+    return *this;
+  }
+  data_stream_sink& set_parallelism(int p) {
+    if (p < 1)
+      throw std::invalid_argument("parallelism must be at least 1");
+    builder_->node(id_).parallelism = p;
+    return *this;
+  }
+  data_stream_sink& disable_chaining() {
+    builder_->node(id_).chaining = false;
+    return *this;
+  }
+
+private:
+  std::shared_ptr<job_builder> builder_;
+  int id_;
+};
+
+/// A stream partitioned by key, as Flink's KeyedStream.
+template <class T, class K>
+class keyed_stream {
+public:
+  keyed_stream(std::shared_ptr<job_builder> b, int id, key_selector<T, K> key)
+    : builder_(std::move(b)), id_(id), key_(std::move(key)) {}
+
+  int id() const noexcept { return id_; }
+  const key_selector<T, K>& key() const noexcept { return key_; }
+  const std::shared_ptr<job_builder>& builder() const { return builder_; }
+
+  /// Rolling reduce: T f(const T& acc, const T& x); emits every update.
+  template <class F>
+  data_stream<T> reduce(F f, std::string name = "Keyed Reduce") {
+    auto key = key_;
+    std::function<T(const T&, const T&)> fn = f;
+    return add_keyed<T>(std::move(name), [key, fn] {
+      return std::make_unique<rolling_reduce_operator<K, T>>(key, fn);
+    });
+  }
+
+  /// Rolling sum of a field; the other fields keep the first record's values.
+  template <class M>
+  data_stream<T> sum(M T::*field) {
+    return reduce(
+      [field](const T& acc, const T& x) {
+        T r = acc;
+        r.*field = acc.*field + x.*field;
+        return r;
+      },
+      "Keyed Sum");
+  }
+
+  /// Rolling minimum of a field; other fields keep the first record's values.
+  template <class M>
+  data_stream<T> min(M T::*field) {
+    return reduce(
+      [field](const T& acc, const T& x) {
+        T r = acc;
+        if (x.*field < acc.*field)
+          r.*field = x.*field;
+        return r;
+      },
+      "Keyed Min");
+  }
+
+  template <class M>
+  data_stream<T> max(M T::*field) {
+    return reduce(
+      [field](const T& acc, const T& x) {
+        T r = acc;
+        if (acc.*field < x.*field)
+          r.*field = x.*field;
+        return r;
+      },
+      "Keyed Max");
+  }
+
+  /// The record with the smallest field so far (the first one on ties).
+  template <class M>
+  data_stream<T> min_by(M T::*field) {
+    return reduce(
+      [field](const T& acc, const T& x) { return x.*field < acc.*field ? x : acc; },
+      "Keyed MinBy");
+  }
+
+  /// The record with the largest field so far (the first one on ties).
+  template <class M>
+  data_stream<T> max_by(M T::*field) {
+    return reduce(
+      [field](const T& acc, const T& x) { return acc.*field < x.*field ? x : acc; },
+      "Keyed MaxBy");
+  }
+
+  /// A keyed process function; `make` returns
+  /// std::unique_ptr<keyed_process_function<K, T, R>>, one per subtask.
+  template <class R, class Make>
+  data_stream<R> process(Make make, std::string name = "Keyed Process") {
+    auto key = key_;
+    return add_keyed<R>(std::move(name), [key, make] {
+      return std::make_unique<keyed_process_operator<K, T, R>>(key, make());
+    });
+  }
+
+  /// Adds a keyed operator made by `make` (for operators of other modules).
+  template <class R, class Make>
+  data_stream<R> add_keyed(std::string name, Make make) {
+    auto& t = builder_->add(transformation_kind::one_input, std::move(name),
+                            {id_});
+    t.keyed = true;
+    t.input_type = typeid(T);
+    t.output_type = typeid(R);
+    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
+      return make();
+    };
+    t.make_output = plain_output_factory<R>();
+    t.make_input = typed_input_factory<T>();
+    return data_stream<R>{builder_, t.id};
+  }
+
+private:
+  std::shared_ptr<job_builder> builder_;
+  int id_;
+  key_selector<T, K> key_;
+};
+
+} // namespace libstream

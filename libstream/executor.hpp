@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "libstream/config.hpp"
+#include "libstream/job_graph.hpp"
+
+namespace libstream {
+
+/// The state of a submitted job, as Flink's JobStatus (subset).
+enum class job_status { created, running, finished, canceled, failed };
+
+const char* to_string(job_status s) noexcept;
+
+/// What execute() returns for a job that ended.
+struct job_result {
+  std::string job_name;
+  job_status status = job_status::created;
+  std::string error;        // why the job failed, empty otherwise
+  int64_t duration_ms = 0;  // from submission to the end
+  uint64_t source_records = 0; // records emitted by all sources
+};
+
+/// Thrown by execute() when the job failed; what() names the operator and
+/// the cause.
+class job_failed : public std::runtime_error {
+public:
+  explicit job_failed(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// A submitted job: wait for it, or cancel it.
+class job_client {
+public:
+  virtual ~job_client() = default;
+  virtual job_status status() = 0;
+  /// Stops the job's subtasks; wait() then reports `canceled`.
+  virtual void cancel() = 0;
+  /// Blocks until the job ends.
+  virtual job_result wait() = 0;
+};
+
+/// Runs job graphs: the embedded mini-cluster, or a remote coordinator.
+class job_executor {
+public:
+  virtual ~job_executor() = default;
+  virtual std::shared_ptr<job_client> submit(std::shared_ptr<const job_graph> g,
+                                             std::string job_name) = 0;
+};
+
+/// The default executor: a mini-cluster (coordinator + node actors) in an
+/// actor system of its own. Defined by the runtime library
+/// (libstream_runtime), which an application links.
+std::shared_ptr<job_executor> make_embedded_executor(const execution_config& cfg);
+
+} // namespace libstream

@@ -1,0 +1,356 @@
+#include "libstream/job_graph.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace libstream {
+
+const char* to_string(partitioning p) noexcept {
+  switch (p) {
+    case partitioning::forward:
+      return "FORWARD";
+    case partitioning::rebalance:
+      return "REBALANCE";
+    case partitioning::rescale:
+      return "RESCALE";
+    case partitioning::broadcast:
+      return "BROADCAST";
+    case partitioning::hash:
+      return "HASH";
+    case partitioning::custom:
+      return "CUSTOM";
+  }
+  return "?";
+}
+
+int effective_default_parallelism(const execution_config& cfg) {
+  if (cfg.default_parallelism > 0)
+    return cfg.default_parallelism;
+  auto n = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, std::min(n, cfg.max_parallelism));
+}
+
+void validate(const execution_config& cfg) {
+  auto fail = [](const std::string& what) {
+    throw std::invalid_argument("invalid configuration: " + what);
+  };
+  if (cfg.default_parallelism < 0)
+    fail("parallelism must be positive (or 0 for the number of cores)");
+  if (cfg.max_parallelism < 1 || cfg.max_parallelism > 32768)
+    fail("max parallelism must be between 1 and 32768, got "
+         + std::to_string(cfg.max_parallelism));
+  if (cfg.default_parallelism > cfg.max_parallelism)
+    fail("parallelism " + std::to_string(cfg.default_parallelism)
+         + " exceeds max parallelism " + std::to_string(cfg.max_parallelism));
+  if (cfg.buffer_timeout < 0)
+    fail("buffer timeout must not be negative");
+  if (cfg.batch_bytes == 0)
+    fail("batch size must be positive");
+  if (cfg.credits_per_channel < 1)
+    fail("credits per channel must be at least 1");
+  if (cfg.auto_watermark_interval <= 0)
+    fail("the auto-watermark interval must be positive");
+  if (cfg.nodes < 1)
+    fail("the mini-cluster needs at least one node");
+  if (cfg.slots_per_node < 0)
+    fail("slots per node must not be negative");
+}
+
+namespace {
+
+bool is_virtual(const transformation& t) {
+  return t.kind == transformation_kind::partition
+         || t.kind == transformation_kind::union_
+         || t.kind == transformation_kind::side_output;
+}
+
+std::string label(const transformation& t) {
+  return "operator '" + t.name + "' (id " + std::to_string(t.id) + ")";
+}
+
+struct resolved_input {
+  int producer;
+  std::string tag;
+  std::optional<partitioning> part;
+  std::function<void(operator_base&)> declare_side;
+};
+
+void resolve(const std::vector<transformation_ptr>& nodes, int id,
+             std::optional<partitioning> part, std::string tag,
+             std::function<void(operator_base&)> declare,
+             std::vector<resolved_input>& out) {
+  auto& t = *nodes.at(id);
+  switch (t.kind) {
+    case transformation_kind::partition:
+      resolve(nodes, t.inputs.at(0), part ? part : t.part, tag, declare, out);
+      break;
+    case transformation_kind::union_:
+      for (auto in : t.inputs)
+        resolve(nodes, in, part, tag, declare, out);
+      break;
+    case transformation_kind::side_output:
+      resolve(nodes, t.inputs.at(0), part, t.side_tag, t.declare_side, out);
+      break;
+    default:
+      out.push_back(resolved_input{id, tag, part, declare});
+  }
+}
+
+} // namespace
+
+job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
+                          const execution_config& cfg) {
+  validate(cfg);
+  job_graph g;
+  g.cfg_ = cfg;
+  g.nodes_ = std::move(nodes);
+  auto& ns = g.nodes_;
+  auto default_p = effective_default_parallelism(cfg);
+  // Resolve parallelism and check the operators.
+  std::map<int, int> par;
+  std::map<int, int> max_par;
+  std::set<std::string> uids;
+  bool any_physical = false;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    auto& t = *ns[i];
+    if (t.id != static_cast<int>(i))
+      throw std::logic_error("transformation ids must equal their index");
+    if (is_virtual(t))
+      continue;
+    any_physical = true;
+    auto mp = t.max_parallelism > 0 ? t.max_parallelism : cfg.max_parallelism;
+    auto p = t.parallelism > 0 ? t.parallelism
+                               : (t.non_parallel ? 1 : std::min(default_p, mp));
+    if (t.non_parallel && p != 1)
+      throw std::invalid_argument(label(t) + " is non-parallel; its parallelism "
+                                  "must be 1, not " + std::to_string(p));
+    if (p > mp)
+      throw std::invalid_argument(
+        label(t) + ": parallelism " + std::to_string(p)
+        + " exceeds max parallelism " + std::to_string(mp)
+        + "; lower the parallelism or raise the max parallelism");
+    if (!t.uid.empty() && !uids.insert(t.uid).second)
+      throw std::invalid_argument("uid '" + t.uid + "' is used by two "
+                                  "operators; uids must be unique in a job");
+    par[t.id] = p;
+    max_par[t.id] = mp;
+  }
+  if (!any_physical)
+    throw std::invalid_argument("the job has no operators: add a source and "
+                                "a sink before execute()");
+  // Resolve edges through virtual nodes.
+  std::map<int, int> inputs_of;
+  std::set<int> has_consumer;
+  for (auto& tp : ns) {
+    auto& t = *tp;
+    if (is_virtual(t) || t.kind == transformation_kind::source)
+      continue;
+    std::vector<resolved_input> ins;
+    for (auto in : t.inputs)
+      resolve(ns, in, std::nullopt, "", nullptr, ins);
+    if (ins.empty())
+      throw std::invalid_argument(label(t) + " has no input");
+    for (auto& ri : ins) {
+      auto& prod = *ns[ri.producer];
+      stream_edge e;
+      e.producer = ri.producer;
+      e.consumer = t.id;
+      e.tag = ri.tag;
+      e.declare_side = ri.declare_side;
+      auto same = par[e.producer] == par[e.consumer];
+      e.part = ri.part ? *ri.part
+                       : (same ? partitioning::forward : partitioning::rebalance);
+      if (e.part == partitioning::forward && !same)
+        throw std::invalid_argument(
+          "forward partitioning from " + label(prod) + " (parallelism "
+          + std::to_string(par[e.producer]) + ") to " + label(t)
+          + " (parallelism " + std::to_string(par[e.consumer])
+          + ") is impossible; use rebalance() or equal parallelism");
+      if (t.keyed && e.part != partitioning::hash)
+        throw std::invalid_argument(label(t) + " needs a keyed input: call "
+                                    "key_by() before it");
+      // The direct input node of the consumer knows the record type.
+      e.make_output = nullptr;
+      g.edges_.push_back(std::move(e));
+      has_consumer.insert(ri.producer);
+    }
+    inputs_of[t.id] = static_cast<int>(ins.size());
+  }
+  // Output factories: found on the node nearest the consumer on the path.
+  {
+    size_t ei = 0;
+    for (auto& tp : ns) {
+      auto& t = *tp;
+      if (is_virtual(t) || t.kind == transformation_kind::source)
+        continue;
+      for (auto in : t.inputs) {
+        std::vector<resolved_input> ins;
+        resolve(ns, in, std::nullopt, "", nullptr, ins);
+        for (size_t k = 0; k < ins.size(); ++k)
+          g.edges_[ei++].make_output = ns[in]->make_output;
+      }
+    }
+  }
+  for (auto& tp : ns) {
+    auto& t = *tp;
+    if (!is_virtual(t) && t.kind != transformation_kind::sink
+        && !has_consumer.count(t.id))
+      throw std::invalid_argument(label(t) + " has no consumer: every stream "
+                                  "must end in a sink");
+  }
+  // Chaining.
+  for (auto& e : g.edges_) {
+    auto& prod = *ns[e.producer];
+    auto& cons = *ns[e.consumer];
+    e.chained = e.part == partitioning::forward && inputs_of[e.consumer] == 1
+                && par[e.producer] == par[e.consumer] && prod.chaining
+                && cons.chaining && !cons.start_new_chain;
+  }
+  // Vertices: every operator without a chained input heads one.
+  g.vertex_of_.assign(ns.size(), -1);
+  for (auto& tp : ns) {
+    auto& t = *tp;
+    if (is_virtual(t))
+      continue;
+    const stream_edge* chained_in = nullptr;
+    for (auto& e : g.edges_)
+      if (e.consumer == t.id && e.chained)
+        chained_in = &e;
+    if (chained_in != nullptr) {
+      auto v = g.vertex_of_[chained_in->producer];
+      g.vertex_of_[t.id] = v;
+      auto& vx = g.vertices_[static_cast<size_t>(v)];
+      vx.operators.push_back(t.id);
+      vx.name += " -> " + t.name;
+      continue;
+    }
+    job_vertex vx;
+    vx.id = static_cast<int>(g.vertices_.size());
+    vx.name = t.name;
+    vx.uid = t.uid;
+    vx.parallelism = par[t.id];
+    vx.max_parallelism = max_par[t.id];
+    vx.head = t.id;
+    vx.is_source = t.kind == transformation_kind::source;
+    vx.operators.push_back(t.id);
+    g.vertex_of_[t.id] = vx.id;
+    g.vertices_.push_back(std::move(vx));
+  }
+  for (size_t i = 0; i < g.edges_.size(); ++i) {
+    auto& e = g.edges_[i];
+    if (e.chained)
+      continue;
+    g.vertices_[static_cast<size_t>(g.vertex_of_[e.producer])].outputs.push_back(
+      static_cast<int>(i));
+    g.vertices_[static_cast<size_t>(g.vertex_of_[e.consumer])].inputs.push_back(
+      static_cast<int>(i));
+  }
+  return g;
+}
+
+std::vector<int> job_graph::channel_targets(int e, int i) const {
+  auto& edge = edges_.at(static_cast<size_t>(e));
+  auto pp = vertices_[static_cast<size_t>(producer_vertex(e))].parallelism;
+  auto pc = vertices_[static_cast<size_t>(consumer_vertex(e))].parallelism;
+  std::vector<int> result;
+  switch (edge.part) {
+    case partitioning::forward:
+      result.push_back(i);
+      break;
+    case partitioning::rescale:
+      if (pc >= pp) {
+        for (int j = 0; j < pc; ++j)
+          if (static_cast<int64_t>(j) * pp / pc == i)
+            result.push_back(j);
+      } else {
+        result.push_back(static_cast<int>(static_cast<int64_t>(i) * pc / pp));
+      }
+      break;
+    default:
+      for (int j = 0; j < pc; ++j)
+        result.push_back(j);
+  }
+  return result;
+}
+
+std::vector<int> job_graph::channel_sources(int e, int j) const {
+  auto pp = vertices_[static_cast<size_t>(producer_vertex(e))].parallelism;
+  std::vector<int> result;
+  for (int i = 0; i < pp; ++i) {
+    auto ts = channel_targets(e, i);
+    if (std::find(ts.begin(), ts.end(), j) != ts.end())
+      result.push_back(i);
+  }
+  return result;
+}
+
+chain_instance job_graph::instantiate(int v) const {
+  auto& vx = vertices_.at(static_cast<size_t>(v));
+  chain_instance ci;
+  std::map<int, operator_base*> by_id;
+  for (auto id : vx.operators) {
+    auto& t = *nodes_[static_cast<size_t>(id)];
+    auto op = t.make_operator();
+    if (!op)
+      throw std::logic_error(label(t) + " has no operator factory");
+    by_id[id] = op.get();
+    ci.operators.push_back(std::move(op));
+  }
+  auto& head = *nodes_[static_cast<size_t>(vx.head)];
+  auto* head_op = by_id[vx.head];
+  if (vx.is_source) {
+    ci.source = dynamic_cast<source_operator_base*>(head_op);
+    if (ci.source == nullptr)
+      throw std::logic_error(label(head) + " is not a source operator");
+  } else {
+    ci.input = head.make_input(*head_op);
+  }
+  for (size_t i = 0; i < edges_.size(); ++i) {
+    auto& e = edges_[i];
+    if (!by_id.count(e.producer))
+      continue;
+    auto* prod = by_id[e.producer];
+    if (e.declare_side)
+      e.declare_side(*prod);
+    if (e.chained) {
+      prod->connect(e.tag, *by_id.at(e.consumer));
+      continue;
+    }
+    auto& cv = vertices_[static_cast<size_t>(vertex_of_[e.consumer])];
+    auto out = e.make_output(e.part, cv.parallelism, cv.max_parallelism);
+    prod->connect(e.tag, *out);
+    ci.outputs.push_back({static_cast<int>(i), out.get()});
+    ci.operators.push_back(std::move(out));
+  }
+  return ci;
+}
+
+int job_graph::max_vertex_parallelism() const {
+  int result = 1;
+  for (auto& v : vertices_)
+    result = std::max(result, v.parallelism);
+  return result;
+}
+
+std::string job_graph::describe() const {
+  std::ostringstream os;
+  for (auto& v : vertices_) {
+    os << "vertex " << v.id << ": " << v.name << " (parallelism "
+       << v.parallelism << ")\n";
+    for (auto e : v.outputs) {
+      auto& edge = edges_[static_cast<size_t>(e)];
+      os << "  -> vertex " << consumer_vertex(e) << " "
+         << to_string(edge.part);
+      if (!edge.tag.empty())
+        os << " [side output " << edge.tag << "]";
+      os << "\n";
+    }
+  }
+  return os.str();
+}
+
+} // namespace libstream

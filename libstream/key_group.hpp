@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace libstream {
+
+/// The default number of key groups, the upper bound of any keyed
+/// operator's parallelism (Flink's default max parallelism is 128 too).
+constexpr int default_max_parallelism = 128;
+
+/// Spreads a key's hash code over 32 bits (murmur3's finalizer), so that
+/// weak hash functions (identity for integers) still fill all key groups.
+inline uint32_t spread_hash(uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
+}
+
+/// The key group of a key: stable for a given key hash and max parallelism.
+template <class K, class Hash = std::hash<K>>
+int key_group_of(const K& key, int max_parallelism) {
+  return static_cast<int>(spread_hash(Hash{}(key))
+                          % static_cast<uint32_t>(max_parallelism));
+}
+
+/// The subtask that owns a key group: contiguous ranges of key groups go to
+/// each subtask, so keyed state can be redistributed when parallelism changes.
+inline int subtask_of_key_group(int key_group, int parallelism,
+                                int max_parallelism) noexcept {
+  return static_cast<int>(static_cast<int64_t>(key_group) * parallelism
+                          / max_parallelism);
+}
+
+/// A half-open range [first, last) of key groups.
+struct key_group_range {
+  int first = 0;
+  int last = 0;
+
+  int size() const noexcept { return last - first; }
+  bool contains(int key_group) const noexcept {
+    return key_group >= first && key_group < last;
+  }
+};
+
+/// The key groups owned by subtask `index` of `parallelism`: exactly those
+/// for which subtask_of_key_group returns `index`.
+inline key_group_range key_group_range_of(int index, int parallelism,
+                                          int max_parallelism) noexcept {
+  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  auto first = ceil_div(static_cast<int64_t>(index) * max_parallelism,
+                        parallelism);
+  auto last = ceil_div(static_cast<int64_t>(index + 1) * max_parallelism,
+                       parallelism);
+  return {static_cast<int>(first), static_cast<int>(last)};
+}
+
+} // namespace libstream

@@ -1,0 +1,205 @@
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libstream/key_group.hpp"
+#include "libstream/operator.hpp"
+#include "libstream/record.hpp"
+
+namespace libstream {
+
+/// The channels of one outgoing edge of a subtask, implemented by the
+/// runtime. Calls are made from the subtask's own thread.
+class channel_writer {
+public:
+  virtual ~channel_writer() = default;
+  /// The number of channels (consumer subtasks this producer sends to).
+  virtual size_t channels() const = 0;
+  /// The parallelism of the consuming operator.
+  virtual int consumer_parallelism() const = 0;
+  virtual int consumer_max_parallelism() const = 0;
+  /// The index among the consumers of channel 0 (for pointwise edges).
+  virtual void send_batch(size_t channel, erased_batch_ptr batch) = 0;
+  virtual void send_watermark(timestamp wm) = 0;
+  virtual void send_idleness(bool idle) = 0;
+  virtual void send_end_of_partition() = 0;
+};
+
+/// How a producer spreads records over the channels of an edge.
+enum class partitioning {
+  forward,   // to the subtask with the same index (equal parallelism)
+  rebalance, // round robin over all consumers
+  rescale,   // round robin over a local subset of consumers
+  broadcast, // every record to every consumer
+  hash,      // by key, into key groups (key_by)
+  custom,    // a user function picks the consumer from the key
+};
+
+const char* to_string(partitioning p) noexcept;
+
+/// The end of a chain on one outgoing edge: buffers records per channel and
+/// sends a batch when it is full, on flush() (buffer timeout) and before any
+/// control event, which then goes to every channel.
+class network_output_base : public operator_base {
+public:
+  void bind(channel_writer& writer, size_t batch_capacity) {
+    writer_ = &writer;
+    capacity_ = std::max<size_t>(1, batch_capacity);
+    on_bind();
+  }
+
+  void process_watermark(timestamp wm) override {
+    flush();
+    writer_->send_watermark(wm);
+  }
+
+  void process_idleness(bool idle) override {
+    flush();
+    writer_->send_idleness(idle);
+  }
+
+  void end_input() override {
+    flush();
+    writer_->send_end_of_partition();
+  }
+
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a network output is the end of a chain");
+  }
+
+  /// The size of one buffered record, to size batches in bytes.
+  virtual size_t record_size() const noexcept = 0;
+
+protected:
+  virtual void on_bind() = 0;
+
+  channel_writer* writer_ = nullptr;
+  size_t capacity_ = default_batch_records;
+};
+
+/// Network output for records of type T. `select(value, n, out)` appends the
+/// chosen channels (0..n-1) of a record; the common kinds are built in.
+template <class T>
+class network_output final : public network_output_base,
+                             public record_sink<T> {
+public:
+  using selector = std::function<size_t(const T&)>;
+
+  /// `key_channel` (hash and custom only) maps a record to a consumer index.
+  network_output(partitioning kind, selector key_channel = nullptr)
+    : kind_(kind), key_channel_(std::move(key_channel)) {
+    if ((kind == partitioning::hash || kind == partitioning::custom)
+        && !key_channel_)
+      throw std::logic_error("hash and custom partitioning need a selector");
+  }
+
+  void process_batch(record_batch<T>& batch) override {
+    auto n = buffers_.size();
+    switch (kind_) {
+      case partitioning::forward:
+        for (auto& r : batch)
+          push(0, std::move(r));
+        break;
+      case partitioning::rebalance:
+      case partitioning::rescale:
+        for (auto& r : batch) {
+          push(next_, std::move(r));
+          if (++next_ == n)
+            next_ = 0;
+        }
+        break;
+      case partitioning::broadcast:
+        for (auto& r : batch)
+          for (size_t ch = 0; ch < n; ++ch)
+            push(ch, r);
+        break;
+      case partitioning::hash:
+      case partitioning::custom:
+        for (auto& r : batch) {
+          auto ch = key_channel_(r.value);
+          if (ch >= n)
+            throw std::out_of_range("partitioner chose channel "
+                                    + std::to_string(ch) + " of "
+                                    + std::to_string(n));
+          push(ch, std::move(r));
+        }
+        break;
+    }
+  }
+
+  size_t record_size() const noexcept override { return sizeof(record<T>); }
+
+  void flush() override {
+    for (size_t ch = 0; ch < buffers_.size(); ++ch)
+      if (!buffers_[ch].empty())
+        send(ch);
+  }
+
+protected:
+  void on_bind() override {
+    buffers_.resize(writer_->channels());
+    for (auto& b : buffers_)
+      b.reserve(capacity_);
+    if (!buffers_.empty())
+      next_ = static_cast<size_t>(this->ctx_ ? this->ctx_->subtask_index() : 0)
+              % buffers_.size();
+  }
+
+private:
+  void push(size_t ch, record<T>&& r) {
+    auto& b = buffers_[ch];
+    b.push_back(std::move(r));
+    if (b.size() >= capacity_)
+      send(ch);
+  }
+
+  void push(size_t ch, const record<T>& r) {
+    auto& b = buffers_[ch];
+    b.push_back(r);
+    if (b.size() >= capacity_)
+      send(ch);
+  }
+
+  void send(size_t ch) {
+    auto& b = buffers_[ch];
+    auto full = std::make_shared<typed_batch<T>>(std::move(b));
+    b = record_batch<T>{};
+    b.reserve(capacity_);
+    writer_->send_batch(ch, std::move(full));
+  }
+
+  partitioning kind_;
+  selector key_channel_;
+  std::vector<record_batch<T>> buffers_;
+  size_t next_ = 0;
+};
+
+/// Feeds type-erased batches from the network into the head of a chain.
+class erased_input {
+public:
+  virtual ~erased_input() = default;
+  virtual void process(erased_batch& batch) = 0;
+};
+
+template <class T>
+class typed_input final : public erased_input {
+public:
+  explicit typed_input(record_sink<T>& sink) : sink_(&sink) {}
+
+  void process(erased_batch& batch) override {
+    auto& typed = static_cast<typed_batch<T>&>(batch);
+    sink_->process_batch(typed.records);
+  }
+
+private:
+  record_sink<T>* sink_;
+};
+
+} // namespace libstream

@@ -1,0 +1,374 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "libstream/key_group.hpp"
+#include "libstream/record.hpp"
+#include "libstream/time.hpp"
+
+namespace libstream {
+
+class operator_base;
+class side_outputs;
+
+/// What an operator sees of the subtask that runs it: identity, clocks and
+/// the processing-time callback service. Implemented by the runtime's
+/// subtask actor and by the operator test harness.
+class operator_context {
+public:
+  virtual ~operator_context() = default;
+
+  virtual const std::string& task_name() const = 0;
+  virtual int subtask_index() const = 0;
+  virtual int parallelism() const = 0;
+  virtual int max_parallelism() const = 0;
+
+  /// The key groups this subtask owns (meaningful for keyed operators).
+  key_group_range key_groups() const {
+    return key_group_range_of(subtask_index(), parallelism(),
+                              max_parallelism());
+  }
+
+  /// The processing-time clock, in milliseconds since the epoch.
+  virtual timestamp current_processing_time() = 0;
+
+  /// Asks for `op->on_processing_time(now)` once the processing-time clock
+  /// reaches `t`. Several requests for one operator may be coalesced into
+  /// one call; the operator must check what is due itself.
+  virtual void request_processing_time(operator_base* op, timestamp t) = 0;
+};
+
+/// A receiver of record batches of type T: the next operator of a chain or
+/// the network output at a chain's end.
+template <class T>
+class record_sink {
+public:
+  virtual ~record_sink() = default;
+
+  /// Processes `batch`. The callee may move from the elements; the caller
+  /// clears the batch afterwards.
+  virtual void process_batch(record_batch<T>& batch) = 0;
+};
+
+/// The type-erased part of every operator: lifecycle, time and wiring.
+/// Exceptions thrown from any of these functions fail the job with their
+/// message (see the subtask actor).
+class operator_base {
+public:
+  virtual ~operator_base() = default;
+
+  /// Called once, before any input.
+  virtual void open(operator_context& ctx) { ctx_ = &ctx; }
+
+  /// The watermark of this operator's input advanced to `wm`. Fires what is
+  /// due and forwards the watermark.
+  virtual void process_watermark(timestamp wm) = 0;
+
+  /// The input became idle (`true`) or active again (`false`).
+  virtual void process_idleness(bool idle) = 0;
+
+  /// A processing time requested through the context arrived.
+  virtual void on_processing_time(timestamp now) {}
+
+  /// The (bounded) input ended. Emits what is still held and forwards.
+  virtual void end_input() = 0;
+
+  /// Called once after end_input or on cancellation; releases resources.
+  virtual void close() {}
+
+  /// Connects `downstream` to the output named `tag` ("" = main output).
+  /// Throws std::logic_error when the types do not line up.
+  virtual void connect(const std::string& tag, operator_base& downstream) = 0;
+
+  /// Flushes records held in output buffers to the downstream operators.
+  virtual void flush() = 0;
+
+  /// The side outputs of this operator, or nullptr if it has none.
+  virtual side_outputs* sides() { return nullptr; }
+
+  operator_context& context() const { return *ctx_; }
+
+protected:
+  operator_context* ctx_ = nullptr;
+};
+
+// -- outputs ------------------------------------------------------------------
+
+/// The type-erased part of an operator output.
+class output_base {
+public:
+  virtual ~output_base() = default;
+  virtual void add_target(operator_base& op) = 0;
+  virtual void flush() = 0;
+  const std::vector<operator_base*>& targets() const { return targets_; }
+
+protected:
+  std::vector<operator_base*> targets_;
+};
+
+/// A typed operator output: buffers records and hands them to every
+/// connected downstream operator in batches.
+template <class T>
+class output final : public output_base {
+public:
+  output() { buffer_.reserve(default_batch_records); }
+
+  void add_target(operator_base& op) override {
+    auto* sink = dynamic_cast<record_sink<T>*>(&op);
+    if (sink == nullptr)
+      throw std::logic_error("output type does not match the input type of "
+                             "the downstream operator");
+    targets_.push_back(&op);
+    sinks_.push_back(sink);
+  }
+
+  /// Emits one record.
+  void collect(T value, timestamp ts) {
+    buffer_.push_back(record<T>{std::move(value), ts});
+    if (buffer_.size() >= default_batch_records)
+      flush();
+  }
+
+  /// Emits a whole batch, after what is buffered. May move from `batch`.
+  void collect_batch(record_batch<T>& batch) {
+    flush();
+    deliver(batch);
+  }
+
+  void flush() override {
+    if (buffer_.empty())
+      return;
+    deliver(buffer_);
+    buffer_.clear();
+  }
+
+  bool connected() const noexcept { return !sinks_.empty(); }
+
+private:
+  void deliver(record_batch<T>& batch) {
+    auto n = sinks_.size();
+    for (size_t i = 0; i + 1 < n; ++i) {
+      auto copy = batch;
+      sinks_[i]->process_batch(copy);
+    }
+    if (n > 0)
+      sinks_[n - 1]->process_batch(batch);
+  }
+
+  std::vector<record_sink<T>*> sinks_;
+  record_batch<T> buffer_;
+};
+
+/// Names a side output and its element type, as Flink's OutputTag.
+template <class T>
+struct output_tag {
+  std::string id;
+  explicit output_tag(std::string name) : id(std::move(name)) {
+    if (id.empty())
+      throw std::invalid_argument("an output tag needs a non-empty name");
+  }
+};
+
+/// The side outputs of an operator, by tag name. A side output exists once
+/// it is declared (when the job graph connects a consumer to it) or first
+/// used; emitting to a side output without consumers drops the record, as in
+/// Flink.
+class side_outputs {
+public:
+  template <class T>
+  output<T>& get(const output_tag<T>& tag) {
+    auto i = outputs_.find(tag.id);
+    if (i == outputs_.end())
+      i = outputs_.emplace(tag.id, std::make_unique<output<T>>()).first;
+    auto* ptr = dynamic_cast<output<T>*>(i->second.get());
+    if (ptr == nullptr)
+      throw std::logic_error("side output '" + tag.id
+                             + "' is used with two different types");
+    return *ptr;
+  }
+
+  /// Connects `op` to the side output `id`, which must be declared.
+  void connect(const std::string& id, operator_base& op) {
+    auto i = outputs_.find(id);
+    if (i == outputs_.end())
+      throw std::logic_error("no side output named '" + id
+                             + "' was declared for this operator");
+    i->second->add_target(op);
+  }
+
+  void flush() {
+    for (auto& kvp : outputs_)
+      kvp.second->flush();
+  }
+
+  template <class F>
+  void for_each_target(F&& f) {
+    for (auto& kvp : outputs_)
+      for (auto* op : kvp.second->targets())
+        f(*op);
+  }
+
+private:
+  std::unordered_map<std::string, std::unique_ptr<output_base>> outputs_;
+};
+
+/// The outputs of an operator: the main output of type Out plus side
+/// outputs. Every output is flushed before a control event is forwarded.
+template <class Out>
+class operator_outputs {
+public:
+  output<Out>& main() { return main_; }
+
+  template <class T>
+  output<T>& side(const output_tag<T>& tag) {
+    return sides_.get(tag);
+  }
+
+  side_outputs& sides() { return sides_; }
+
+  void connect(const std::string& tag, operator_base& op) {
+    if (tag.empty())
+      main_.add_target(op);
+    else
+      sides_.connect(tag, op);
+  }
+
+  void flush() {
+    main_.flush();
+    sides_.flush();
+  }
+
+  template <class F>
+  void for_each_target(F&& f) {
+    for (auto* op : main_.targets())
+      f(*op);
+    sides_.for_each_target(f);
+  }
+
+  void emit_watermark(timestamp wm) {
+    flush();
+    for_each_target([wm](operator_base& op) { op.process_watermark(wm); });
+  }
+
+  void emit_idleness(bool idle) {
+    flush();
+    for_each_target([idle](operator_base& op) { op.process_idleness(idle); });
+  }
+
+  void emit_end() {
+    flush();
+    for_each_target([](operator_base& op) { op.end_input(); });
+  }
+
+private:
+  output<Out> main_;
+  side_outputs sides_;
+};
+
+// -- base classes for operators ----------------------------------------------
+
+/// An operator with one output of type Out. Tracks the current watermark and
+/// forwards control events; subclasses override what they need.
+template <class Out>
+class emitting_operator : public operator_base {
+public:
+  void process_watermark(timestamp wm) override {
+    current_watermark_ = wm;
+    on_watermark(wm);
+    out_.emit_watermark(wm);
+  }
+
+  void process_idleness(bool idle) override { out_.emit_idleness(idle); }
+
+  void end_input() override {
+    on_end_input();
+    out_.emit_end();
+  }
+
+  void connect(const std::string& tag, operator_base& downstream) override {
+    out_.connect(tag, downstream);
+  }
+
+  void flush() override { out_.flush(); }
+
+  side_outputs* sides() override { return &out_.sides(); }
+
+  operator_outputs<Out>& outputs() { return out_; }
+
+  timestamp current_watermark() const noexcept { return current_watermark_; }
+
+protected:
+  /// Hook: the watermark advanced; fire event-time timers here.
+  virtual void on_watermark(timestamp wm) {}
+
+  /// Hook: input ended; emit whatever is held.
+  virtual void on_end_input() {}
+
+  operator_outputs<Out> out_;
+  timestamp current_watermark_ = min_watermark;
+};
+
+/// An operator with one input of type In and one output of type Out.
+template <class In, class Out>
+class one_input_operator : public emitting_operator<Out>,
+                           public record_sink<In> {
+public:
+  void process_batch(record_batch<In>& batch) override {
+    process(batch);
+    this->out_.flush();
+  }
+
+protected:
+  /// Processes the records of one batch (may move from them).
+  virtual void process(record_batch<In>& batch) = 0;
+};
+
+/// An operator that produces records without input: the head of a source
+/// chain. The subtask calls `poll` while downstream has credit.
+class source_operator_base : public operator_base {
+public:
+  enum class poll_result {
+    more,      // call again soon
+    idle,      // nothing available now; poll again after a short pause
+    finished,  // the source is exhausted (bounded input)
+  };
+
+  /// Emits up to about one batch of records.
+  virtual poll_result poll() = 0;
+
+  /// Stops an unbounded source: the next poll returns finished.
+  virtual void cancel() = 0;
+
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+};
+
+/// A source emitting records of type T. At the end of its input it emits
+/// the final watermark, so that every event-time timer downstream fires.
+template <class T>
+class source_operator : public source_operator_base {
+public:
+  void end_input() override {
+    out_.emit_watermark(max_watermark);
+    out_.emit_end();
+  }
+
+  void connect(const std::string& tag, operator_base& downstream) override {
+    out_.connect(tag, downstream);
+  }
+
+  void flush() override { out_.flush(); }
+
+  side_outputs* sides() override { return &out_.sides(); }
+
+protected:
+  operator_outputs<T> out_;
+};
+
+} // namespace libstream

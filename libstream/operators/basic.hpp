@@ -1,0 +1,152 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "libstream/functions.hpp"
+#include "libstream/operator.hpp"
+
+namespace libstream {
+
+inline runtime_info info_of(operator_context& ctx) {
+  return runtime_info{ctx.task_name(), ctx.subtask_index(), ctx.parallelism(),
+                      ctx.max_parallelism()};
+}
+
+/// One output record per input record: Out f(const In&).
+template <class In, class Out, class F>
+class map_operator final : public one_input_operator<In, Out> {
+public:
+  explicit map_operator(F fn) : fn_(std::move(fn)) {}
+
+protected:
+  void process(record_batch<In>& batch) override {
+    auto& out = this->out_.main();
+    for (auto& r : batch)
+      out.collect(fn_(r.value), r.ts);
+  }
+
+private:
+  F fn_;
+};
+
+/// Keeps the records for which the predicate holds.
+template <class T, class F>
+class filter_operator final : public one_input_operator<T, T> {
+public:
+  explicit filter_operator(F fn) : fn_(std::move(fn)) {}
+
+protected:
+  void process(record_batch<T>& batch) override {
+    // Compacts in place and hands the batch on without copying it.
+    size_t kept = 0;
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (fn_(batch[i].value)) {
+        if (kept != i)
+          batch[kept] = std::move(batch[i]);
+        ++kept;
+      }
+    batch.resize(kept);
+    if (kept > 0)
+      this->out_.main().collect_batch(batch);
+  }
+
+private:
+  F fn_;
+};
+
+/// Zero or more output records per input: void f(const In&, collector<Out>&).
+template <class In, class Out, class F>
+class flat_map_operator final : public one_input_operator<In, Out> {
+public:
+  explicit flat_map_operator(F fn) : fn_(std::move(fn)) {}
+
+protected:
+  void process(record_batch<In>& batch) override {
+    collector<Out> out{this->out_.main(), no_timestamp};
+    for (auto& r : batch) {
+      out.set_timestamp(r.ts);
+      fn_(r.value, out);
+    }
+  }
+
+private:
+  F fn_;
+};
+
+/// Runs a non-keyed process function with side outputs.
+template <class In, class Out>
+class process_operator final : public one_input_operator<In, Out> {
+public:
+  explicit process_operator(std::unique_ptr<process_function<In, Out>> fn)
+    : fn_(std::move(fn)), pctx_(this->out_) {}
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    fn_->open(info_of(ctx));
+  }
+
+  void close() override { fn_->close(); }
+
+protected:
+  void process(record_batch<In>& batch) override {
+    collector<Out> out{this->out_.main(), no_timestamp};
+    for (auto& r : batch) {
+      out.set_timestamp(r.ts);
+      pctx_.reset(r.ts, this->current_watermark_);
+      fn_->process_element(r.value, pctx_, out);
+    }
+    this->out_.flush();
+  }
+
+private:
+  std::unique_ptr<process_function<In, Out>> fn_;
+  process_context<Out> pctx_;
+};
+
+// -- sinks ----------------------------------------------------------------------
+
+/// The end of a pipeline, as Flink's SinkFunction.
+template <class T>
+class sink_function {
+public:
+  virtual ~sink_function() = default;
+  virtual void open(const runtime_info& info) {}
+  virtual void invoke(const T& value, timestamp ts) = 0;
+  /// The input ended (bounded stream): write out what is buffered.
+  virtual void finish() {}
+  virtual void close() {}
+};
+
+template <class T>
+class sink_operator final : public operator_base, public record_sink<T> {
+public:
+  explicit sink_operator(std::unique_ptr<sink_function<T>> fn)
+    : fn_(std::move(fn)) {}
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    fn_->open(info_of(ctx));
+  }
+
+  void process_batch(record_batch<T>& batch) override {
+    for (auto& r : batch)
+      fn_->invoke(r.value, r.ts);
+  }
+
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void end_input() override { fn_->finish(); }
+  void close() override { fn_->close(); }
+  void flush() override {}
+
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+
+private:
+  std::unique_ptr<sink_function<T>> fn_;
+};
+
+} // namespace libstream

@@ -1,0 +1,175 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "libstream/functions.hpp"
+#include "libstream/key_group.hpp"
+#include "libstream/operator.hpp"
+#include "libstream/operators/basic.hpp"
+#include "libstream/state/keyed_state.hpp"
+#include "libstream/timer_service.hpp"
+
+namespace libstream {
+
+template <class T, class K>
+using key_selector = std::function<K(const T&)>;
+
+/// The common part of operators on a keyed stream: the key selector, the
+/// keyed state backend over the subtask's key groups, and the current key.
+template <class K, class In, class Out>
+class keyed_operator : public one_input_operator<In, Out> {
+public:
+  explicit keyed_operator(key_selector<In, K> key) : key_(std::move(key)) {}
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    max_parallelism_ = ctx.max_parallelism();
+    backend_ = std::make_unique<keyed_state_backend>(ctx.key_groups(),
+                                                     max_parallelism_);
+  }
+
+  keyed_state_backend& backend() { return *backend_; }
+
+protected:
+  /// Sets the current key; `key` must outlive the use of keyed state.
+  void set_current_key(const K& key) {
+    current_.key = &key;
+    current_.key_group = key_group_of(key, max_parallelism_);
+  }
+
+  void set_current_key(const K& key, int key_group) {
+    current_.key = &key;
+    current_.key_group = key_group;
+  }
+
+  key_selector<In, K> key_;
+  int max_parallelism_ = default_max_parallelism;
+  std::unique_ptr<keyed_state_backend> backend_;
+  current_key<K> current_;
+};
+
+/// Rolling reduce on a keyed stream: emits the updated aggregate after every
+/// element, as Flink's KeyedStream.reduce.
+template <class K, class T>
+class rolling_reduce_operator final : public keyed_operator<K, T, T> {
+public:
+  using reduce_fn = std::function<T(const T&, const T&)>;
+
+  rolling_reduce_operator(key_selector<T, K> key, reduce_fn fn)
+    : keyed_operator<K, T, T>(std::move(key)), fn_(std::move(fn)) {}
+
+  void open(operator_context& ctx) override {
+    keyed_operator<K, T, T>::open(ctx);
+    table_ = &this->backend().template table<K, T>("rolling-reduce");
+  }
+
+protected:
+  void process(record_batch<T>& batch) override {
+    auto& out = this->out_.main();
+    for (auto& r : batch) {
+      auto key = this->key_(r.value);
+      auto kg = key_group_of(key, this->max_parallelism_);
+      if (auto* acc = table_->find(key, kg)) {
+        *acc = fn_(*acc, r.value);
+        out.collect(*acc, r.ts);
+      } else {
+        table_->put(key, kg, r.value);
+        out.collect(std::move(r.value), r.ts);
+      }
+    }
+  }
+
+private:
+  reduce_fn fn_;
+  keyed_table<K, T>* table_ = nullptr;
+};
+
+/// Runs a keyed process function: keyed state, event- and processing-time
+/// timers per key, side outputs.
+template <class K, class In, class Out>
+class keyed_process_operator final : public keyed_operator<K, In, Out>,
+                                     private timer_access {
+public:
+  using function_type = keyed_process_function<K, In, Out>;
+
+  keyed_process_operator(key_selector<In, K> key,
+                         std::unique_ptr<function_type> fn)
+    : keyed_operator<K, In, Out>(std::move(key)),
+      fn_(std::move(fn)),
+      pctx_(this->out_, *this) {}
+
+  void open(operator_context& ctx) override {
+    keyed_operator<K, In, Out>::open(ctx);
+    timers_.bind(ctx, *this);
+    store_ = std::make_unique<keyed_state_store<K>>(this->backend(),
+                                                    this->current_);
+    fn_->open(*store_, info_of(ctx));
+  }
+
+  void close() override { fn_->close(); }
+
+  void on_processing_time(timestamp now) override {
+    timers_.advance_processing_time(now, [this](auto& t) {
+      fire(t, time_domain::processing_time);
+    });
+    this->out_.flush();
+  }
+
+protected:
+  void process(record_batch<In>& batch) override {
+    collector<Out> out{this->out_.main(), no_timestamp};
+    for (auto& r : batch) {
+      auto key = this->key_(r.value);
+      this->set_current_key(key);
+      out.set_timestamp(r.ts);
+      pctx_.reset(&key, r.ts);
+      fn_->process_element(r.value, pctx_, out);
+    }
+    this->current_.key = nullptr;
+  }
+
+  void on_watermark(timestamp wm) override {
+    timers_.advance_watermark(
+      wm, [this](auto& t) { fire(t, time_domain::event_time); });
+  }
+
+private:
+  template <class Timer>
+  void fire(const Timer& t, time_domain domain) {
+    this->set_current_key(t.key, t.key_group);
+    collector<Out> out{this->out_.main(), t.time};
+    pctx_.reset(&t.key, t.time);
+    fn_->on_timer(t.time, domain, pctx_, out);
+    this->current_.key = nullptr;
+  }
+
+  // -- timer_access -----------------------------------------------------------
+
+  timestamp current_processing_time() override {
+    return this->context().current_processing_time();
+  }
+  timestamp current_watermark() override { return this->current_watermark_; }
+  void register_event_time_timer(timestamp t) override {
+    timers_.register_event_time(t, this->current_.get(), void_namespace{},
+                                this->current_.key_group);
+  }
+  void register_processing_time_timer(timestamp t) override {
+    timers_.register_processing_time(t, this->current_.get(), void_namespace{},
+                                     this->current_.key_group);
+  }
+  void delete_event_time_timer(timestamp t) override {
+    timers_.delete_event_time(t, this->current_.get(), void_namespace{});
+  }
+  void delete_processing_time_timer(timestamp t) override {
+    timers_.delete_processing_time(t, this->current_.get(), void_namespace{});
+  }
+
+  std::unique_ptr<function_type> fn_;
+  keyed_process_context<K, Out> pctx_;
+  timer_service<K> timers_;
+  std::unique_ptr<keyed_state_store<K>> store_;
+};
+
+} // namespace libstream

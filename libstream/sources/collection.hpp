@@ -1,0 +1,97 @@
+#pragma once
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "libstream/operator.hpp"
+
+namespace libstream {
+
+/// Emits the elements of a vector in order, then ends (non-parallel).
+template <class T>
+class collection_source final : public source_operator<T> {
+public:
+  explicit collection_source(std::shared_ptr<const std::vector<T>> xs)
+    : xs_(std::move(xs)) {}
+
+  typename source_operator<T>::poll_result poll() override {
+    using poll_result = typename source_operator<T>::poll_result;
+    if (cancelled_ || pos_ >= xs_->size())
+      return poll_result::finished;
+    auto end = std::min(xs_->size(), pos_ + default_batch_records);
+    auto& out = this->out_.main();
+    for (; pos_ < end; ++pos_)
+      out.collect((*xs_)[pos_], no_timestamp);
+    out.flush();
+    return pos_ < xs_->size() ? poll_result::more : poll_result::finished;
+  }
+
+  void cancel() override { cancelled_ = true; }
+
+private:
+  std::shared_ptr<const std::vector<T>> xs_;
+  size_t pos_ = 0;
+  bool cancelled_ = false;
+};
+
+/// Emits f(i) for i in [0, count) (count 0 = unbounded), split over the
+/// subtasks: subtask k of p emits the indices k, k + p, k + 2p, ...
+/// With a rate (records/s for the whole source) it paces itself.
+template <class T, class F>
+class generator_source final : public source_operator<T> {
+public:
+  generator_source(uint64_t count, F fn, double rate)
+    : count_(count), fn_(std::move(fn)), rate_(rate) {}
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    index_ = static_cast<uint64_t>(ctx.subtask_index());
+    stride_ = static_cast<uint64_t>(ctx.parallelism());
+    start_ns_ = monotonic_now_ns();
+  }
+
+  typename source_operator<T>::poll_result poll() override {
+    using poll_result = typename source_operator<T>::poll_result;
+    if (cancelled_ || (count_ > 0 && index_ >= count_))
+      return poll_result::finished;
+    size_t budget = default_batch_records;
+    if (rate_ > 0) {
+      // Records this subtask may have emitted by now at its share of the rate.
+      auto elapsed_s = static_cast<double>(monotonic_now_ns() - start_ns_) / 1e9;
+      auto allowed = static_cast<uint64_t>(elapsed_s * rate_
+                                           / static_cast<double>(stride_))
+                     + 1;
+      if (emitted_ >= allowed)
+        return poll_result::idle;
+      budget = static_cast<size_t>(
+        std::min<uint64_t>(budget, allowed - emitted_));
+    }
+    auto& out = this->out_.main();
+    for (size_t n = 0; n < budget; ++n) {
+      if (count_ > 0 && index_ >= count_)
+        break;
+      out.collect(fn_(index_), no_timestamp);
+      index_ += stride_;
+      ++emitted_;
+    }
+    out.flush();
+    if (count_ > 0 && index_ >= count_)
+      return poll_result::finished;
+    return poll_result::more;
+  }
+
+  void cancel() override { cancelled_ = true; }
+
+private:
+  uint64_t count_;
+  F fn_;
+  double rate_;
+  uint64_t index_ = 0;
+  uint64_t stride_ = 1;
+  uint64_t emitted_ = 0;
+  int64_t start_ns_ = 0;
+  bool cancelled_ = false;
+};
+
+} // namespace libstream

@@ -1,0 +1,348 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "libstream/state/keyed_table.hpp"
+
+namespace libstream {
+
+/// The key the keyed operator is processing right now. State handles read
+/// and write the entry of this key.
+template <class K>
+struct current_key {
+  const K* key = nullptr;
+  int key_group = -1;
+
+  const K& get() const {
+    if (key == nullptr)
+      throw std::logic_error("keyed state accessed outside of a keyed "
+                             "context (no current key)");
+    return *key;
+  }
+};
+
+// -- value state --------------------------------------------------------------
+
+/// A single value per key, as Flink's ValueState.
+template <class V>
+class value_state {
+public:
+  struct impl {
+    virtual ~impl() = default;
+    virtual V* find() = 0;
+    virtual void update(V value) = 0;
+    virtual void clear() = 0;
+  };
+
+  value_state() = default;
+  explicit value_state(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {}
+
+  /// The value of the current key, if any.
+  std::optional<V> value() const {
+    if (auto* ptr = impl_->find())
+      return *ptr;
+    return std::nullopt;
+  }
+
+  V value_or(V fallback) const {
+    auto* ptr = impl_->find();
+    return ptr != nullptr ? *ptr : std::move(fallback);
+  }
+
+  bool has_value() const { return impl_->find() != nullptr; }
+  void update(V value) { impl_->update(std::move(value)); }
+  void clear() { impl_->clear(); }
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+// -- list state ---------------------------------------------------------------
+
+/// A list of values per key, as Flink's ListState.
+template <class V>
+class list_state {
+public:
+  struct impl {
+    virtual ~impl() = default;
+    virtual std::vector<V>* find() = 0;
+    virtual std::vector<V>& get_or_create() = 0;
+    virtual void clear() = 0;
+  };
+
+  list_state() = default;
+  explicit list_state(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {}
+
+  /// The list of the current key (empty when there is none).
+  std::vector<V> get() const {
+    auto* ptr = impl_->find();
+    return ptr != nullptr ? *ptr : std::vector<V>{};
+  }
+
+  void add(V value) { impl_->get_or_create().push_back(std::move(value)); }
+
+  void add_all(const std::vector<V>& values) {
+    auto& xs = impl_->get_or_create();
+    xs.insert(xs.end(), values.begin(), values.end());
+  }
+
+  void update(std::vector<V> values) {
+    if (values.empty())
+      impl_->clear();
+    else
+      impl_->get_or_create() = std::move(values);
+  }
+
+  void clear() { impl_->clear(); }
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+// -- map state ----------------------------------------------------------------
+
+/// A map per key, as Flink's MapState.
+template <class UK, class UV>
+class map_state {
+public:
+  using map_type = std::unordered_map<UK, UV>;
+
+  struct impl {
+    virtual ~impl() = default;
+    virtual map_type* find() = 0;
+    virtual map_type& get_or_create() = 0;
+    virtual void clear() = 0;
+  };
+
+  map_state() = default;
+  explicit map_state(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {}
+
+  std::optional<UV> get(const UK& key) const {
+    if (auto* m = impl_->find()) {
+      auto i = m->find(key);
+      if (i != m->end())
+        return i->second;
+    }
+    return std::nullopt;
+  }
+
+  bool contains(const UK& key) const {
+    auto* m = impl_->find();
+    return m != nullptr && m->count(key) > 0;
+  }
+
+  void put(UK key, UV value) {
+    impl_->get_or_create().insert_or_assign(std::move(key), std::move(value));
+  }
+
+  void remove(const UK& key) {
+    if (auto* m = impl_->find()) {
+      m->erase(key);
+      if (m->empty())
+        impl_->clear();
+    }
+  }
+
+  /// A copy of the entries of the current key.
+  map_type entries() const {
+    auto* m = impl_->find();
+    return m != nullptr ? *m : map_type{};
+  }
+
+  bool is_empty() const {
+    auto* m = impl_->find();
+    return m == nullptr || m->empty();
+  }
+
+  void clear() { impl_->clear(); }
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+// -- reducing and aggregating state -------------------------------------------
+
+/// One value per key, folded with a reduce function on every add, as
+/// Flink's ReducingState.
+template <class V>
+class reducing_state {
+public:
+  using reduce_fn = std::function<V(const V&, const V&)>;
+
+  reducing_state() = default;
+  reducing_state(value_state<V> inner, reduce_fn fn)
+    : inner_(std::move(inner)), fn_(std::move(fn)) {}
+
+  void add(const V& value) {
+    auto cur = inner_.value();
+    inner_.update(cur ? fn_(*cur, value) : value);
+  }
+
+  std::optional<V> get() const { return inner_.value(); }
+  void clear() { inner_.clear(); }
+
+private:
+  value_state<V> inner_;
+  reduce_fn fn_;
+};
+
+/// An accumulator per key, as Flink's AggregatingState: `add` folds an
+/// input in, `get` returns the aggregate's result.
+template <class In, class Out>
+class aggregating_state {
+public:
+  struct impl {
+    virtual ~impl() = default;
+    virtual void add(const In& value) = 0;
+    virtual std::optional<Out> get() = 0;
+    virtual void clear() = 0;
+  };
+
+  aggregating_state() = default;
+  explicit aggregating_state(std::shared_ptr<impl> ptr)
+    : impl_(std::move(ptr)) {}
+
+  void add(const In& value) { impl_->add(value); }
+  std::optional<Out> get() const { return impl_->get(); }
+  void clear() { impl_->clear(); }
+
+private:
+  std::shared_ptr<impl> impl_;
+};
+
+// -- bindings to a keyed table ------------------------------------------------
+
+namespace detail {
+
+template <class K, class V>
+struct table_binding {
+  keyed_table<K, V>* table;
+  const current_key<K>* key;
+
+  V* find() { return table->find(key->get(), key->key_group); }
+  V& get_or_create() {
+    return table->get_or_create(key->get(), key->key_group);
+  }
+  void update(V value) {
+    table->put(key->get(), key->key_group, std::move(value));
+  }
+  void clear() { table->erase(key->get(), key->key_group); }
+};
+
+template <class K, class V>
+struct bound_value final : value_state<V>::impl, table_binding<K, V> {
+  bound_value(keyed_table<K, V>* t, const current_key<K>* k)
+    : table_binding<K, V>{t, k} {}
+  V* find() override { return table_binding<K, V>::find(); }
+  void update(V value) override {
+    table_binding<K, V>::update(std::move(value));
+  }
+  void clear() override { table_binding<K, V>::clear(); }
+};
+
+template <class K, class V>
+struct bound_list final : list_state<V>::impl,
+                          table_binding<K, std::vector<V>> {
+  using base = table_binding<K, std::vector<V>>;
+  bound_list(keyed_table<K, std::vector<V>>* t, const current_key<K>* k)
+    : base{t, k} {}
+  std::vector<V>* find() override { return base::find(); }
+  std::vector<V>& get_or_create() override { return base::get_or_create(); }
+  void clear() override { base::clear(); }
+};
+
+template <class K, class UK, class UV>
+struct bound_map final : map_state<UK, UV>::impl,
+                         table_binding<K, std::unordered_map<UK, UV>> {
+  using base = table_binding<K, std::unordered_map<UK, UV>>;
+  using map_type = std::unordered_map<UK, UV>;
+  bound_map(keyed_table<K, map_type>* t, const current_key<K>* k)
+    : base{t, k} {}
+  map_type* find() override { return base::find(); }
+  map_type& get_or_create() override { return base::get_or_create(); }
+  void clear() override { base::clear(); }
+};
+
+template <class K, class In, class Acc, class Out, class Agg>
+struct bound_aggregating final : aggregating_state<In, Out>::impl,
+                                 table_binding<K, Acc> {
+  using base = table_binding<K, Acc>;
+  bound_aggregating(keyed_table<K, Acc>* t, const current_key<K>* k, Agg agg)
+    : base{t, k}, agg(std::move(agg)) {}
+  void add(const In& value) override {
+    if (auto* acc = base::find()) {
+      agg.add(value, *acc);
+    } else {
+      auto fresh = agg.create_accumulator();
+      agg.add(value, fresh);
+      base::update(std::move(fresh));
+    }
+  }
+  std::optional<Out> get() override {
+    if (auto* acc = base::find())
+      return agg.get_result(*acc);
+    return std::nullopt;
+  }
+  void clear() override { base::clear(); }
+  Agg agg;
+};
+
+} // namespace detail
+
+/// Creates state handles bound to a keyed operator's current key. Handed to
+/// rich functions in open(); handles stay valid for the operator's lifetime.
+template <class K>
+class keyed_state_store {
+public:
+  keyed_state_store(keyed_state_backend& backend, const current_key<K>& key)
+    : backend_(&backend), key_(&key) {}
+
+  template <class V>
+  value_state<V> get_state(const std::string& name) {
+    auto& t = backend_->table<K, V>(name);
+    return value_state<V>{std::make_shared<detail::bound_value<K, V>>(&t, key_)};
+  }
+
+  template <class V>
+  list_state<V> get_list_state(const std::string& name) {
+    auto& t = backend_->table<K, std::vector<V>>(name);
+    return list_state<V>{
+      std::make_shared<detail::bound_list<K, V>>(&t, key_)};
+  }
+
+  template <class UK, class UV>
+  map_state<UK, UV> get_map_state(const std::string& name) {
+    auto& t = backend_->table<K, std::unordered_map<UK, UV>>(name);
+    return map_state<UK, UV>{
+      std::make_shared<detail::bound_map<K, UK, UV>>(&t, key_)};
+  }
+
+  template <class V, class F>
+  reducing_state<V> get_reducing_state(const std::string& name, F fn) {
+    return reducing_state<V>{get_state<V>(name), std::move(fn)};
+  }
+
+  /// `Agg` follows the aggregate_function contract (see functions.hpp).
+  template <class Agg>
+  auto get_aggregating_state(const std::string& name, Agg agg) {
+    using in = typename Agg::input_type;
+    using acc = typename Agg::accumulator_type;
+    using out = typename Agg::output_type;
+    auto& t = backend_->table<K, acc>(name);
+    return aggregating_state<in, out>{
+      std::make_shared<detail::bound_aggregating<K, in, acc, out, Agg>>(
+        &t, key_, std::move(agg))};
+  }
+
+private:
+  keyed_state_backend* backend_;
+  const current_key<K>* key_;
+};
+
+} // namespace libstream

@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "libstream/time.hpp"
+
+namespace libstream {
+
+/// Combines the watermarks of a subtask's input channels: the subtask's
+/// watermark is the minimum over the channels that are not idle, and it only
+/// ever advances. When every channel is idle, the subtask is idle.
+class watermark_valve {
+public:
+  /// What changed after an input event.
+  struct change {
+    std::optional<timestamp> watermark; // set when the minimum advanced
+    std::optional<bool> idle;           // set when the idle status flipped
+  };
+
+  explicit watermark_valve(size_t channels) : channels_(channels) {}
+
+  size_t channels() const noexcept { return channels_.size(); }
+  timestamp current() const noexcept { return current_; }
+  bool idle() const noexcept { return idle_; }
+
+  /// Channel `ch` reports watermark `wm`. A watermark below what the channel
+  /// reported before is ignored (it cannot move time backwards).
+  change on_watermark(size_t ch, timestamp wm) {
+    auto& c = at(ch);
+    if (wm > c.watermark)
+      c.watermark = wm;
+    change result;
+    if (c.idle) {
+      c.idle = false;
+      result = recompute();
+      return result;
+    }
+    return recompute();
+  }
+
+  /// Channel `ch` became idle or active.
+  change on_idleness(size_t ch, bool idle) {
+    auto& c = at(ch);
+    if (c.idle == idle)
+      return {};
+    c.idle = idle;
+    return recompute();
+  }
+
+  /// Channel `ch` ended: it no longer holds back the minimum.
+  change on_end(size_t ch) {
+    auto& c = at(ch);
+    c.watermark = max_watermark;
+    c.idle = false;
+    return recompute();
+  }
+
+  /// A record arrived on `ch`: an idle channel is active again.
+  change on_record(size_t ch) {
+    auto& c = at(ch);
+    if (!c.idle)
+      return {};
+    c.idle = false;
+    return recompute();
+  }
+
+private:
+  struct channel {
+    timestamp watermark = min_watermark;
+    bool idle = false;
+  };
+
+  channel& at(size_t ch) {
+    if (ch >= channels_.size())
+      throw std::out_of_range("input channel " + std::to_string(ch)
+                              + " does not exist (the subtask has "
+                              + std::to_string(channels_.size()) + ")");
+    return channels_[ch];
+  }
+
+  change recompute() {
+    change result;
+    bool all_idle = true;
+    timestamp low = max_watermark;
+    for (auto& c : channels_) {
+      if (c.idle)
+        continue;
+      all_idle = false;
+      if (c.watermark < low)
+        low = c.watermark;
+    }
+    if (all_idle != idle_) {
+      idle_ = all_idle;
+      result.idle = all_idle;
+    }
+    if (!all_idle && low > current_) {
+      current_ = low;
+      result.watermark = low;
+    }
+    return result;
+  }
+
+  std::vector<channel> channels_;
+  timestamp current_ = min_watermark;
+  bool idle_ = false;
+};
+
+} // namespace libstream
