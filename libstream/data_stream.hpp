@@ -25,6 +25,9 @@ class keyed_stream;
 template <class T>
 class data_stream_sink;
 
+template <class T, class K, class Assigner>
+class windowed_stream;
+
 /// A stream of records of type T, as Flink's DataStream. Operations append
 /// transformations to the job; nothing runs before execute(). The settings
 /// (name, uid, parallelism, chaining) apply to the operator that produced
@@ -85,6 +88,11 @@ public:
     t.make_output = hash_output_factory<T, K>(key);
     return keyed_stream<T, K>{builder_, t.id, key};
   }
+
+  /// Windows over the whole (non-keyed) stream: runs with parallelism 1,
+  /// as Flink's windowAll. Defined in windowed_stream.hpp.
+  template <class Assigner>
+  windowed_stream<T, uint8_t, Assigner> window_all(Assigner assigner);
 
   /// Merges streams of the same type.
   data_stream<T> union_with(std::initializer_list<data_stream<T>> others) {
@@ -302,16 +310,15 @@ private:
   int id_;
 };
 
-/// A stream partitioned by key, as Flink's KeyedStream.
+/// A stream partitioned by key, as Flink's KeyedStream. It is a data
+/// stream too: map, filter and sinks on it run after the hash partitioning.
 template <class T, class K>
-class keyed_stream {
+class keyed_stream : public data_stream<T> {
 public:
   keyed_stream(std::shared_ptr<job_builder> b, int id, key_selector<T, K> key)
-    : builder_(std::move(b)), id_(id), key_(std::move(key)) {}
+    : data_stream<T>(std::move(b), id), key_(std::move(key)) {}
 
-  int id() const noexcept { return id_; }
   const key_selector<T, K>& key() const noexcept { return key_; }
-  const std::shared_ptr<job_builder>& builder() const { return builder_; }
 
   /// Rolling reduce: T f(const T& acc, const T& x); emits every update.
   template <class F>
@@ -386,11 +393,16 @@ public:
     });
   }
 
+  /// Groups the keyed stream into windows (see window/assigners.hpp).
+  /// Defined in windowed_stream.hpp.
+  template <class Assigner>
+  windowed_stream<T, K, Assigner> window(Assigner assigner);
+
   /// Adds a keyed operator made by `make` (for operators of other modules).
   template <class R, class Make>
   data_stream<R> add_keyed(std::string name, Make make) {
-    auto& t = builder_->add(transformation_kind::one_input, std::move(name),
-                            {id_});
+    auto& t = this->builder_->add(transformation_kind::one_input,
+                                  std::move(name), {this->id_});
     t.keyed = true;
     t.input_type = typeid(T);
     t.output_type = typeid(R);
@@ -399,12 +411,10 @@ public:
     };
     t.make_output = plain_output_factory<R>();
     t.make_input = typed_input_factory<T>();
-    return data_stream<R>{builder_, t.id};
+    return data_stream<R>{this->builder_, t.id};
   }
 
 private:
-  std::shared_ptr<job_builder> builder_;
-  int id_;
   key_selector<T, K> key_;
 };
 

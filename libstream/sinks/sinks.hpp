@@ -8,12 +8,21 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "libstream/operators/basic.hpp"
 
 namespace libstream {
+
+template <class T, class = void>
+struct is_printable : std::false_type {};
+
+template <class T>
+struct is_printable<T, std::void_t<decltype(std::declval<std::ostream&>()
+                                            << std::declval<const T&>())>>
+  : std::true_type {};
 
 /// Serialises whole lines written by concurrent subtasks to one stream.
 std::mutex& output_mutex();
@@ -26,7 +35,12 @@ public:
   using format_fn = std::function<std::string(const T&)>;
 
   explicit print_sink(std::string prefix = "", format_fn format = nullptr)
-    : prefix_(std::move(prefix)), format_(std::move(format)) {}
+    : prefix_(std::move(prefix)), format_(std::move(format)) {
+    if constexpr (!is_printable<T>::value)
+      if (!format_)
+        throw std::invalid_argument("print() of a type without operator<< "
+                                    "needs a format function");
+  }
 
   void open(const runtime_info& info) override {
     if (info.parallelism > 1)
@@ -37,7 +51,7 @@ public:
     std::string line = prefix_;
     if (format_) {
       line += format_(value);
-    } else {
+    } else if constexpr (is_printable<T>::value) {
       std::ostringstream os;
       os << value;
       line += os.str();

@@ -1,22 +1,8 @@
+// stream_execution_environment::execute lives in the runtime library: the
+// default executor is the embedded mini-cluster of actors.
 #include "libstream/environment.hpp"
 
 namespace libstream {
-
-const char* to_string(job_status s) noexcept {
-  switch (s) {
-    case job_status::created:
-      return "CREATED";
-    case job_status::running:
-      return "RUNNING";
-    case job_status::finished:
-      return "FINISHED";
-    case job_status::canceled:
-      return "CANCELED";
-    case job_status::failed:
-      return "FAILED";
-  }
-  return "?";
-}
 
 std::shared_ptr<job_client>
 stream_execution_environment::execute_async(std::string job_name) {

@@ -1,0 +1,456 @@
+// stream-bench: each engine pipeline against a hand-written single-threaded
+// loop doing the same work on the same generated records, side by side in
+// one run. Prints records/s for both and their ratio, latency percentiles
+// for the shuffled pipeline, and resident memory under a slow sink.
+//
+//   stream-bench [--records N] [--skip-memory] [--memory-seconds S]
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "libstream/libstream.hpp"
+
+using namespace libstream;
+
+namespace {
+
+// -- the records ---------------------------------------------------------------
+
+struct bench_trade {
+  int64_t ts = 0;         // event time (ms)
+  int64_t created_ns = 0; // monotonic clock at creation (latency runs)
+  uint32_t industry = 0;
+  uint32_t quantity = 0;
+  double price = 0;
+};
+
+constexpr uint32_t industries = 10;
+constexpr int64_t epoch_ms = 1700000040000;
+constexpr int64_t records_per_ms = 1000; // 1M trades per event-time second
+constexpr int64_t max_jitter_ms = 3000;
+constexpr int64_t window_ms = 60000;
+constexpr int64_t out_of_orderness_ms = 5000;
+
+inline uint64_t mix(uint64_t x) {
+  x ^= x >> 31;
+  x *= 0x7fb5d329728ea185ULL;
+  x ^= x >> 27;
+  x *= 0x81dadef4bc2dd44dULL;
+  x ^= x >> 33;
+  return x;
+}
+
+/// The same record for the same index, in the engine and in the loop.
+inline bench_trade make_trade(uint64_t i) {
+  auto h = mix(i);
+  bench_trade t;
+  t.ts = epoch_ms + static_cast<int64_t>(i) / records_per_ms
+         - static_cast<int64_t>(h % max_jitter_ms);
+  t.industry = static_cast<uint32_t>((h >> 20) % industries);
+  t.quantity = 1 + static_cast<uint32_t>((h >> 32) % 500);
+  t.price = 10.0 + static_cast<double>((h >> 44) % 90000) / 100.0;
+  return t;
+}
+
+inline double notional(const bench_trade& t) { return t.price * t.quantity; }
+inline bool large(double x) { return x > 20000.0; }
+
+struct window_stats {
+  int64_t window_start = 0;
+  uint32_t industry = 0;
+  int64_t count = 0;
+  double avg_price = 0;
+};
+
+struct stats_acc {
+  int64_t count = 0;
+  double price_sum = 0;
+};
+
+struct avg_price_agg : aggregate_function<bench_trade, stats_acc, stats_acc> {
+  stats_acc create_accumulator() const { return {}; }
+  void add(const bench_trade& t, stats_acc& acc) const {
+    ++acc.count;
+    acc.price_sum += t.price;
+  }
+  stats_acc get_result(const stats_acc& acc) const { return acc; }
+  void merge(stats_acc& into, const stats_acc& from) const {
+    into.count += from.count;
+    into.price_sum += from.price_sum;
+  }
+};
+
+/// Consumes results so that no work can be optimised away, and checks them.
+struct checksum {
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> windows{0};
+  std::atomic<int64_t> counted{0};
+};
+
+double seconds_since(int64_t start_ns) {
+  return static_cast<double>(monotonic_now_ns() - start_ns) / 1e9;
+}
+
+void report(const char* name, uint64_t n, double engine_s, double loop_s,
+            const char* target) {
+  auto engine = static_cast<double>(n) / engine_s;
+  auto loop = static_cast<double>(n) / loop_s;
+  std::printf("%-44s engine %8.2f M rec/s | loop %8.2f M rec/s | ratio %.2f "
+              "(target %s)\n",
+              name, engine / 1e6, loop / 1e6, engine / loop, target);
+  std::fflush(stdout);
+}
+
+// -- 1: chained map/filter -------------------------------------------------------
+
+double loop_map_filter(uint64_t n, uint64_t& kept) {
+  auto start = monotonic_now_ns();
+  double sum = 0;
+  kept = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    auto x = notional(make_trade(i));
+    if (large(x)) {
+      sum += x;
+      ++kept;
+    }
+  }
+  auto s = seconds_since(start);
+  if (sum < 0)
+    std::puts("");
+  return s;
+}
+
+struct sum_sink final : sink_function<double> {
+  explicit sum_sink(std::shared_ptr<checksum> c) : c_(std::move(c)) {}
+  void invoke(const double& x, timestamp) override {
+    sum_ += x;
+    ++n_;
+  }
+  void finish() override { c_->records += n_; }
+  std::shared_ptr<checksum> c_;
+  double sum_ = 0;
+  uint64_t n_ = 0;
+};
+
+double engine_map_filter(uint64_t n, uint64_t& kept) {
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  auto c = std::make_shared<checksum>();
+  env.from_generator(n, make_trade)
+    .map(notional)
+    .filter(large)
+    .add_sink([c] { return std::make_unique<sum_sink>(c); });
+  auto start = monotonic_now_ns();
+  env.execute("bench map/filter");
+  auto s = seconds_since(start);
+  kept = c->records;
+  return s;
+}
+
+// -- 2/3: keyed tumbling window count + average -------------------------------------
+
+double loop_window(uint64_t n, uint64_t& windows, int64_t& counted) {
+  auto start = monotonic_now_ns();
+  struct key {
+    int64_t start;
+    uint32_t industry;
+    bool operator==(const key& o) const {
+      return start == o.start && industry == o.industry;
+    }
+  };
+  struct key_hash {
+    size_t operator()(const key& k) const {
+      return mix(static_cast<uint64_t>(k.start) * 31 + k.industry);
+    }
+  };
+  std::unordered_map<key, stats_acc, key_hash> open;
+  int64_t max_ts = min_watermark + out_of_orderness_ms + 1;
+  int64_t watermark = min_watermark;
+  windows = 0;
+  counted = 0;
+  double checksum = 0;
+  auto fire = [&](int64_t wm) {
+    for (auto i = open.begin(); i != open.end();) {
+      if (i->first.start + window_ms - 1 <= wm) {
+        ++windows;
+        counted += i->second.count;
+        checksum += i->second.price_sum / static_cast<double>(i->second.count);
+        i = open.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  };
+  for (uint64_t i = 0; i < n; ++i) {
+    auto t = make_trade(i);
+    max_ts = std::max(max_ts, t.ts);
+    auto ws = t.ts - ((t.ts % window_ms) + window_ms) % window_ms;
+    if (ws + window_ms - 1 <= watermark)
+      continue; // late
+    auto& acc = open[key{ws, t.industry}];
+    ++acc.count;
+    acc.price_sum += t.price;
+    // A watermark every 4096 records, as a periodic generator would.
+    if ((i & 4095) == 4095) {
+      auto wm = max_ts - out_of_orderness_ms - 1;
+      if (wm > watermark) {
+        watermark = wm;
+        fire(wm);
+      }
+    }
+  }
+  fire(max_watermark);
+  auto s = seconds_since(start);
+  if (checksum < 0)
+    std::puts("");
+  return s;
+}
+
+struct window_sink final : sink_function<window_stats> {
+  explicit window_sink(std::shared_ptr<checksum> c) : c_(std::move(c)) {}
+  void invoke(const window_stats& w, timestamp) override {
+    ++windows_;
+    counted_ += w.count;
+  }
+  void finish() override {
+    c_->windows += windows_;
+    c_->counted += counted_;
+  }
+  std::shared_ptr<checksum> c_;
+  uint64_t windows_ = 0;
+  int64_t counted_ = 0;
+};
+
+double engine_window(uint64_t n, int parallelism, uint64_t& windows,
+                     int64_t& counted) {
+  stream_execution_environment env;
+  env.set_parallelism(parallelism);
+  auto c = std::make_shared<checksum>();
+  auto strategy = watermark_strategy<bench_trade>::for_bounded_out_of_orderness(
+                    out_of_orderness_ms)
+                    .with_timestamp_assigner(
+                      [](const bench_trade& t, timestamp) { return t.ts; });
+  env.from_generator(n, make_trade)
+    .assign_timestamps_and_watermarks(strategy)
+    .key_by([](const bench_trade& t) { return t.industry; })
+    .window(tumbling_event_time_windows::of(window_ms))
+    .aggregate(avg_price_agg{})
+    .map([](const stats_acc& acc) {
+      return window_stats{0, 0, acc.count,
+                          acc.price_sum / static_cast<double>(acc.count)};
+    })
+    .add_sink([c] { return std::make_unique<window_sink>(c); });
+  auto start = monotonic_now_ns();
+  env.execute("bench window");
+  auto s = seconds_since(start);
+  windows = c->windows;
+  counted = c->counted;
+  return s;
+}
+
+// -- latency ---------------------------------------------------------------------------
+
+struct latency_sink final : sink_function<bench_trade> {
+  explicit latency_sink(std::shared_ptr<std::vector<int64_t>> out)
+    : out_(std::move(out)) {}
+  void invoke(const bench_trade& t, timestamp) override {
+    samples_.push_back(monotonic_now_ns() - t.created_ns);
+  }
+  void finish() override {
+    std::lock_guard<std::mutex> guard{output_mutex()};
+    out_->insert(out_->end(), samples_.begin(), samples_.end());
+  }
+  std::shared_ptr<std::vector<int64_t>> out_;
+  std::vector<int64_t> samples_;
+};
+
+void latency(uint64_t n, double rate) {
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto samples = std::make_shared<std::vector<int64_t>>();
+  env
+    .from_generator(
+      n,
+      [](uint64_t i) {
+        auto t = make_trade(i);
+        t.created_ns = monotonic_now_ns();
+        return t;
+      },
+      rate)
+    .key_by([](const bench_trade& t) { return t.industry; })
+    .reduce([](const bench_trade&, const bench_trade& x) { return x; })
+    .add_sink([samples] { return std::make_unique<latency_sink>(samples); });
+  env.execute("bench latency");
+  auto& xs = *samples;
+  std::sort(xs.begin(), xs.end());
+  auto pct = [&](double p) {
+    return xs.empty() ? 0.0
+                      : static_cast<double>(
+                          xs[static_cast<size_t>(p * (xs.size() - 1))])
+                          / 1e6;
+  };
+  std::printf("latency, source -> key_by -> reduce -> sink, parallelism 2, "
+              "%.0f rec/s, default buffer timeout: p50 %.3f ms, p99 %.3f ms "
+              "(%zu samples)\n",
+              rate, pct(0.5), pct(0.99), xs.size());
+}
+
+// -- memory under a slow sink --------------------------------------------------------------
+
+long rss_kib() {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+struct slow_sink final : sink_function<bench_trade> {
+  explicit slow_sink(std::shared_ptr<std::atomic<uint64_t>> n)
+    : n_(std::move(n)) {}
+  void invoke(const bench_trade&, timestamp) override {
+    // About 200k records/s: far slower than the source.
+    auto until = monotonic_now_ns() + 5000;
+    while (monotonic_now_ns() < until) {
+    }
+    n_->fetch_add(1, std::memory_order_relaxed);
+  }
+  std::shared_ptr<std::atomic<uint64_t>> n_;
+};
+
+void memory(int seconds) {
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto sunk = std::make_shared<std::atomic<uint64_t>>(0);
+  auto produced = std::make_shared<std::atomic<uint64_t>>(0);
+  env
+    .from_generator(0,
+                    [produced](uint64_t i) {
+                      produced->fetch_add(1, std::memory_order_relaxed);
+                      return make_trade(i);
+                    })
+    .key_by([](const bench_trade& t) { return t.industry; })
+    .map([](const bench_trade& t) { return t; })
+    .add_sink([sunk] { return std::make_unique<slow_sink>(sunk); })
+    .set_parallelism(1);
+  auto client = env.execute_async("bench slow sink");
+  auto start = monotonic_now_ns();
+  long at5 = 0;
+  long at_end = 0;
+  uint64_t produced5 = 0;
+  for (int s = 1; s <= seconds; ++s) {
+    std::this_thread::sleep_until(std::chrono::steady_clock::time_point{
+      std::chrono::nanoseconds{start + static_cast<int64_t>(s) * 1000000000}});
+    if (s == 5) {
+      at5 = rss_kib();
+      produced5 = produced->load();
+    }
+    at_end = rss_kib();
+  }
+  auto produced_end = produced->load();
+  auto sunk_end = sunk->load();
+  client->cancel();
+  client->wait();
+  std::printf("memory, unbounded source -> key_by -> map -> slow sink (~200k "
+              "rec/s): RSS %ld KiB after 5 s, %ld KiB after %d s (%+.1f%%, "
+              "target within 10%%); produced %llu by 5 s, %llu by %d s, "
+              "sunk %llu\n",
+              at5, at_end, seconds,
+              100.0 * static_cast<double>(at_end - at5) / static_cast<double>(at5),
+              static_cast<unsigned long long>(produced5),
+              static_cast<unsigned long long>(produced_end), seconds,
+              static_cast<unsigned long long>(sunk_end));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  uint64_t n = 100000000;
+  int memory_seconds = 30;
+  int only = 0;
+  po::options_description desc{"stream-bench options"};
+  desc.add_options()("help,h", "show this help")(
+    "records", po::value(&n)->default_value(n), "records per throughput run")(
+    "memory-seconds", po::value(&memory_seconds)->default_value(memory_seconds),
+    "duration of the slow-sink memory run")("skip-memory",
+                                            "skip the slow-sink memory run")(
+    "only", po::value(&only)->default_value(0),
+    "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency) or 4 "
+    "(memory)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "stream-bench: error: %s\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::puts("stream-bench [--records N] [--memory-seconds S] [--skip-memory]");
+    return 0;
+  }
+  if (memory_seconds < 6) {
+    std::fprintf(stderr, "stream-bench: error: --memory-seconds must be >= 6\n");
+    return 2;
+  }
+  std::printf("stream-bench: %llu records per run, %u cores\n",
+              static_cast<unsigned long long>(n),
+              std::thread::hardware_concurrency());
+  if (only == 0 || only == 1) {
+    uint64_t kept_loop = 0;
+    uint64_t kept_engine = 0;
+    auto loop_s = loop_map_filter(n, kept_loop);
+    auto engine_s = engine_map_filter(n, kept_engine);
+    report("1. source->map->filter->sink, chained, p=1", n, engine_s, loop_s,
+           ">= 0.5");
+    if (kept_loop != kept_engine)
+      std::printf("   MISMATCH: loop kept %llu, engine %llu\n",
+                  static_cast<unsigned long long>(kept_loop),
+                  static_cast<unsigned long long>(kept_engine));
+  }
+  uint64_t windows_loop = 0;
+  int64_t counted_loop = 0;
+  auto loop_s = (only == 0 || only == 2)
+                  ? loop_window(n, windows_loop, counted_loop)
+                  : 0.0;
+  double p1 = 0;
+  for (int p : {1, 2}) {
+    if (only != 0 && only != 2)
+      break;
+    uint64_t windows = 0;
+    int64_t counted = 0;
+    auto engine_s = engine_window(n, p, windows, counted);
+    if (p == 1)
+      p1 = engine_s;
+    report(p == 1 ? "2. source->key_by->window count+avg, p=1"
+                  : "3. source->key_by->window count+avg, p=2",
+           n, engine_s, loop_s, p == 1 ? ">= 0.5" : ">= 0.5, and p2 >= p1");
+    if (p == 2)
+      std::printf("   p=2 / p=1 throughput: %.2f (target >= 1.0)\n",
+                  p1 / engine_s);
+    if (windows != windows_loop || counted != counted_loop)
+      std::printf("   MISMATCH: loop %llu windows / %lld records, engine %llu "
+                  "/ %lld\n",
+                  static_cast<unsigned long long>(windows_loop),
+                  static_cast<long long>(counted_loop),
+                  static_cast<unsigned long long>(windows),
+                  static_cast<long long>(counted));
+  }
+  if (only == 0 || only == 3)
+    latency(3000000, 1000000);
+  if ((only == 0 || only == 4) && !vm.count("skip-memory"))
+    memory(memory_seconds);
+  return 0;
+}

@@ -1,0 +1,257 @@
+#include "stock/stock_job.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+
+#include "libstream/libstream.hpp"
+#include "stock/trade.hpp"
+
+using namespace libstream;
+
+namespace stock {
+
+namespace {
+
+__extension__ typedef __int128 int128;
+
+struct trade_acc {
+  int64_t trades = 0;
+  int64_t volume = 0;
+  int128 price_nanos = 0; // exact: the average does not depend on order
+};
+
+struct trade_stats : aggregate_function<trade, trade_acc, trade_acc> {
+  trade_acc create_accumulator() const { return {}; }
+  void add(const trade& t, trade_acc& acc) const {
+    ++acc.trades;
+    acc.volume += t.quantity;
+    acc.price_nanos += t.price_nanos;
+  }
+  trade_acc get_result(const trade_acc& acc) const { return acc; }
+  void merge(trade_acc& into, const trade_acc& from) const {
+    into.trades += from.trades;
+    into.volume += from.volume;
+    into.price_nanos += from.price_nanos;
+  }
+};
+
+class emit_row final : public process_window_function<std::string, trade_acc,
+                                                      industry_window,
+                                                      time_window> {
+public:
+  void process(const std::string& industry, const context& ctx,
+               const std::vector<trade_acc>& elements,
+               collector<industry_window>& out) override {
+    for (auto& acc : elements) {
+      industry_window row;
+      row.window_start_ms = ctx.window().start;
+      row.window_end_ms = ctx.window().end;
+      row.industry = industry;
+      row.trades = acc.trades;
+      row.volume = acc.volume;
+      row.avg_price = static_cast<double>(
+        static_cast<long double>(acc.price_nanos) / acc.trades / 1e9L);
+      out.collect(std::move(row));
+    }
+  }
+};
+
+/// Parses CSV lines; malformed ones go to the dead-letter side output or
+/// fail the job with file and line.
+class parse_csv final : public process_function<text_line, trade> {
+public:
+  parse_csv(std::optional<output_tag<text_line>> dead,
+            std::shared_ptr<std::atomic<uint64_t>> malformed)
+    : dead_(std::move(dead)), malformed_(std::move(malformed)) {}
+
+  void process_element(const text_line& line, context& ctx,
+                       collector<trade>& out) override {
+    auto where = line.origin + ":" + std::to_string(line.number);
+    if (line.number == 1) {
+      auto text = std::string_view{line.text};
+      if (text.substr(0, 3) == "\xEF\xBB\xBF")
+        text.remove_prefix(3); // UTF-8 byte order mark
+      if (text != csv_header)
+        throw std::runtime_error(where + ": expected the header line '"
+                                 + std::string{csv_header} + "', got '"
+                                 + line.text + "'");
+      return;
+    }
+    if (line.text.empty())
+      return; // blank lines carry no record
+    std::string error;
+    if (auto t = parse_trade(line.text, error)) {
+      out.collect(std::move(*t));
+      return;
+    }
+    if (dead_) {
+      malformed_->fetch_add(1, std::memory_order_relaxed);
+      ctx.output(*dead_, line);
+      return;
+    }
+    auto shown = line.text.size() > 120 ? line.text.substr(0, 120) + "..."
+                                        : line.text;
+    throw std::runtime_error(where + ": malformed record: " + error
+                             + " (line: '" + shown + "')");
+  }
+
+private:
+  std::optional<output_tag<text_line>> dead_;
+  std::shared_ptr<std::atomic<uint64_t>> malformed_;
+};
+
+constexpr const char* industries[] = {
+  "Technology", "Finance",   "Healthcare", "Energy",    "Utilities",
+  "Materials",  "Industrials", "Consumer Staples", "Real Estate", "Telecom",
+};
+constexpr int num_industries = 10;
+constexpr int symbols_per_industry = 5;
+
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// Trades with bursty volume (some minutes carry five times the base rate)
+/// and timestamps up to 3 s out of order, deterministic per index.
+class trade_generator {
+public:
+  explicit trade_generator(uint64_t records) {
+    constexpr uint64_t base = 100000; // trades per quiet minute
+    uint64_t total = 0;
+    for (uint64_t m = 0; total < records; ++m) {
+      auto volume = (mix(m) % 5 == 0) ? base * 5 : base;
+      starts_->push_back(total);
+      total += volume;
+    }
+    starts_->push_back(total);
+  }
+
+  trade operator()(uint64_t i) const {
+    auto& starts = *starts_;
+    auto it = std::upper_bound(starts.begin(), starts.end(), i) - 1;
+    auto minute = static_cast<int64_t>(it - starts.begin());
+    auto pos = i - *it;
+    auto len = *(it + 1) - *it;
+    auto h = mix(i);
+    trade t;
+    auto in_minute = static_cast<int64_t>(pos * 60000 / len);
+    auto jitter = static_cast<int64_t>(h % 3000);
+    t.timestamp_ms = epoch_ + minute * 60000 + in_minute - jitter;
+    auto ind = static_cast<int>((h >> 16) % num_industries);
+    auto sym = static_cast<int>((h >> 24) % symbols_per_industry);
+    t.industry = industries[ind];
+    t.symbol = std::string{industries[ind]}.substr(0, 3) + std::to_string(sym);
+    auto cents = 1000 + static_cast<int64_t>((h >> 32) % 90000);
+    t.price_nanos = cents * 10000000;
+    t.price = static_cast<double>(cents) / 100.0;
+    t.quantity = 1 + static_cast<int64_t>((h >> 48) % 500);
+    return t;
+  }
+
+private:
+  std::shared_ptr<std::vector<uint64_t>> starts_
+    = std::make_shared<std::vector<uint64_t>>();
+  int64_t epoch_ = 1700000040000; // a minute boundary
+};
+
+} // namespace
+
+job_summary run(const job_options& o) {
+  if (o.window_ms <= 0)
+    throw std::invalid_argument("--window-ms must be positive, got "
+                                + std::to_string(o.window_ms));
+  if (o.max_out_of_orderness_ms < 0)
+    throw std::invalid_argument("--max-out-of-orderness-ms must not be "
+                                "negative, got "
+                                + std::to_string(o.max_out_of_orderness_ms));
+  if (o.parallelism < 1 || o.parallelism > default_max_parallelism)
+    throw std::invalid_argument("--parallelism must be between 1 and "
+                                + std::to_string(default_max_parallelism)
+                                + ", got " + std::to_string(o.parallelism));
+  if (o.dead_letter && !o.input)
+    throw std::invalid_argument("--dead-letter needs --input");
+  stream_execution_environment env;
+  env.set_parallelism(o.parallelism);
+  auto malformed = std::make_shared<std::atomic<uint64_t>>(0);
+  auto counted = std::make_shared<std::atomic<uint64_t>>(0);
+  auto rows = std::make_shared<std::atomic<uint64_t>>(0);
+  std::optional<data_stream<trade>> trades;
+  std::optional<output_tag<text_line>> dead;
+  if (o.input) {
+    if (o.dead_letter)
+      dead.emplace("dead-letter");
+    auto lines = env.read_text_lines(*o.input);
+    auto parsed = lines.process<trade>(
+      [dead, malformed] { return std::make_unique<parse_csv>(dead, malformed); },
+      "Parse CSV");
+    parsed.uid("parse-csv");
+    if (dead)
+      parsed.get_side_output(*dead)
+        .write_as_text(*o.dead_letter,
+                       [](const text_line& l) { return l.text; })
+        .set_parallelism(1)
+        .name("Dead Letter");
+    trades = parsed;
+  } else {
+    trades = env.from_generator(o.records, trade_generator{o.records}, 0,
+                                "Trade Generator");
+  }
+  auto strategy = watermark_strategy<trade>::for_bounded_out_of_orderness(
+                    o.max_out_of_orderness_ms)
+                    .with_timestamp_assigner([](const trade& t, timestamp) {
+                      return t.timestamp_ms;
+                    });
+  auto results
+    = trades
+        ->map(
+          [counted](const trade& t) {
+            counted->fetch_add(1, std::memory_order_relaxed);
+            return t;
+          },
+          "Count")
+        .assign_timestamps_and_watermarks(strategy)
+        .key_by([](const trade& t) { return t.industry; })
+        .window(tumbling_event_time_windows::of(o.window_ms))
+        .aggregate(trade_stats{}, [] { return std::make_unique<emit_row>(); },
+                   "Industry Window")
+        .map(
+          [rows](const industry_window& w) {
+            rows->fetch_add(1, std::memory_order_relaxed);
+            return w;
+          },
+          "Rows");
+  results.uid("industry-window");
+  auto csv = [](const industry_window& w) { return to_csv(w); };
+  if (o.output) {
+    results.write_as_text(*o.output, csv, std::string{output_header})
+      .set_parallelism(1)
+      .name("CSV Output");
+  } else if (o.input || o.print_rows) {
+    std::cout << output_header << '\n';
+    results.print("", csv).set_parallelism(1);
+  } else {
+    results.add_sink([] {
+      struct discard final : sink_function<industry_window> {
+        void invoke(const industry_window&, timestamp) override {}
+      };
+      return std::make_unique<discard>();
+    });
+  }
+  auto start = monotonic_now_ns();
+  env.execute("stock aggregator");
+  job_summary s;
+  s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
+  s.records = counted->load();
+  s.malformed = malformed->load();
+  s.rows = rows->load();
+  return s;
+}
+
+} // namespace stock

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace stock {
+
+/// What the stock aggregator runs: trades from a CSV file or the built-in
+/// generator, counted and averaged per industry per event-time window.
+struct job_options {
+  std::optional<std::string> input;       // CSV file; none = generator
+  std::optional<std::string> output;      // CSV file; none = stdout
+  std::optional<std::string> dead_letter; // malformed lines go here
+  int64_t window_ms = 60000;
+  int64_t max_out_of_orderness_ms = 5000;
+  int parallelism = 1;
+  uint64_t records = 5000000; // generator only
+  bool print_rows = true;     // generator only: print result rows
+};
+
+struct job_summary {
+  uint64_t records = 0;   // trades that entered the windows
+  uint64_t malformed = 0; // lines sent to the dead-letter file
+  uint64_t rows = 0;      // result rows written
+  double seconds = 0;
+};
+
+/// Runs the job to its end. Throws std::invalid_argument for bad options,
+/// libstream::job_failed (naming file and line) for malformed input
+/// without a dead-letter file.
+job_summary run(const job_options& opts);
+
+} // namespace stock

@@ -1,0 +1,129 @@
+#include "stock/trade.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <tuple>
+#include <vector>
+
+namespace stock {
+
+namespace {
+
+template <class Int>
+bool parse_int(std::string_view s, Int& out) {
+  if (s.empty())
+    return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && ptr == s.data() + s.size();
+}
+
+} // namespace
+
+bool parse_price_nanos(std::string_view s, int64_t& nanos) {
+  auto dot = s.find('.');
+  auto whole = s.substr(0, dot);
+  auto frac = dot == std::string_view::npos ? std::string_view{}
+                                            : s.substr(dot + 1);
+  if (whole.empty() || whole.size() > 9)
+    return false;
+  if (dot != std::string_view::npos && frac.empty())
+    return false;
+  int64_t w = 0;
+  for (char c : whole) {
+    if (c < '0' || c > '9')
+      return false;
+    w = w * 10 + (c - '0');
+  }
+  int64_t f = 0;
+  int digits = 0;
+  bool round_up = false;
+  for (char c : frac) {
+    if (c < '0' || c > '9')
+      return false;
+    if (digits < 9) {
+      f = f * 10 + (c - '0');
+      ++digits;
+    } else if (digits == 9) {
+      round_up = c >= '5';
+      ++digits;
+    }
+  }
+  for (; digits < 9; ++digits)
+    f *= 10;
+  nanos = w * 1000000000 + f + (round_up ? 1 : 0);
+  return true;
+}
+
+std::optional<trade> parse_trade(std::string_view line, std::string& error) {
+  std::string_view fields[5];
+  size_t n = 0;
+  size_t start = 0;
+  for (;;) {
+    auto pos = line.find(',', start);
+    auto field = line.substr(start, pos == std::string_view::npos
+                                      ? std::string_view::npos
+                                      : pos - start);
+    if (n == 5) {
+      error = "expected 5 fields (" + std::string{csv_header}
+              + "), got more";
+      return std::nullopt;
+    }
+    fields[n++] = field;
+    if (pos == std::string_view::npos)
+      break;
+    start = pos + 1;
+  }
+  if (n != 5) {
+    error = "expected 5 fields (" + std::string{csv_header} + "), got "
+            + std::to_string(n);
+    return std::nullopt;
+  }
+  trade t;
+  if (!parse_int(fields[0], t.timestamp_ms)) {
+    error = "timestamp_ms '" + std::string{fields[0]}
+            + "' is not an integer";
+    return std::nullopt;
+  }
+  if (fields[1].empty()) {
+    error = "symbol is empty";
+    return std::nullopt;
+  }
+  if (fields[2].empty()) {
+    error = "industry is empty";
+    return std::nullopt;
+  }
+  if (!parse_price_nanos(fields[3], t.price_nanos)) {
+    error = "price '" + std::string{fields[3]}
+            + "' is not a non-negative decimal number";
+    return std::nullopt;
+  }
+  t.price = static_cast<double>(t.price_nanos) / 1e9;
+  if (!parse_int(fields[4], t.quantity) || t.quantity <= 0) {
+    error = "quantity '" + std::string{fields[4]}
+            + "' is not a positive integer";
+    return std::nullopt;
+  }
+  t.symbol = std::string{fields[1]};
+  t.industry = std::string{fields[2]};
+  return t;
+}
+
+std::string to_csv(const industry_window& row) {
+  char avg[64];
+  std::snprintf(avg, sizeof(avg), "%.6f", row.avg_price);
+  std::string out;
+  out += std::to_string(row.window_start_ms);
+  out += ',';
+  out += std::to_string(row.window_end_ms);
+  out += ',';
+  out += row.industry;
+  out += ',';
+  out += std::to_string(row.trades);
+  out += ',';
+  out += std::to_string(row.volume);
+  out += ',';
+  out += avg;
+  return out;
+}
+
+} // namespace stock

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "libstream/sources/text.hpp"
+
+namespace stock {
+
+/// One trade of the input, as in the CSV header
+/// `timestamp_ms,symbol,industry,price,quantity`.
+struct trade {
+  int64_t timestamp_ms = 0;
+  std::string symbol;
+  std::string industry;
+  double price = 0;
+  int64_t price_nanos = 0; // the price in units of 1e-9, parsed exactly
+  int64_t quantity = 0;
+};
+
+/// Parses a plain decimal ("123.45") into units of 1e-9 exactly (digits
+/// past the ninth decimal are rounded). Rejects signs, exponents, blanks.
+bool parse_price_nanos(std::string_view s, int64_t& nanos);
+
+/// The expected header line of an input file.
+inline constexpr std::string_view csv_header
+  = "timestamp_ms,symbol,industry,price,quantity";
+
+/// Parses one CSV line. On failure returns nullopt and sets `error` to what
+/// is wrong (without the location; callers add file and line).
+std::optional<trade> parse_trade(std::string_view line, std::string& error);
+
+/// The result row of one industry in one window.
+struct industry_window {
+  int64_t window_start_ms = 0;
+  int64_t window_end_ms = 0;
+  std::string industry;
+  int64_t trades = 0;
+  int64_t volume = 0;
+  double avg_price = 0;
+
+  friend bool operator<(const industry_window& x, const industry_window& y) {
+    return std::tie(x.window_start_ms, x.industry)
+           < std::tie(y.window_start_ms, y.industry);
+  }
+};
+
+/// The output header and one output row (avg_price with 6 decimals).
+inline constexpr std::string_view output_header
+  = "window_start_ms,window_end_ms,industry,trades,volume,avg_price";
+std::string to_csv(const industry_window& row);
+
+} // namespace stock

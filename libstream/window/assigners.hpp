@@ -1,0 +1,341 @@
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libstream/time.hpp"
+#include "libstream/window/triggers.hpp"
+#include "libstream/window/window.hpp"
+
+namespace libstream {
+
+// -- small vector -------------------------------------------------------------
+
+/// A vector that keeps up to N elements inline and only allocates beyond
+/// that: what an assigner returns per element, so that assigning a tumbling
+/// or a short sliding window costs no heap allocation.
+template <class T, size_t N = 4>
+class small_vector {
+public:
+  small_vector() = default;
+
+  small_vector(std::initializer_list<T> xs) {
+    for (auto& x : xs)
+      push_back(x);
+  }
+
+  void push_back(const T& x) {
+    if (size_ < N) {
+      inline_[size_] = x;
+    } else {
+      if (size_ == N)
+        heap_.assign(inline_.begin(), inline_.end());
+      heap_.push_back(x);
+    }
+    ++size_;
+  }
+
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  const T* begin() const noexcept { return data(); }
+  const T* end() const noexcept { return data() + size_; }
+  const T& operator[](size_t i) const noexcept { return data()[i]; }
+
+  std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+
+private:
+  const T* data() const noexcept {
+    return size_ <= N ? inline_.data() : heap_.data();
+  }
+
+  std::array<T, N> inline_{};
+  size_t size_ = 0;
+  std::vector<T> heap_;
+};
+
+template <class W>
+using window_list = small_vector<W, 4>;
+
+// -- helpers ------------------------------------------------------------------
+
+/// The start of the window of size `size` (or slide) with `offset` that
+/// contains `ts`: Flink's TimeWindow.getWindowStartWithOffset, correct for
+/// negative timestamps (floor, not truncation towards zero).
+inline timestamp window_start_with_offset(timestamp ts, duration_ms offset,
+                                          duration_ms size) noexcept {
+  auto remainder = (ts - offset) % size;
+  return remainder < 0 ? ts - (remainder + size) : ts - remainder;
+}
+
+namespace detail {
+
+inline void require_timestamp(timestamp ts, const char* assigner) {
+  if (ts == no_timestamp)
+    throw std::invalid_argument(
+        std::string{assigner}
+        + ": the record has no timestamp; assign timestamps and watermarks "
+          "before an event-time window, or use processing-time windows");
+}
+
+inline void check_tumbling(const char* who, duration_ms size,
+                           duration_ms offset) {
+  if (size <= 0)
+    throw std::invalid_argument(std::string{who}
+                                + "::of: the window size must be positive, "
+                                  "got "
+                                + std::to_string(size) + " ms");
+  if (offset <= -size || offset >= size)
+    throw std::invalid_argument(std::string{who}
+                                + "::of: the offset must satisfy "
+                                  "|offset| < size, got offset "
+                                + std::to_string(offset) + " ms and size "
+                                + std::to_string(size) + " ms");
+}
+
+inline void check_sliding(const char* who, duration_ms size, duration_ms slide,
+                          duration_ms offset) {
+  if (size <= 0)
+    throw std::invalid_argument(std::string{who}
+                                + "::of: the window size must be positive, "
+                                  "got "
+                                + std::to_string(size) + " ms");
+  if (slide <= 0)
+    throw std::invalid_argument(std::string{who}
+                                + "::of: the slide must be positive, got "
+                                + std::to_string(slide) + " ms");
+  if (offset <= -slide || offset >= slide)
+    throw std::invalid_argument(std::string{who}
+                                + "::of: the offset must satisfy "
+                                  "|offset| < slide, got offset "
+                                + std::to_string(offset) + " ms and slide "
+                                + std::to_string(slide) + " ms");
+}
+
+inline void check_gap(const char* who, duration_ms gap) {
+  if (gap <= 0)
+    throw std::invalid_argument(std::string{who}
+                                + "::with_gap: the session gap must be "
+                                  "positive, got "
+                                + std::to_string(gap) + " ms");
+}
+
+inline window_list<time_window> tumbling(timestamp ts, duration_ms size,
+                                         duration_ms offset) {
+  auto start = window_start_with_offset(ts, offset, size);
+  return window_list<time_window>{time_window{start, start + size}};
+}
+
+/// The windows containing `ts`, latest start first (as Flink).
+inline window_list<time_window> sliding(timestamp ts, duration_ms size,
+                                        duration_ms slide, duration_ms offset) {
+  window_list<time_window> result;
+  auto last_start = window_start_with_offset(ts, offset, slide);
+  for (auto start = last_start; start > ts - size; start -= slide)
+    result.push_back(time_window{start, start + size});
+  return result;
+}
+
+} // namespace detail
+
+// -- event time ---------------------------------------------------------------
+
+/// Fixed-size, non-overlapping event-time windows [k*size + offset,
+/// (k+1)*size + offset), as Flink's TumblingEventTimeWindows.
+struct tumbling_event_time_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = true;
+  static constexpr bool merging = false;
+
+  duration_ms size = 0;
+  duration_ms offset = 0;
+
+  /// Throws std::invalid_argument unless size > 0 and |offset| < size.
+  static tumbling_event_time_windows of(duration_ms size,
+                                        duration_ms offset = 0) {
+    detail::check_tumbling("tumbling_event_time_windows", size, offset);
+    return {size, offset};
+  }
+
+  window_list<time_window> assign(timestamp ts, timestamp) const {
+    detail::require_timestamp(ts, "tumbling_event_time_windows");
+    return detail::tumbling(ts, size, offset);
+  }
+
+  bool is_event_time() const noexcept { return true; }
+  bool is_merging() const noexcept { return false; }
+  trigger_ptr<time_window> default_trigger() const {
+    return event_time_trigger<time_window>::create();
+  }
+};
+
+/// Windows of `size` starting every `slide`, as Flink's
+/// SlidingEventTimeWindows; an element belongs to about size / slide
+/// windows (none when it falls in a gap of size < slide).
+struct sliding_event_time_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = true;
+  static constexpr bool merging = false;
+
+  duration_ms size = 0;
+  duration_ms slide = 0;
+  duration_ms offset = 0;
+
+  /// Throws std::invalid_argument unless size > 0, slide > 0 and
+  /// |offset| < slide.
+  static sliding_event_time_windows of(duration_ms size, duration_ms slide,
+                                       duration_ms offset = 0) {
+    detail::check_sliding("sliding_event_time_windows", size, slide, offset);
+    return {size, slide, offset};
+  }
+
+  window_list<time_window> assign(timestamp ts, timestamp) const {
+    detail::require_timestamp(ts, "sliding_event_time_windows");
+    return detail::sliding(ts, size, slide, offset);
+  }
+
+  bool is_event_time() const noexcept { return true; }
+  bool is_merging() const noexcept { return false; }
+  trigger_ptr<time_window> default_trigger() const {
+    return event_time_trigger<time_window>::create();
+  }
+};
+
+/// Session windows: each element opens [ts, ts + gap); windows of a key that
+/// intersect merge, as Flink's EventTimeSessionWindows.
+struct event_time_session_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = true;
+  static constexpr bool merging = true;
+
+  duration_ms gap = 0;
+
+  /// Throws std::invalid_argument unless gap > 0.
+  static event_time_session_windows with_gap(duration_ms gap) {
+    detail::check_gap("event_time_session_windows", gap);
+    return {gap};
+  }
+
+  window_list<time_window> assign(timestamp ts, timestamp) const {
+    detail::require_timestamp(ts, "event_time_session_windows");
+    return window_list<time_window>{time_window{ts, ts + gap}};
+  }
+
+  bool is_event_time() const noexcept { return true; }
+  bool is_merging() const noexcept { return true; }
+  trigger_ptr<time_window> default_trigger() const {
+    return event_time_trigger<time_window>::create();
+  }
+};
+
+// -- processing time ----------------------------------------------------------
+
+/// Tumbling windows over the processing clock at the time an element
+/// arrives, as Flink's TumblingProcessingTimeWindows.
+struct tumbling_processing_time_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = false;
+  static constexpr bool merging = false;
+
+  duration_ms size = 0;
+  duration_ms offset = 0;
+
+  static tumbling_processing_time_windows of(duration_ms size,
+                                             duration_ms offset = 0) {
+    detail::check_tumbling("tumbling_processing_time_windows", size, offset);
+    return {size, offset};
+  }
+
+  window_list<time_window> assign(timestamp, timestamp now) const {
+    return detail::tumbling(now, size, offset);
+  }
+
+  bool is_event_time() const noexcept { return false; }
+  bool is_merging() const noexcept { return false; }
+  trigger_ptr<time_window> default_trigger() const {
+    return processing_time_trigger<time_window>::create();
+  }
+};
+
+/// Sliding windows over the processing clock, as Flink's
+/// SlidingProcessingTimeWindows.
+struct sliding_processing_time_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = false;
+  static constexpr bool merging = false;
+
+  duration_ms size = 0;
+  duration_ms slide = 0;
+  duration_ms offset = 0;
+
+  static sliding_processing_time_windows of(duration_ms size, duration_ms slide,
+                                            duration_ms offset = 0) {
+    detail::check_sliding("sliding_processing_time_windows", size, slide,
+                          offset);
+    return {size, slide, offset};
+  }
+
+  window_list<time_window> assign(timestamp, timestamp now) const {
+    return detail::sliding(now, size, slide, offset);
+  }
+
+  bool is_event_time() const noexcept { return false; }
+  bool is_merging() const noexcept { return false; }
+  trigger_ptr<time_window> default_trigger() const {
+    return processing_time_trigger<time_window>::create();
+  }
+};
+
+/// Session windows over the processing clock, as Flink's
+/// ProcessingTimeSessionWindows.
+struct processing_time_session_windows {
+  using window_type = time_window;
+  static constexpr bool event_time = false;
+  static constexpr bool merging = true;
+
+  duration_ms gap = 0;
+
+  static processing_time_session_windows with_gap(duration_ms gap) {
+    detail::check_gap("processing_time_session_windows", gap);
+    return {gap};
+  }
+
+  window_list<time_window> assign(timestamp, timestamp now) const {
+    return window_list<time_window>{time_window{now, now + gap}};
+  }
+
+  bool is_event_time() const noexcept { return false; }
+  bool is_merging() const noexcept { return true; }
+  trigger_ptr<time_window> default_trigger() const {
+    return processing_time_trigger<time_window>::create();
+  }
+};
+
+// -- global -------------------------------------------------------------------
+
+/// Every element of a key in one global window, as Flink's GlobalWindows.
+/// The default trigger never fires: give a trigger (count_trigger, custom).
+struct global_windows {
+  using window_type = global_window;
+  static constexpr bool event_time = false;
+  static constexpr bool merging = false;
+
+  static global_windows create() noexcept { return {}; }
+
+  window_list<global_window> assign(timestamp, timestamp) const {
+    return window_list<global_window>{global_window{}};
+  }
+
+  bool is_event_time() const noexcept { return false; }
+  bool is_merging() const noexcept { return false; }
+  trigger_ptr<global_window> default_trigger() const {
+    return never_trigger<global_window>::create();
+  }
+};
+
+} // namespace libstream
