@@ -84,9 +84,8 @@ public:
     auto& t = builder_->add(transformation_kind::partition, "Key By", {id_});
     t.part = partitioning::hash;
     t.output_type = typeid(T);
-    key_selector<T, K> key = f;
-    t.make_output = hash_output_factory<T, K>(key);
-    return keyed_stream<T, K>{builder_, t.id, key};
+    t.make_output = hash_output_factory<T, K>(f);
+    return keyed_stream<T, K>{builder_, t.id, key_selector<T, K>{f}};
   }
 
   /// Windows over the whole (non-keyed) stream: runs with parallelism 1,

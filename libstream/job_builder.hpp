@@ -59,16 +59,28 @@ network_output_factory plain_output_factory() {
   };
 }
 
+/// Picks the consumer subtask of a record from its key's key group.
+template <class T, class K, class KeyFn>
+struct hash_selector {
+  KeyFn key;
+  int parallelism = 1;
+  int max_parallelism = default_max_parallelism;
+
+  size_t operator()(const T& x) const {
+    auto kg = key_group_of<K>(key(x), max_parallelism);
+    return static_cast<size_t>(
+      subtask_of_key_group(kg, parallelism, max_parallelism));
+  }
+};
+
 /// Hash partitioning: key -> key group -> consumer subtask.
 template <class T, class K, class KeyFn>
 network_output_factory hash_output_factory(KeyFn key) {
   return [key](partitioning, int cp,
                int cmp) -> std::unique_ptr<network_output_base> {
-    auto select = [key, cp, cmp](const T& x) {
-      auto kg = key_group_of<K>(key(x), cmp);
-      return static_cast<size_t>(subtask_of_key_group(kg, cp, cmp));
-    };
-    return std::make_unique<network_output<T>>(partitioning::hash, select);
+    using selector = hash_selector<T, K, KeyFn>;
+    return std::make_unique<network_output<T, selector>>(
+      partitioning::hash, selector{key, cp, cmp});
   };
 }
 

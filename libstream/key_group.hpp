@@ -21,19 +21,35 @@ inline uint32_t spread_hash(uint64_t h) noexcept {
   return static_cast<uint32_t>(h);
 }
 
+/// The spread hash of a key: the basis of its key group and of its slot in
+/// keyed state tables, computed once per record.
+template <class K, class Hash = std::hash<K>>
+uint32_t key_hash(const K& key) {
+  return spread_hash(static_cast<uint64_t>(Hash{}(key)));
+}
+
+/// The key group of a key hash (see key_hash). Power-of-two max
+/// parallelism (the default 128) avoids a division.
+inline int key_group_of_hash(uint32_t h, int max_parallelism) noexcept {
+  auto m = static_cast<uint32_t>(max_parallelism);
+  return static_cast<int>((m & (m - 1)) == 0 ? (h & (m - 1)) : (h % m));
+}
+
 /// The key group of a key: stable for a given key hash and max parallelism.
 template <class K, class Hash = std::hash<K>>
 int key_group_of(const K& key, int max_parallelism) {
-  return static_cast<int>(spread_hash(Hash{}(key))
-                          % static_cast<uint32_t>(max_parallelism));
+  return key_group_of_hash(key_hash<K, Hash>(key), max_parallelism);
 }
 
 /// The subtask that owns a key group: contiguous ranges of key groups go to
 /// each subtask, so keyed state can be redistributed when parallelism changes.
 inline int subtask_of_key_group(int key_group, int parallelism,
                                 int max_parallelism) noexcept {
-  return static_cast<int>(static_cast<int64_t>(key_group) * parallelism
-                          / max_parallelism);
+  auto x = static_cast<uint64_t>(key_group) * static_cast<uint64_t>(parallelism);
+  auto m = static_cast<uint32_t>(max_parallelism);
+  if ((m & (m - 1)) == 0)
+    return static_cast<int>(x >> __builtin_ctz(m));
+  return static_cast<int>(x / m);
 }
 
 /// A half-open range [first, last) of key groups.

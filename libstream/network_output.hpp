@@ -84,21 +84,24 @@ protected:
   size_t capacity_ = default_batch_records;
 };
 
-/// Network output for records of type T. `select(value, n, out)` appends the
-/// chosen channels (0..n-1) of a record; the common kinds are built in.
+/// Picks the channel of a record for hash and custom partitioning.
 template <class T>
+using channel_selector = std::function<size_t(const T&)>;
+
+/// Network output for records of type T. Hash and custom partitioning call
+/// `Selector` (a concrete functor type, so the per-record call inlines) to
+/// pick the consumer of a record; the other kinds are built in.
+template <class T, class Selector = channel_selector<T>>
 class network_output final : public network_output_base,
                              public record_sink<T> {
 public:
-  using selector = std::function<size_t(const T&)>;
-
-  /// `key_channel` (hash and custom only) maps a record to a consumer index.
-  network_output(partitioning kind, selector key_channel = nullptr)
-    : kind_(kind), key_channel_(std::move(key_channel)) {
-    if ((kind == partitioning::hash || kind == partitioning::custom)
-        && !key_channel_)
+  explicit network_output(partitioning kind) : kind_(kind) {
+    if (kind == partitioning::hash || kind == partitioning::custom)
       throw std::logic_error("hash and custom partitioning need a selector");
   }
+
+  network_output(partitioning kind, Selector select)
+    : kind_(kind), select_(std::move(select)), has_selector_(true) {}
 
   void process_batch(record_batch<T>& batch) override {
     auto n = buffers_.size();
@@ -118,12 +121,12 @@ public:
       case partitioning::broadcast:
         for (auto& r : batch)
           for (size_t ch = 0; ch < n; ++ch)
-            push(ch, r);
+            push_copy(ch, r);
         break;
       case partitioning::hash:
       case partitioning::custom:
         for (auto& r : batch) {
-          auto ch = key_channel_(r.value);
+          size_t ch = select_(r.value);
           if (ch >= n)
             throw std::out_of_range("partitioner chose channel "
                                     + std::to_string(ch) + " of "
@@ -138,46 +141,53 @@ public:
 
   void flush() override {
     for (size_t ch = 0; ch < buffers_.size(); ++ch)
-      if (!buffers_[ch].empty())
+      if (fill_[ch] > 0)
         send(ch);
   }
 
 protected:
   void on_bind() override {
+    if ((kind_ == partitioning::hash || kind_ == partitioning::custom)
+        && !has_selector_)
+      throw std::logic_error("hash and custom partitioning need a selector");
     buffers_.resize(writer_->channels());
+    fill_.assign(buffers_.size(), 0);
     for (auto& b : buffers_)
-      b.reserve(capacity_);
+      b.resize(capacity_);
     if (!buffers_.empty())
       next_ = static_cast<size_t>(this->ctx_ ? this->ctx_->subtask_index() : 0)
               % buffers_.size();
   }
 
 private:
-  void push(size_t ch, record<T>&& r) {
-    auto& b = buffers_[ch];
-    b.push_back(std::move(r));
-    if (b.size() >= capacity_)
+  LIBSTREAM_HOT_INLINE void push(size_t ch, record<T>&& r) {
+    auto& slot = buffers_[ch][fill_[ch]];
+    slot = std::move(r);
+    if (++fill_[ch] == capacity_)
       send(ch);
   }
 
-  void push(size_t ch, const record<T>& r) {
-    auto& b = buffers_[ch];
-    b.push_back(r);
-    if (b.size() >= capacity_)
+  void push_copy(size_t ch, const record<T>& r) {
+    buffers_[ch][fill_[ch]] = r;
+    if (++fill_[ch] == capacity_)
       send(ch);
   }
 
+  /// Ships the filled part of a channel's buffer and starts a new one.
   void send(size_t ch) {
     auto& b = buffers_[ch];
+    b.resize(fill_[ch]);
     auto full = std::make_shared<typed_batch<T>>(std::move(b));
-    b = record_batch<T>{};
-    b.reserve(capacity_);
+    b = record_batch<T>(capacity_);
+    fill_[ch] = 0;
     writer_->send_batch(ch, std::move(full));
   }
 
   partitioning kind_;
-  selector key_channel_;
+  Selector select_{};
+  bool has_selector_ = false;
   std::vector<record_batch<T>> buffers_;
+  std::vector<size_t> fill_;
   size_t next_ = 0;
 };
 

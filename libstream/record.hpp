@@ -15,6 +15,9 @@ template <class T>
 struct record {
   T value;
   timestamp ts = no_timestamp;
+
+  record() = default;
+  record(T v, timestamp t) : value(std::move(v)), ts(t) {}
 };
 
 /// A batch of records: the unit an operator processes and a channel ships.

@@ -146,9 +146,9 @@ double engine_map_filter(uint64_t n, uint64_t& kept) {
   stream_execution_environment env;
   env.set_parallelism(1);
   auto c = std::make_shared<checksum>();
-  env.from_generator(n, make_trade)
-    .map(notional)
-    .filter(large)
+  env.from_generator(n, [](uint64_t i) { return make_trade(i); })
+    .map([](const bench_trade& t) { return notional(t); })
+    .filter([](double x) { return large(x); })
     .add_sink([c] { return std::make_unique<sum_sink>(c); });
   auto start = monotonic_now_ns();
   env.execute("bench map/filter");
@@ -240,7 +240,7 @@ double engine_window(uint64_t n, int parallelism, uint64_t& windows,
                     out_of_orderness_ms)
                     .with_timestamp_assigner(
                       [](const bench_trade& t, timestamp) { return t.ts; });
-  env.from_generator(n, make_trade)
+  env.from_generator(n, [](uint64_t i) { return make_trade(i); })
     .assign_timestamps_and_watermarks(strategy)
     .key_by([](const bench_trade& t) { return t.industry; })
     .window(tumbling_event_time_windows::of(window_ms))

@@ -159,12 +159,21 @@ struct tumbling_event_time_windows {
   static tumbling_event_time_windows of(duration_ms size,
                                         duration_ms offset = 0) {
     detail::check_tumbling("tumbling_event_time_windows", size, offset);
-    return {size, offset};
+    tumbling_event_time_windows w;
+    w.size = size;
+    w.offset = offset;
+    return w;
   }
 
   window_list<time_window> assign(timestamp ts, timestamp) const {
     detail::require_timestamp(ts, "tumbling_event_time_windows");
-    return detail::tumbling(ts, size, offset);
+    // Consecutive records mostly fall into the same window: skip the
+    // division then.
+    if (ts >= last_.start && ts < last_.end)
+      return window_list<time_window>{last_};
+    auto result = detail::tumbling(ts, size, offset);
+    last_ = *result.begin();
+    return result;
   }
 
   bool is_event_time() const noexcept { return true; }
@@ -172,6 +181,9 @@ struct tumbling_event_time_windows {
   trigger_ptr<time_window> default_trigger() const {
     return event_time_trigger<time_window>::create();
   }
+
+private:
+  mutable time_window last_{0, 0};
 };
 
 /// Windows of `size` starting every `slide`, as Flink's

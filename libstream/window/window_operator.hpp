@@ -306,13 +306,14 @@ protected:
       now = this->context().current_processing_time();
     for (auto& r : batch) {
       const K key = this->key_(r.value);
-      auto kg = key_group_of(key, this->max_parallelism_);
+      auto h = key_hash(key);
+      auto kg = key_group_of_hash(h, this->max_parallelism_);
       auto windows = assigner_.assign(r.ts, now);
       bool accepted;
       if constexpr (Assigner::merging)
-        accepted = process_merging(key, kg, r, windows);
+        accepted = process_merging(key, kg, h, r, windows);
       else
-        accepted = process_plain(key, kg, r, windows);
+        accepted = process_plain(key, kg, h, r, windows);
       if (!accepted && is_element_late(r.ts)) {
         if (late_tag_)
           this->out_.side(*late_tag_).collect(std::move(r.value), r.ts);
@@ -409,7 +410,7 @@ private:
 
   /// Returns whether any window took the element.
   template <class Record>
-  bool process_plain(const K& key, int kg, const Record& r,
+  bool process_plain(const K& key, int kg, uint32_t h, const Record& r,
                      const window_list<W>& windows) {
     key_windows* entries = nullptr;
     bool accepted = false;
@@ -418,7 +419,7 @@ private:
         continue;
       accepted = true;
       if (entries == nullptr)
-        entries = &table_->get_or_create(key, kg);
+        entries = &table_->get_or_create(key, kg, h);
       auto* e = find_entry(*entries, w);
       bool created = false;
       if (e == nullptr) {
@@ -436,11 +437,11 @@ private:
   /// Adds the element's (single) session window to the key's windows,
   /// merging it with every window it intersects, then adds the element.
   template <class Record>
-  bool process_merging(const K& key, int kg, const Record& r,
+  bool process_merging(const K& key, int kg, uint32_t h, const Record& r,
                        const window_list<W>& windows) {
     bool accepted = false;
     for (auto& w : windows) {
-      auto* entries = table_->find(key, kg);
+      auto* entries = table_->find(key, kg, h);
       auto merged = w;
       small_vector<size_t, 4> hits;
       if (entries != nullptr) {
@@ -457,7 +458,7 @@ private:
         continue;
       accepted = true;
       if (entries == nullptr)
-        entries = &table_->get_or_create(key, kg);
+        entries = &table_->get_or_create(key, kg, h);
       window_entry* e = nullptr;
       bool created = false;
       if (hits.empty()) {
