@@ -1,0 +1,137 @@
+#define CAF_SUITE embedding
+#include "caf/test/unit_test.hpp"
+
+#include <numeric>
+#include <vector>
+
+#include "caf/actor_system.hpp"
+#include "caf/actor_system_config.hpp"
+#include "caf/event_based_actor.hpp"
+#include "caf/scoped_actor.hpp"
+#include "caf/stateful_actor.hpp"
+
+#include "actors/actor_io.hpp"
+#include "actors/embedded.hpp"
+#include "libstream/libstream.hpp"
+
+using namespace libstream;
+using libstream::runtime::demand_atom;
+using libstream::runtime::end_atom;
+
+namespace {
+
+struct feeder_state {
+  int next = 0;
+  int total = 0;
+  int64_t demanded = 0;
+  int32_t largest_demand = 0;
+  bool overshoot = false; // misbehave: send more than demanded
+};
+
+caf::behavior feeder(caf::stateful_actor<feeder_state>* self, int total,
+                     bool overshoot) {
+  self->state.total = total;
+  self->state.overshoot = overshoot;
+  return {
+    [self](demand_atom, caf::actor inbox, int32_t n) {
+      auto& st = self->state;
+      st.demanded += n;
+      st.largest_demand = std::max(st.largest_demand, n);
+      std::vector<int> xs;
+      auto count = st.overshoot ? n + 10 : n;
+      while (static_cast<int>(xs.size()) < count && st.next < st.total)
+        xs.push_back(st.next++);
+      if (!xs.empty())
+        self->send(inbox, std::move(xs));
+      if (st.next == st.total)
+        self->send(inbox, libstream::runtime::end_atom_v, uint32_t{0});
+    },
+    [self](caf::get_atom) {
+      return std::make_tuple(self->state.demanded, self->state.largest_demand);
+    },
+  };
+}
+
+caf::behavior collecting_actor(caf::stateful_actor<std::vector<int>>* self) {
+  return {
+    [self](std::vector<int>& xs) {
+      self->state.insert(self->state.end(), xs.begin(), xs.end());
+    },
+    [self](caf::get_atom) { return self->state; },
+  };
+}
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+
+  fixture() {
+    cfg.set("scheduler.max-threads", size_t{4});
+    cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(embedding_tests, fixture)
+
+CAF_TEST(a job runs in the actor system of the application from actor to actor) {
+  constexpr int total = 50000;
+  constexpr size_t window = 1000;
+  auto src = sys->spawn(feeder, total, false);
+  auto dst = sys->spawn(collecting_actor);
+  {
+    stream_execution_environment env;
+    env.set_parallelism(2);
+    env.set_executor(make_embedded_executor(*sys, env.config()));
+    auto doubled = from_actor<int>(env, src, window).map([](int x) {
+      return x * 2;
+    });
+    sink_to_actor(doubled, dst, 256, 2).set_parallelism(1);
+    auto r = env.execute("embedded");
+    CAF_CHECK(r.status == job_status::finished);
+  }
+  caf::scoped_actor self{*sys};
+  std::vector<int> got;
+  self->request(dst, caf::infinite, caf::get_atom_v)
+    .receive([&](std::vector<int>& xs) { got = std::move(xs); },
+             [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
+  std::sort(got.begin(), got.end());
+  std::vector<int> expected(total);
+  for (int i = 0; i < total; ++i)
+    expected[static_cast<size_t>(i)] = 2 * i;
+  CAF_CHECK_EQUAL(got, expected);
+  int64_t demanded = 0;
+  int32_t largest = 0;
+  self->request(src, caf::infinite, caf::get_atom_v)
+    .receive(
+      [&](int64_t d, int32_t l) {
+        demanded = d;
+        largest = l;
+      },
+      [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
+  // Demand is granted in windows: never more than `window` at once, and in
+  // total not more than what was consumed plus one window.
+  CAF_CHECK_LESS_OR_EQUAL(largest, static_cast<int32_t>(window));
+  CAF_CHECK_LESS_OR_EQUAL(demanded, static_cast<int64_t>(total + window));
+  anon_send_exit(src, caf::exit_reason::user_shutdown);
+  anon_send_exit(dst, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a feeder that ignores demand fails the job) {
+  auto src = sys->spawn(feeder, 100000, true);
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_executor(make_embedded_executor(*sys, env.config()));
+  from_actor<int>(env, src, 100).collect_into(std::make_shared<collected<int>>());
+  try {
+    env.execute("greedy feeder");
+    CAF_FAIL("the job did not fail");
+  } catch (const job_failed& e) {
+    CAF_CHECK(std::string{e.what()}.find("were demanded") != std::string::npos);
+  }
+  anon_send_exit(src, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
