@@ -89,7 +89,13 @@ void subtask_state::on_input(input_event ev) {
 }
 
 void subtask_state::process_input(input_event& ev) {
-  auto& in = inputs.at(ev.channel);
+  if (ev.channel >= inputs.size())
+    throw std::runtime_error("an event arrived on input channel "
+                             + std::to_string(ev.channel)
+                             + ", but the subtask has "
+                             + std::to_string(inputs.size())
+                             + " input channels");
+  auto& in = inputs[ev.channel];
   auto& head = *chain.operators.front();
   auto apply = [&](const watermark_valve::change& c) {
     if (c.idle && !*c.idle)

@@ -173,10 +173,11 @@ public:
   /// Prints every record to stdout (needs operator<< or `format`).
   data_stream_sink<T> print(
     std::string prefix = "",
-    std::function<std::string(const T&)> format = nullptr) {
+    std::function<std::string(const T&)> format = nullptr,
+    std::string header = "") {
     return add_sink(
-      [prefix, format] {
-        return std::make_unique<print_sink<T>>(prefix, format);
+      [prefix, format, header] {
+        return std::make_unique<print_sink<T>>(prefix, format, header);
       },
       "Print");
   }
@@ -330,8 +331,8 @@ public:
   }
 
   /// Rolling sum of a field; the other fields keep the first record's values.
-  template <class M>
-  data_stream<T> sum(M T::*field) {
+  template <class M, class U = T>
+  data_stream<T> sum(M U::*field) {
     return reduce(
       [field](const T& acc, const T& x) {
         T r = acc;
@@ -342,8 +343,8 @@ public:
   }
 
   /// Rolling minimum of a field; other fields keep the first record's values.
-  template <class M>
-  data_stream<T> min(M T::*field) {
+  template <class M, class U = T>
+  data_stream<T> min(M U::*field) {
     return reduce(
       [field](const T& acc, const T& x) {
         T r = acc;
@@ -354,8 +355,8 @@ public:
       "Keyed Min");
   }
 
-  template <class M>
-  data_stream<T> max(M T::*field) {
+  template <class M, class U = T>
+  data_stream<T> max(M U::*field) {
     return reduce(
       [field](const T& acc, const T& x) {
         T r = acc;
@@ -367,16 +368,16 @@ public:
   }
 
   /// The record with the smallest field so far (the first one on ties).
-  template <class M>
-  data_stream<T> min_by(M T::*field) {
+  template <class M, class U = T>
+  data_stream<T> min_by(M U::*field) {
     return reduce(
       [field](const T& acc, const T& x) { return x.*field < acc.*field ? x : acc; },
       "Keyed MinBy");
   }
 
   /// The record with the largest field so far (the first one on ties).
-  template <class M>
-  data_stream<T> max_by(M T::*field) {
+  template <class M, class U = T>
+  data_stream<T> max_by(M U::*field) {
     return reduce(
       [field](const T& acc, const T& x) { return acc.*field < x.*field ? x : acc; },
       "Keyed MaxBy");

@@ -113,7 +113,7 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
   // Resolve parallelism and check the operators.
   std::map<int, int> par;
   std::map<int, int> max_par;
-  std::set<std::string> uids;
+  std::map<std::string, int> uids;
   bool any_physical = false;
   for (size_t i = 0; i < ns.size(); ++i) {
     auto& t = *ns[i];
@@ -133,9 +133,13 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
         label(t) + ": parallelism " + std::to_string(p)
         + " exceeds max parallelism " + std::to_string(mp)
         + "; lower the parallelism or raise the max parallelism");
-    if (!t.uid.empty() && !uids.insert(t.uid).second)
-      throw std::invalid_argument("uid '" + t.uid + "' is used by two "
-                                  "operators; uids must be unique in a job");
+    if (!t.uid.empty()) {
+      auto [i, added] = uids.emplace(t.uid, t.id);
+      if (!added)
+        throw std::invalid_argument(
+          "uid '" + t.uid + "' is used by " + label(*ns[static_cast<size_t>(i->second)])
+          + " and " + label(t) + "; uids must be unique in a job");
+    }
     par[t.id] = p;
     max_par[t.id] = mp;
   }

@@ -39,7 +39,13 @@ int main(int argc, char** argv) {
     ("quiet", "generator: print only the summary, not the rows");
   po::variables_map vm;
   try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
+    // No positional arguments: a file name without --input is an error,
+    // not a silent run of the generator.
+    po::store(po::command_line_parser(argc, argv)
+                .options(desc)
+                .positional(po::positional_options_description{})
+                .run(),
+              vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "stock_aggregator: error: " << e.what()
@@ -57,6 +63,7 @@ int main(int argc, char** argv) {
   if (vm.count("dead-letter"))
     o.dead_letter = dead_letter;
   o.print_rows = vm.count("quiet") == 0;
+  o.records_given = !vm["records"].defaulted();
   try {
     auto s = stock::run(o);
     std::fprintf(stderr,

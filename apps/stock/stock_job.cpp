@@ -28,13 +28,16 @@ struct trade_stats : aggregate_function<trade, trade_acc, trade_acc> {
   trade_acc create_accumulator() const { return {}; }
   void add(const trade& t, trade_acc& acc) const {
     ++acc.trades;
-    acc.volume += t.quantity;
+    if (__builtin_add_overflow(acc.volume, t.quantity, &acc.volume))
+      throw std::overflow_error("the volume of industry '" + t.industry
+                                + "' in one window exceeds int64");
     acc.price_nanos += t.price_nanos;
   }
   trade_acc get_result(const trade_acc& acc) const { return acc; }
   void merge(trade_acc& into, const trade_acc& from) const {
     into.trades += from.trades;
-    into.volume += from.volume;
+    if (__builtin_add_overflow(into.volume, from.volume, &into.volume))
+      throw std::overflow_error("a window's volume exceeds int64");
     into.price_nanos += from.price_nanos;
   }
 };
@@ -177,6 +180,9 @@ job_summary run(const job_options& o) {
                                 + ", got " + std::to_string(o.parallelism));
   if (o.dead_letter && !o.input)
     throw std::invalid_argument("--dead-letter needs --input");
+  if (o.records_given && o.input)
+    throw std::invalid_argument("--records applies to the generator only, "
+                                "not to --input");
   stream_execution_environment env;
   env.set_parallelism(o.parallelism);
   auto malformed = std::make_shared<std::atomic<uint64_t>>(0);
@@ -234,8 +240,7 @@ job_summary run(const job_options& o) {
       .set_parallelism(1)
       .name("CSV Output");
   } else if (o.input || o.print_rows) {
-    std::cout << output_header << '\n';
-    results.print("", csv).set_parallelism(1);
+    results.print("", csv, std::string{output_header}).set_parallelism(1);
   } else {
     results.add_sink([] {
       struct discard final : sink_function<industry_window> {

@@ -16,6 +16,7 @@ struct job_options {
   int64_t max_out_of_orderness_ms = 5000;
   int parallelism = 1;
   uint64_t records = 5000000; // generator only
+  bool records_given = false; // --records was on the command line
   bool print_rows = true;     // generator only: print result rows
 };
 

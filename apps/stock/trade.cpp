@@ -84,6 +84,14 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
             + "' is not an integer";
     return std::nullopt;
   }
+  // About +-31,700 years around the epoch: far from int64 overflow in
+  // window arithmetic, and any real trade fits.
+  constexpr int64_t max_abs_ts = 1000000000000000;
+  if (t.timestamp_ms < -max_abs_ts || t.timestamp_ms > max_abs_ts) {
+    error = "timestamp_ms " + std::string{fields[0]}
+            + " is outside +-1e15 ms around the epoch";
+    return std::nullopt;
+  }
   if (fields[1].empty()) {
     error = "symbol is empty";
     return std::nullopt;
@@ -98,9 +106,13 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
     return std::nullopt;
   }
   t.price = static_cast<double>(t.price_nanos) / 1e9;
-  if (!parse_int(fields[4], t.quantity) || t.quantity <= 0) {
+  // Bounded so that a window's volume cannot overflow int64 below a
+  // million trades of the maximum size.
+  constexpr int64_t max_quantity = 1000000000000;
+  if (!parse_int(fields[4], t.quantity) || t.quantity <= 0
+      || t.quantity > max_quantity) {
     error = "quantity '" + std::string{fields[4]}
-            + "' is not a positive integer";
+            + "' is not an integer between 1 and 1e12";
     return std::nullopt;
   }
   t.symbol = std::string{fields[1]};

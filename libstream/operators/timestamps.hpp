@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -59,18 +60,40 @@ protected:
     timestamp now = no_timestamp;
     if (strategy_.ingestion_time() || !assign)
       now = this->context().current_processing_time();
-    for (auto& r : batch) {
+    // A watermark a generator emits on an event follows the record that
+    // caused it and never overtakes the records before it: such a
+    // (punctuated) watermark is held while the event is handled, the
+    // records up to it are forwarded, then the watermark.
+    auto& out = this->out_.main();
+    size_t forwarded = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& r = batch[i];
       if (strategy_.ingestion_time())
         r.ts = now;
       else if (assign)
         r.ts = assign(r.value, r.ts);
-      if (generator_)
-        generator_->on_event(r.ts, *this);
+      if (!generator_)
+        continue;
+      in_batch_ = true;
+      generator_->on_event(r.ts, *this);
+      in_batch_ = false;
+      if (held_ != min_watermark) {
+        for (; forwarded <= i; ++forwarded)
+          out.collect(std::move(batch[forwarded].value), batch[forwarded].ts);
+        auto wm = held_;
+        held_ = min_watermark;
+        emit_watermark(wm);
+      }
     }
     if (now == no_timestamp)
       now = this->context().current_processing_time();
     last_record_time_ = now;
-    this->out_.main().collect_batch(batch);
+    if (forwarded == 0) {
+      out.collect_batch(batch);
+    } else {
+      for (; forwarded < batch.size(); ++forwarded)
+        out.collect(std::move(batch[forwarded].value), batch[forwarded].ts);
+    }
     if (now >= next_emit_)
       periodic(now);
   }
@@ -88,6 +111,10 @@ private:
   // -- watermark_output ----------------------------------------------------------
 
   void emit_watermark(timestamp wm) override {
+    if (in_batch_) {
+      held_ = std::max(held_, wm);
+      return;
+    }
     if (wm <= emitted_)
       return;
     emitted_ = wm;
@@ -113,6 +140,8 @@ private:
   timestamp next_emit_ = 0;
   timestamp last_record_time_ = 0;
   bool idle_ = false;
+  bool in_batch_ = false;
+  timestamp held_ = min_watermark;
 };
 
 } // namespace libstream

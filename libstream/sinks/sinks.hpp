@@ -34,8 +34,12 @@ class print_sink final : public sink_function<T> {
 public:
   using format_fn = std::function<std::string(const T&)>;
 
-  explicit print_sink(std::string prefix = "", format_fn format = nullptr)
-    : prefix_(std::move(prefix)), format_(std::move(format)) {
+  /// `header`, if any, is printed once, by the first subtask, at open().
+  explicit print_sink(std::string prefix = "", format_fn format = nullptr,
+                      std::string header = "")
+    : prefix_(std::move(prefix)),
+      format_(std::move(format)),
+      header_(std::move(header)) {
     if constexpr (!is_printable<T>::value)
       if (!format_)
         throw std::invalid_argument("print() of a type without operator<< "
@@ -45,6 +49,10 @@ public:
   void open(const runtime_info& info) override {
     if (info.parallelism > 1)
       prefix_ += std::to_string(info.subtask_index + 1) + "> ";
+    if (!header_.empty() && info.subtask_index == 0) {
+      std::lock_guard<std::mutex> guard{output_mutex()};
+      std::cout << header_ << '\n';
+    }
   }
 
   void invoke(const T& value, timestamp) override {
@@ -69,6 +77,7 @@ public:
 private:
   std::string prefix_;
   format_fn format_;
+  std::string header_;
 };
 
 /// Writes one line per record to a file. With parallelism 1 the file is

@@ -151,9 +151,12 @@ source_operator_base::poll_result socket_text_source::poll() {
   }
   pending_.erase(0, start);
   if (eof_) {
-    if (!pending_.empty())
+    if (!pending_.empty()) {
+      if (pending_.back() == '\r')
+        pending_.pop_back();
       out.collect(text_line{origin, ++line_, std::move(pending_)},
                   no_timestamp);
+    }
     pending_.clear();
     out.flush();
     return poll_result::finished;

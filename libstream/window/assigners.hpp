@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <stdexcept>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,8 +126,20 @@ inline void check_gap(const char* who, duration_ms gap) {
                                 + std::to_string(gap) + " ms");
 }
 
+/// Throws std::out_of_range when windows around `ts` would overflow int64.
+inline void require_window_range(timestamp ts, duration_ms size) {
+  constexpr auto lo = std::numeric_limits<timestamp>::min();
+  constexpr auto hi = std::numeric_limits<timestamp>::max();
+  if (ts < lo + 2 * size || ts > hi - 2 * size)
+    throw std::out_of_range("event timestamp " + std::to_string(ts)
+                            + " is too close to the ends of the int64 range "
+                              "for windows of "
+                            + std::to_string(size) + " ms");
+}
+
 inline window_list<time_window> tumbling(timestamp ts, duration_ms size,
                                          duration_ms offset) {
+  require_window_range(ts, size);
   auto start = window_start_with_offset(ts, offset, size);
   return window_list<time_window>{time_window{start, start + size}};
 }
@@ -134,6 +147,7 @@ inline window_list<time_window> tumbling(timestamp ts, duration_ms size,
 /// The windows containing `ts`, latest start first (as Flink).
 inline window_list<time_window> sliding(timestamp ts, duration_ms size,
                                         duration_ms slide, duration_ms offset) {
+  require_window_range(ts, size > slide ? size : slide);
   window_list<time_window> result;
   auto last_start = window_start_with_offset(ts, offset, slide);
   for (auto start = last_start; start > ts - size; start -= slide)
@@ -235,6 +249,7 @@ struct event_time_session_windows {
 
   window_list<time_window> assign(timestamp ts, timestamp) const {
     detail::require_timestamp(ts, "event_time_session_windows");
+    detail::require_window_range(ts, gap);
     return window_list<time_window>{time_window{ts, ts + gap}};
   }
 

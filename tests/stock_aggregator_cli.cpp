@@ -1,0 +1,440 @@
+#define CAF_SUITE stock_aggregator_cli
+#include "caf/test/unit_test.hpp"
+
+// Runs the real stock_aggregator executable as a child process on real
+// files in a fresh temporary directory and checks its output against a
+// plain loop over the same trades.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "child_process.hpp"
+
+using namespace libstream::test;
+
+#ifndef STOCK_AGGREGATOR
+#error "STOCK_AGGREGATOR must name the stock_aggregator executable"
+#endif
+
+namespace {
+
+const std::string exe = STOCK_AGGREGATOR;
+
+const std::string header = "timestamp_ms,symbol,industry,price,quantity";
+const std::string out_header
+    = "window_start_ms,window_end_ms,industry,trades,volume,avg_price";
+
+__extension__ typedef __int128 int128;
+
+struct gen_trade {
+  int64_t ts = 0;
+  std::string industry;
+  int64_t price_nanos = 0;
+  int64_t quantity = 0;
+  std::string line; // the CSV line as written
+};
+
+/// Trades whose timestamps run from about -150 s to +150 s (so windows on
+/// both sides of zero) and arrive up to 4999 ms out of order, with prices
+/// of 0 to 9 decimals. Deterministic. No trade is later than `max_late`
+/// behind the largest timestamp before it.
+std::vector<gen_trade> make_trades(size_t n, uint32_t seed = 42,
+                                   int64_t max_late = 4999) {
+  static const char* industries[]
+      = {"Technology", "Finance", "Real Estate", "Health Care", "Energy"};
+  std::mt19937_64 rng{seed};
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>{lo, hi}(rng);
+  };
+  std::vector<gen_trade> out;
+  int64_t base = -150000;
+  for (size_t i = 0; i < n; ++i) {
+    base += uniform(0, 200);
+    gen_trade t;
+    t.ts = base - uniform(0, max_late);
+    auto ind = static_cast<size_t>(uniform(0, 4));
+    t.industry = industries[ind];
+    auto symbol = std::string{industries[ind]}.substr(0, 3)
+                  + std::to_string(uniform(0, 2));
+    auto whole = uniform(0, 999);
+    auto digits = static_cast<int>(uniform(0, 9));
+    std::string price = std::to_string(whole);
+    int64_t frac = 0;
+    if (digits > 0) {
+      int64_t scale = 1;
+      for (int d = 0; d < digits; ++d)
+        scale *= 10;
+      frac = uniform(0, scale - 1);
+      auto f = std::to_string(frac);
+      price
+          += "." + std::string(static_cast<size_t>(digits) - f.size(), '0') + f;
+      for (int d = digits; d < 9; ++d)
+        frac *= 10;
+    }
+    t.price_nanos = whole * 1000000000 + frac;
+    t.quantity = uniform(1, 1000);
+    t.line = std::to_string(t.ts) + "," + symbol + "," + t.industry + ","
+             + price + "," + std::to_string(t.quantity);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+int64_t floor_div(int64_t x, int64_t y) {
+  auto q = x / y;
+  if ((x % y != 0) && ((x < 0) != (y < 0)))
+    --q;
+  return q;
+}
+
+/// The expected result rows (sorted), computed with a plain loop.
+std::vector<std::string> expected_rows(const std::vector<gen_trade>& trades,
+                                       int64_t window_ms) {
+  struct acc {
+    int64_t trades = 0;
+    int64_t volume = 0;
+    int128 price_nanos = 0;
+  };
+  std::map<std::pair<int64_t, std::string>, acc> windows;
+  for (auto& t : trades) {
+    auto start = floor_div(t.ts, window_ms) * window_ms;
+    auto& a = windows[{start, t.industry}];
+    ++a.trades;
+    a.volume += t.quantity;
+    a.price_nanos += t.price_nanos;
+  }
+  std::vector<std::string> rows;
+  for (auto& [k, a] : windows) {
+    // The exact mean, converted as the job does (exact sum, then divided).
+    auto avg = static_cast<double>(static_cast<long double>(a.price_nanos)
+                                   / a.trades / 1e9L);
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6f", avg);
+    rows.push_back(std::to_string(k.first) + ","
+                   + std::to_string(k.first + window_ms) + "," + k.second + ","
+                   + std::to_string(a.trades) + "," + std::to_string(a.volume)
+                   + "," + buf);
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+std::string to_csv(const std::vector<std::string>& lines,
+                   const std::string& eol = "\n") {
+  std::string out = header + eol;
+  for (auto& l : lines)
+    out += l + eol;
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::vector<gen_trade>& trades) {
+  std::vector<std::string> out;
+  for (auto& t : trades)
+    out.push_back(t.line);
+  return out;
+}
+
+/// The rows of an output text after its header line, sorted. Returns false
+/// (and reports why) if the header line is missing.
+bool output_rows(const std::string& text, std::vector<std::string>& rows) {
+  auto lines = split_lines(text);
+  if (lines.empty() || lines.front() != out_header) {
+    CAF_MESSAGE("output does not start with the header line: '"
+                << (lines.empty() ? std::string{"<empty>"} : lines.front())
+                << "'");
+    return false;
+  }
+  rows.assign(lines.begin() + 1, lines.end());
+  std::sort(rows.begin(), rows.end());
+  return true;
+}
+
+/// Compares two sorted row sets; reports the first differences.
+bool same_rows(const std::vector<std::string>& expected,
+               const std::vector<std::string>& actual) {
+  if (expected == actual)
+    return true;
+  CAF_MESSAGE("expected " << expected.size() << " rows, got " << actual.size());
+  std::vector<std::string> missing, extra;
+  std::set_difference(expected.begin(), expected.end(), actual.begin(),
+                      actual.end(), std::back_inserter(missing));
+  std::set_difference(actual.begin(), actual.end(), expected.begin(),
+                      expected.end(), std::back_inserter(extra));
+  for (size_t i = 0; i < missing.size() && i < 5; ++i)
+    CAF_MESSAGE("missing: " << missing[i]);
+  for (size_t i = 0; i < extra.size() && i < 5; ++i)
+    CAF_MESSAGE("unexpected: " << extra[i]);
+  return false;
+}
+
+/// One malformed line of each kind the parser must reject.
+const std::vector<std::string> malformed_lines = {
+    "1000,Tec0,Technology,1.5",     // too few fields
+    "12x4,Tec0,Technology,1.5,10",  // timestamp not an integer
+    "1000,Tec0,Technology,-1.5,10", // negative price
+    "1000,Tec0,Technology,abc,10",  // alphabetic price
+    "1000,Tec0,Technology,1.5,0",   // zero quantity
+};
+
+struct fixture {
+  temp_dir dir{"stock_cli"};
+  std::vector<gen_trade> trades = make_trades(3000);
+
+  std::string write_input(const std::string& name,
+                          const std::vector<std::string>& lines,
+                          const std::string& eol = "\n") {
+    auto path = dir.file(name);
+    write_file(path, to_csv(lines, eol));
+    return path;
+  }
+
+  run_result run(std::vector<std::string> args) {
+    return run_child(dir, exe, args);
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(stock_aggregator_cli_tests, fixture)
+
+// -- correct input ------------------------------------------------------------
+
+CAF_TEST(output rows match a plain loop for parallelism 1 2 and 4) {
+  auto input = write_input("trades.csv", lines_of(trades));
+  auto expected = expected_rows(trades, 60000);
+  CAF_REQUIRE(expected.size() > 20);
+  for (int p : {1, 2, 4}) {
+    CAF_MESSAGE("parallelism " << p);
+    auto r = run({"--input", input, "--parallelism", std::to_string(p)});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    if (r.exit_code != 0)
+      CAF_MESSAGE("stderr: " << r.err);
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
+}
+
+CAF_TEST(ten second windows written to an output file) {
+  auto input = write_input("trades.csv", lines_of(trades));
+  auto expected = expected_rows(trades, 10000);
+  for (int p : {1, 3}) {
+    CAF_MESSAGE("parallelism " << p);
+    auto output = dir.file("out-" + std::to_string(p) + ".csv");
+    auto r = run({"--input", input, "--window-ms", "10000", "--parallelism",
+                  std::to_string(p), "--output", output});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    CAF_CHECK_EQUAL(r.out, "");
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(read_file(output), rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
+}
+
+CAF_TEST(crlf input gives the same rows) {
+  auto input = write_input("crlf.csv", lines_of(trades), "\r\n");
+  auto r = run({"--input", input, "--parallelism", "2"});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  std::vector<std::string> rows;
+  CAF_CHECK(output_rows(r.out, rows));
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), rows));
+}
+
+CAF_TEST(a header only input gives no rows) {
+  auto input = write_input("empty.csv", {});
+  auto r = run({"--input", input});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK_EQUAL(r.out, out_header + "\n");
+}
+
+CAF_TEST(a larger input at the out of orderness bound with small windows) {
+  // 5000 ms late is still in time: the watermark is max_ts - 5000 - 1.
+  auto many = make_trades(40000, 7, 5000);
+  auto input = write_input("many.csv", lines_of(many));
+  auto expected = expected_rows(many, 1000);
+  for (int p : {1, 4}) {
+    CAF_MESSAGE("parallelism " << p);
+    auto r = run({"--input", input, "--window-ms", "1000", "--parallelism",
+                  std::to_string(p)});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
+}
+
+// -- malformed input ----------------------------------------------------------
+
+CAF_TEST(a malformed line fails the job naming file and line) {
+  auto good = lines_of(trades);
+  for (size_t i = 0; i < malformed_lines.size(); ++i) {
+    auto lines = good;
+    // Line numbers are 1-based and the header is line 1.
+    size_t pos = 500 + i * 400;
+    lines.insert(lines.begin() + static_cast<ptrdiff_t>(pos),
+                 malformed_lines[i]);
+    auto line_no = pos + 2;
+    auto input = write_input("bad-" + std::to_string(i) + ".csv", lines);
+    for (int p : {1, 2}) {
+      CAF_MESSAGE("'" << malformed_lines[i] << "' at line " << line_no
+                      << ", parallelism " << p);
+      auto r = run({"--input", input, "--parallelism", std::to_string(p)});
+      CAF_CHECK_NOT_EQUAL(r.exit_code, 0);
+      CAF_CHECK_NOT_EQUAL(r.exit_code, 124); // not a hang
+      CAF_CHECK(is_one_line(r.err));
+      CAF_CHECK(contains(r.err, input + ":" + std::to_string(line_no)));
+      if (!contains(r.err, input + ":" + std::to_string(line_no)))
+        CAF_MESSAGE("stderr: " << r.err);
+    }
+  }
+}
+
+CAF_TEST(dead letter file holds exactly the malformed lines) {
+  auto good = lines_of(trades);
+  auto lines = good;
+  // Spread the malformed lines over the file, one of them right after the
+  // header and one at the end.
+  std::vector<size_t> positions = {0, 700, 1500, 2200, 3000};
+  for (size_t i = malformed_lines.size(); i-- > 0;)
+    lines.insert(lines.begin() + static_cast<ptrdiff_t>(positions[i]),
+                 malformed_lines[i]);
+  auto input = write_input("mixed.csv", lines);
+  auto expected = expected_rows(trades, 60000);
+  auto expected_dead = malformed_lines;
+  std::sort(expected_dead.begin(), expected_dead.end());
+  for (int p : {1, 2, 4}) {
+    CAF_MESSAGE("parallelism " << p);
+    auto dead = dir.file("dead-" + std::to_string(p) + ".txt");
+    auto r = run({"--input", input, "--parallelism", std::to_string(p),
+                  "--dead-letter", dead});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    if (r.exit_code != 0)
+      CAF_MESSAGE("stderr: " << r.err);
+    auto dead_lines = split_lines(read_file(dead));
+    std::sort(dead_lines.begin(), dead_lines.end());
+    CAF_CHECK_EQUAL(dead_lines, expected_dead);
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
+}
+
+CAF_TEST(a wrong header fails naming line 1) {
+  auto input = dir.file("noheader.csv");
+  std::string text = "ts,symbol,industry,price,quantity\n";
+  for (auto& t : trades)
+    text += t.line + "\n";
+  write_file(input, text);
+  auto r = run({"--input", input});
+  CAF_CHECK_NOT_EQUAL(r.exit_code, 0);
+  CAF_CHECK_NOT_EQUAL(r.exit_code, 124);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, input + ":1:"));
+}
+
+CAF_TEST(a missing input file is a one line error naming the path) {
+  auto input = dir.file("does-not-exist.csv");
+  for (int p : {1, 4}) {
+    auto r = run({"--input", input, "--parallelism", std::to_string(p)});
+    CAF_CHECK_NOT_EQUAL(r.exit_code, 0);
+    CAF_CHECK_NOT_EQUAL(r.exit_code, 124);
+    CAF_CHECK(is_one_line(r.err));
+    CAF_CHECK(contains(r.err, input));
+  }
+}
+
+// Regression: a timestamp whose window does not fit in int64 (window start
+// below INT64_MIN or window end above INT64_MAX) overflows in
+// libstream/window/assigners.hpp (window_start_with_offset, tumbling) and
+// yields rows with window_end < window_start and exit code 0. Either the
+// line is rejected with file and line, or the rows must be consistent.
+CAF_TEST(timestamps at the ends of int64 give no overflowed windows) {
+  for (auto ts : {std::string{"-9223372036854775000"},
+                  std::string{"9223372036854775000"}}) {
+    auto input = write_input("extreme.csv", {ts + ",A,Tech,1.5,10"});
+    auto r = run({"--input", input});
+    CAF_MESSAGE(ts << " -> exit " << r.exit_code << ", out: " << r.out
+                   << "err: " << r.err);
+    if (r.exit_code != 0) {
+      CAF_CHECK(contains(r.err, input + ":2"));
+      continue;
+    }
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    for (auto& row : rows) {
+      auto c1 = row.find(',');
+      auto start = std::stoll(row.substr(0, c1));
+      auto end = std::stoll(row.substr(c1 + 1));
+      CAF_CHECK(start < end);
+    }
+  }
+}
+
+// Regression: trade.cpp accepts any positive int64 quantity and
+// stock_job.cpp sums volume in int64 (trade_stats::add), so a large volume
+// silently wraps to a negative number. Either the line is rejected with
+// file and line, or the volume must be the exact sum.
+CAF_TEST(a volume beyond int64 is not silently wrapped) {
+  auto input = write_input("volume.csv", {"1000,A,Tech,1.5,9223372036854775807",
+                                          "1001,A,Tech,1.5,1"});
+  auto r = run({"--input", input});
+  CAF_MESSAGE("exit " << r.exit_code << ", out: " << r.out << "err: " << r.err);
+  if (r.exit_code != 0) {
+    CAF_CHECK(contains(r.err, input + ":"));
+  } else {
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    CAF_CHECK_EQUAL(rows, std::vector<std::string>{
+                              "0,60000,Tech,2,9223372036854775808,1.500000"});
+  }
+}
+
+// -- command line -------------------------------------------------------------
+
+CAF_TEST(bad flags and values are one line errors with exit code 2) {
+  auto input = write_input("trades.csv", lines_of(trades));
+  std::vector<std::vector<std::string>> cases = {
+      {"--no-such-flag"},
+      {"--input", input, "--window-ms", "abc"},
+      {"--input", input, "--window-ms", "0"},
+      {"--input", input, "--window-ms", "-5"},
+      {"--input", input, "--parallelism", "0"},
+      {"--input", input, "--parallelism", "x"},
+  };
+  for (auto& args : cases) {
+    auto r = run(args);
+    CAF_MESSAGE("args " << args.back() << " -> " << r.exit_code << ": "
+                        << r.err);
+    CAF_CHECK_EQUAL(r.exit_code, 2);
+    CAF_CHECK(is_one_line(r.err));
+    CAF_CHECK(contains(r.err, "error"));
+  }
+}
+
+// Regression: main.cpp uses po::parse_command_line, which drops positional
+// tokens, so `stock_aggregator trades.csv` (a forgotten --input) silently
+// runs the 5-million-trade generator instead of failing.
+CAF_TEST(a stray positional argument is a one line error with exit code 2) {
+  auto input = write_input("trades.csv", lines_of(trades));
+  auto r = run({input, "--records", "10", "--quiet"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "error"));
+  CAF_MESSAGE("stderr: " << r.err);
+}
+
+CAF_TEST(generator mode prints a summary line) {
+  auto r = run({"--records", "200000", "--quiet"});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK_EQUAL(r.out, "");
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "200000 records"));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
