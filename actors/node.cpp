@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include "caf/event_based_actor.hpp"
+#include "caf/spawn_options.hpp"
 
 #include "actors/messages.hpp"
 #include "actors/subtask.hpp"
@@ -14,6 +15,11 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
   return {
     [self](deploy_atom, deployment& d) -> caf::actor {
       ++self->state.deployed;
+      // A thread per subtask, as Flink's task threads: a busy source or
+      // operator never delays another subtask behind it in a scheduler
+      // queue, and pipelined subtasks really run in parallel.
+      if (d.graph->config().thread_per_subtask)
+        return self->spawn<caf::detached>(subtask_actor, std::move(d));
       return self->spawn(subtask_actor, std::move(d));
     },
   };
