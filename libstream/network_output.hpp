@@ -160,9 +160,12 @@ protected:
   }
 
 private:
+  // A channel buffer is a vector of `capacity_` slots and a fill count: a
+  // record is one assignment (no growth check, no out-of-line push_back),
+  // and a new buffer costs an allocation only (record() initialises
+  // nothing).
   LIBSTREAM_HOT_INLINE void push(size_t ch, record<T>&& r) {
-    auto& slot = buffers_[ch][fill_[ch]];
-    slot = std::move(r);
+    buffers_[ch][fill_[ch]] = std::move(r);
     if (++fill_[ch] == capacity_)
       send(ch);
   }

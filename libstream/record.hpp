@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -14,9 +15,12 @@ namespace libstream {
 template <class T>
 struct record {
   T value;
-  timestamp ts = no_timestamp;
+  timestamp ts;
 
-  record() = default;
+  /// Leaves a trivial T and the timestamp uninitialised: buffers of
+  /// records are allocated as slots that are assigned before they are read,
+  /// and zeroing them cost as much as filling them.
+  record() noexcept(std::is_nothrow_default_constructible_v<T>) {}
   record(T v, timestamp t) : value(std::move(v)), ts(t) {}
 };
 
