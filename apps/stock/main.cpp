@@ -6,6 +6,7 @@
 // Run with --help for every flag.
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -36,7 +37,10 @@ int main(int argc, char** argv) {
      "parallelism of the job's operators")
     ("records", po::value(&o.records)->default_value(o.records),
      "trades the generator produces (generator only)")
-    ("quiet", "generator: print only the summary, not the rows");
+    ("quiet", "generator: print only the summary, not the rows")
+    ("config", po::value<std::string>(),
+     "INI file with any of these options (key = value); the command line "
+     "wins (see configs/stock_aggregator.ini)");
   po::variables_map vm;
   try {
     // No positional arguments: a file name without --input is an error,
@@ -46,6 +50,16 @@ int main(int argc, char** argv) {
                 .positional(po::positional_options_description{})
                 .run(),
               vm);
+    if (vm.count("config")) {
+      auto path = vm["config"].as<std::string>();
+      std::ifstream in{path};
+      if (!in) {
+        std::cerr << "stock_aggregator: error: cannot open config file '"
+                  << path << "'\n";
+        return 2;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "stock_aggregator: error: " << e.what()

@@ -25,6 +25,10 @@ public:
     operator_base::open(ctx);
     if (strategy_.generator())
       generator_ = strategy_.generator()();
+    // The built-in generator never emits on events: observe timestamps
+    // without a virtual call per record.
+    bounded_
+      = dynamic_cast<bounded_out_of_orderness_generator*>(generator_.get());
     auto now = ctx.current_processing_time();
     last_record_time_ = now;
     next_emit_ = now + interval_;
@@ -65,6 +69,19 @@ protected:
     // (punctuated) watermark is held while the event is handled, the
     // records up to it are forwarded, then the watermark.
     auto& out = this->out_.main();
+    if (bounded_ != nullptr && !strategy_.ingestion_time() && assign) {
+      for (auto& r : batch) {
+        r.ts = assign(r.value, r.ts);
+        bounded_->observe(r.ts);
+      }
+      if (now == no_timestamp)
+        now = this->context().current_processing_time();
+      last_record_time_ = now;
+      out.collect_batch(batch);
+      if (now >= next_emit_)
+        periodic(now);
+      return;
+    }
     size_t forwarded = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& r = batch[i];
@@ -136,6 +153,7 @@ private:
   watermark_strategy<T> strategy_;
   duration_ms interval_;
   std::unique_ptr<watermark_generator> generator_;
+  bounded_out_of_orderness_generator* bounded_ = nullptr;
   timestamp emitted_ = min_watermark;
   timestamp next_emit_ = 0;
   timestamp last_record_time_ = 0;
