@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     ("records", po::value(&o.records)->default_value(o.records),
      "trades the generator produces (generator only)")
     ("quiet", "generator: print only the summary, not the rows")
+    ("print-plan", "print the job's chains, parallelism and partitioning, "
+     "then exit without running it")
     ("config", po::value<std::string>(),
      "INI file with any of these options (key = value); the command line "
      "wins (see configs/stock_aggregator.ini)");
@@ -78,8 +80,13 @@ int main(int argc, char** argv) {
     o.dead_letter = dead_letter;
   o.print_rows = vm.count("quiet") == 0;
   o.records_given = !vm["records"].defaulted();
+  o.plan_only = vm.count("print-plan") > 0;
   try {
     auto s = stock::run(o);
+    if (o.plan_only) {
+      std::cout << s.plan;
+      return 0;
+    }
     std::fprintf(stderr,
                  "stock_aggregator: %llu records, %llu result rows, %.3f s, "
                  "%.0f records/s",

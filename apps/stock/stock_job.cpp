@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "libstream/libstream.hpp"
+#include "libstream/plan_codec.hpp"
 #include "stock/trade.hpp"
 
 using namespace libstream;
@@ -248,6 +249,13 @@ job_summary run(const job_options& o) {
       };
       return std::make_unique<discard>();
     });
+  }
+  if (o.plan_only) {
+    // Through the Cap'n Proto plan a coordinator receives.
+    job_summary s;
+    s.plan = to_string(decode_job_plan(
+      encode_job_plan(env.builder()->plan(), "stock aggregator")));
+    return s;
   }
   auto start = monotonic_now_ns();
   env.execute("stock aggregator");

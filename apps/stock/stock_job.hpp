@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+
 namespace stock {
 
 /// What the stock aggregator runs: trades from a CSV file or the built-in
@@ -18,6 +19,7 @@ struct job_options {
   uint64_t records = 5000000; // generator only
   bool records_given = false; // --records was on the command line
   bool print_rows = true;     // generator only: print result rows
+  bool plan_only = false;     // build the job, describe its plan, run nothing
 };
 
 struct job_summary {
@@ -25,6 +27,7 @@ struct job_summary {
   uint64_t malformed = 0; // lines sent to the dead-letter file
   uint64_t rows = 0;      // result rows written
   double seconds = 0;
+  std::string plan; // with plan_only: the decoded Cap'n Proto job plan
 };
 
 /// Runs the job to its end. Throws std::invalid_argument for bad options,

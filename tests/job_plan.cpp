@@ -1,0 +1,83 @@
+#define CAF_SUITE job_plan
+#include "caf/test/unit_test.hpp"
+
+#include <string>
+
+#include "libstream/libstream.hpp"
+#include "libstream/plan_codec.hpp"
+#include "test_util.hpp"
+
+using namespace libstream;
+
+namespace {
+
+struct event {
+  int key = 0;
+  int64_t ts = 0;
+};
+
+job_graph sample_graph() {
+  stream_execution_environment env;
+  env.set_parallelism(3);
+  env.set_max_parallelism(64);
+  output_tag<event> late{"late"};
+  auto windows
+    = env.from_collection(std::vector<event>{{1, 1}, {2, 2}})
+        .map([](const event& e) { return e; })
+        .uid("identity")
+        .key_by([](const event& e) { return e.key; })
+        .window(tumbling_event_time_windows::of(10))
+        .side_output_late_data(late)
+        .reduce([](const event& a, const event&) { return a; });
+  windows.uid("windows");
+  windows.print().set_parallelism(1);
+  windows.get_side_output(late).print().set_parallelism(1);
+  return env.builder()->plan();
+}
+
+} // namespace
+
+CAF_TEST(a plan survives encoding and decoding) {
+  auto g = sample_graph();
+  auto plan = decode_job_plan(encode_job_plan(g, "sample"));
+  CAF_CHECK_EQUAL(plan.name, "sample");
+  CAF_CHECK_EQUAL(plan.max_parallelism, 64u);
+  CAF_REQUIRE_EQUAL(plan.vertices.size(), g.vertices().size());
+  for (size_t i = 0; i < plan.vertices.size(); ++i) {
+    auto& v = plan.vertices[i];
+    auto& w = g.vertices()[i];
+    CAF_CHECK_EQUAL(v.id, static_cast<uint32_t>(w.id));
+    CAF_CHECK_EQUAL(v.name, w.name);
+    CAF_CHECK_EQUAL(v.parallelism, static_cast<uint32_t>(w.parallelism));
+    CAF_CHECK_EQUAL(v.is_source, w.is_source);
+    CAF_CHECK_EQUAL(v.operators.size(), w.operators.size());
+  }
+  // Collection source (1) -> map (3, rebalance), key_by -> window (hash),
+  // window -> two print sinks (1, rebalance), one of them via the side
+  // output.
+  size_t hash = 0;
+  size_t side = 0;
+  for (auto& e : plan.edges) {
+    hash += e.part == partitioning::hash ? 1 : 0;
+    side += e.side_output == "late" ? 1 : 0;
+  }
+  CAF_CHECK_EQUAL(hash, 1u);
+  CAF_CHECK_EQUAL(side, 1u);
+  auto text = to_string(plan);
+  CAF_CHECK(text.find("[uid identity]") != std::string::npos);
+  CAF_CHECK(text.find("HASH") != std::string::npos);
+}
+
+CAF_TEST(damaged plans are rejected with a clear error) {
+  auto bytes = encode_job_plan(sample_graph(), "sample");
+  CAF_CHECK(test::throws<std::runtime_error>(
+    [&] { decode_job_plan(""); }, "invalid job plan"));
+  CAF_CHECK(test::throws<std::runtime_error>(
+    [&] { decode_job_plan(bytes.substr(0, bytes.size() - 3)); },
+    "whole number of 8-byte words"));
+  CAF_CHECK(test::throws<std::runtime_error>(
+    [&] { decode_job_plan(bytes.substr(0, 16)); }, "invalid job plan"));
+  auto garbage = std::string(bytes.size(), '\xff');
+  CAF_CHECK(test::throws<std::runtime_error>(
+    [&] { decode_job_plan(garbage); }, "invalid job plan"));
+}
