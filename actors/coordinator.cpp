@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "caf/atom.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/message_priority.hpp"
@@ -241,6 +242,13 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
         return false;
       self->state.nodes.push_back({node, slots, slots});
       return true;
+    },
+    [self](caf::get_atom) -> int32_t {
+      // The free task slots of all nodes.
+      int32_t free = 0;
+      for (auto& n : self->state.nodes)
+        free += n.free;
+      return free;
     },
     [self](submit_atom, job_submission& sub) -> uint64_t {
       auto id = self->state.next_job++;

@@ -78,8 +78,16 @@ public:
       while (static_cast<int32_t>(nodes_.size()) < cfg_.nodes)
         add_node(self, cfg_.slots_per_node);
     } else {
-      // Auto-sized: one more node with exactly the slots this job needs.
-      add_node(self, needed);
+      // Auto-sized: a node with the slots this job lacks.
+      int32_t free = 0;
+      self->request(coordinator_, caf::infinite, caf::get_atom_v)
+        .receive([&](int32_t x) { free = x; },
+                 [&](caf::error& err) {
+                   throw std::runtime_error("the coordinator did not answer: "
+                                            + sys_->render(err));
+                 });
+      if (free < needed)
+        add_node(self, needed - free);
     }
     auto promise = std::make_shared<std::promise<job_result>>();
     std::shared_future<job_result> future = promise->get_future().share();
