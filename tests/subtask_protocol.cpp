@@ -138,6 +138,31 @@ struct fixture : test_coordinator_fixture<> {
                [&](caf::error&) { result = false; });
     return result;
   }
+
+  /// A subtask of vertex `v` wired to two input channels from probe `p0`
+  /// and one output channel to probe `out`, and started.
+  struct wired {
+    caf::actor sub;
+    caf::actor p0;
+    log_ptr p0_log;
+    caf::actor out;
+    log_ptr out_log;
+  };
+
+  wired start_wired(std::shared_ptr<const job_graph> g, int v) {
+    auto& vx = g->vertices()[static_cast<size_t>(v)];
+    wired r;
+    std::tie(r.p0, r.p0_log) = make_probe();
+    std::tie(r.out, r.out_log) = make_probe();
+    r.sub = spawn_subtask(g, v);
+    subtask_wiring w;
+    w.inputs = {channel_peer{r.p0, 0}, channel_peer{r.p0, 1}};
+    w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{r.out, 0}}}};
+    if (!wire(r.sub, w))
+      CAF_FAIL("wiring the subtask failed");
+    self->send(r.sub, start_atom_v);
+    return r;
+  }
 };
 
 /// generator (p2) -rebalance-> 'Relay' map (p1) -rebalance-> collect (p1):
@@ -291,15 +316,7 @@ CAF_TEST(a blocked subtask queues its input and withholds upstream credit) {
 CAF_TEST(credit for an unknown output channel is ignored) {
   auto g = relay_graph(1);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, credit_atom_v, uint32_t{9}, int32_t{1});
   run();
   CAF_CHECK(coord_log->failed.empty());
@@ -366,15 +383,7 @@ CAF_TEST(the watermark is the minimum over the active input channels) {
 CAF_TEST(a watermark on a channel that does not exist fails the subtask) {
   auto g = relay_graph(8);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, watermark_atom_v, uint32_t{2}, int64_t{1});
   run();
   CAF_REQUIRE_EQUAL(coord_log->failed.size(), 1u);
@@ -427,15 +436,7 @@ CAF_TEST(end of partition on every channel ends the subtask) {
 CAF_TEST(an ended subtask with pending output finishes only after credit) {
   auto g = relay_graph(1);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, batch_msg{0, 0, make_batch({1})});
   self->send(sub, batch_msg{0, 1, make_batch({2})});
   self->send(sub, end_atom_v, uint32_t{0});
@@ -453,15 +454,7 @@ CAF_TEST(an ended subtask with pending output finishes only after credit) {
 CAF_TEST(a channel that ends twice fails the subtask) {
   auto g = relay_graph(8);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, end_atom_v, uint32_t{0});
   self->send(sub, end_atom_v, uint32_t{0});
   run();
@@ -476,15 +469,7 @@ CAF_TEST(a channel that ends twice fails the subtask) {
 CAF_TEST(a batch sequence gap fails the subtask naming the gap) {
   auto g = relay_graph(8);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, batch_msg{1, 0, make_batch({1})});
   self->send(sub, batch_msg{1, 2, make_batch({3})});
   run();
@@ -506,15 +491,7 @@ CAF_TEST(a batch sequence gap fails the subtask naming the gap) {
 CAF_TEST(a repeated batch sequence number is a fault too) {
   auto g = relay_graph(8);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, batch_msg{0, 0, make_batch({1})});
   self->send(sub, batch_msg{0, 0, make_batch({1})});
   run();
@@ -531,15 +508,7 @@ CAF_TEST(a user exception fails the subtask naming the operator) {
     return x;
   });
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, batch_msg{0, 0, make_batch({12})});
   self->send(sub, batch_msg{0, 1, make_batch({13})});
   self->send(sub, batch_msg{0, 2, make_batch({14})});
@@ -574,15 +543,7 @@ CAF_TEST(wiring without channels for an output edge is refused) {
 CAF_TEST(a cancelled subtask stops without reporting) {
   auto g = relay_graph(8);
   auto v = vertex_named(*g, "Relay");
-  auto& vx = g->vertices()[static_cast<size_t>(v)];
-  auto [p0, p0_log] = make_probe();
-  auto [out, out_log] = make_probe();
-  auto sub = spawn_subtask(g, v);
-  subtask_wiring w;
-  w.inputs = {channel_peer{p0, 0}, channel_peer{p0, 1}};
-  w.outputs = {subtask_wiring::gate{vx.outputs[0], {channel_peer{out, 0}}}};
-  CAF_REQUIRE(wire(sub, w));
-  self->send(sub, start_atom_v);
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
   self->send(sub, cancel_atom_v);
   run();
   CAF_CHECK(coord_log->finished.empty());
