@@ -1,26 +1,32 @@
 #pragma once
 
 // CAF actors as the source and the sink of a libstream job, with
-// backpressure in both directions.
+// backpressure in both directions and without blocking a thread.
 //
 // Source protocol (the feeder is the application's actor):
 //   libstream -> feeder   (demand_atom, caf::actor inbox, int32 n)
-//                         "send up to n more records to inbox"
+//                         "you may send n more records to inbox"; demand
+//                         adds up until it is filled (as in Reactive
+//                         Streams), so a feeder with nothing to send now
+//                         remembers it and sends later
 //   feeder -> inbox       std::vector<T>  (never more than demanded in total)
 //   feeder -> inbox       (end_atom, uint32 0)   the input is complete
-// Demand is granted in steps so that at most `window` records are demanded
-// but not yet emitted: memory stays bounded however fast the feeder is.
+// Demand is granted so that at most `window` records are demanded but not
+// yet emitted: memory stays bounded however fast the feeder is. A feeder
+// that sends more than demanded, or terminates before sending end, fails
+// the job.
 //
 // Sink protocol (the target is the application's actor):
 //   libstream -> target   request std::vector<T>; the target's handler
 //                         returns void, and that (empty) reply acknowledges
 //                         the batch
-// The sink has at most `max_in_flight` unacknowledged batches; past that the
-// subtask waits, which backpressures the job. finish() waits until every
-// batch is acknowledged. T must be usable in CAF messages (an inspect
-// overload, or CAF_ALLOW_UNSAFE_MESSAGE_TYPE for in-process use).
+// With `max_in_flight` batches unacknowledged, the sink holds its subtask's
+// input (as an output channel without credit would), and the job does not
+// finish before every batch is acknowledged. A target that replies with an
+// error or terminates fails the job. T must be usable in CAF messages (an
+// inspect overload, or CAF_ALLOW_UNSAFE_MESSAGE_TYPE for in-process use).
 
-#include <condition_variable>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -35,7 +41,7 @@
 #include "caf/exit_reason.hpp"
 #include "caf/scoped_actor.hpp"
 #include "caf/send.hpp"
-#include "caf/spawn_options.hpp"
+#include "caf/system_messages.hpp"
 
 #include "actors/messages.hpp"
 #include "libstream/data_stream.hpp"
@@ -57,6 +63,7 @@ struct actor_inbox {
   std::deque<T> records;
   size_t received = 0;
   bool ended = false;
+  std::string error; // set when the feeder terminated before the end
 };
 
 } // namespace detail
@@ -77,8 +84,18 @@ public:
     operator_base::open(ctx);
     inbox_state_ = std::make_shared<detail::actor_inbox<T>>();
     auto st = inbox_state_;
+    auto feeder = feeder_;
     inbox_ = feeder_->home_system().spawn(
-      [st](caf::event_based_actor* self) -> caf::behavior {
+      [st, feeder](caf::event_based_actor* self) -> caf::behavior {
+        self->monitor(feeder);
+        self->set_down_handler([st, self](caf::down_msg& dm) {
+          std::lock_guard<std::mutex> guard{st->mtx};
+          if (!st->ended)
+            st->error = "the feeder actor terminated before the end of its "
+                        "input: "
+                        + to_string(dm.reason);
+          self->quit();
+        });
         return {
           [st](std::vector<T>& xs) {
             std::lock_guard<std::mutex> guard{st->mtx};
@@ -111,6 +128,8 @@ public:
         q.pop_front();
       }
       ended = inbox_state_->ended && q.empty();
+      if (!inbox_state_->error.empty() && q.empty())
+        throw std::runtime_error("actor source: " + inbox_state_->error);
       if (inbox_state_->received > granted_)
         throw std::runtime_error("actor source: the feeder sent "
                                  + std::to_string(inbox_state_->received)
@@ -160,7 +179,7 @@ private:
 
 /// A sink that delivers records in batches to a CAF actor (see above).
 template <class T>
-class actor_sink final : public sink_function<T> {
+class actor_sink final : public operator_base, public record_sink<T> {
 public:
   actor_sink(caf::actor target, size_t batch_size, size_t max_in_flight)
     : target_(std::move(target)),
@@ -173,34 +192,61 @@ public:
                                   "must be positive");
   }
 
-  void open(const runtime_info&) override {
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
     acks_ = std::make_shared<ack_state>();
     auto acks = acks_;
     auto target = target_;
-    // Detached: it must run even when every scheduler thread waits in a sink.
-    relay_ = target_->home_system().template spawn<caf::detached>(
-      [acks, target](caf::event_based_actor* self) -> caf::behavior {
+    auto wake = ctx.make_waker(this);
+    relay_ = target_->home_system().spawn(
+      [acks, target, wake](caf::event_based_actor* self) -> caf::behavior {
+        self->monitor(target);
+        self->set_down_handler([acks, wake](caf::down_msg& dm) {
+          acks->set_error("the target actor terminated: "
+                          + to_string(dm.reason));
+          wake();
+        });
         return {
           [=](std::vector<T>& xs) {
             self->request(target, caf::infinite, std::move(xs))
               .then(
-                [acks]() { acks->done(""); },
-                [acks](caf::error& err) { acks->done(to_string(err)); });
+                [acks, wake]() {
+                  --acks->in_flight;
+                  wake();
+                },
+                [acks, wake](caf::error& err) {
+                  acks->set_error("the target replied with an error: "
+                                  + to_string(err));
+                  wake();
+                });
           },
         };
       });
   }
 
-  void invoke(const T& value, timestamp) override {
-    buffer_.push_back(value);
-    if (buffer_.size() >= batch_size_)
-      send();
+  void process_batch(record_batch<T>& batch) override {
+    for (auto& r : batch) {
+      buffer_.push_back(std::move(r.value));
+      if (buffer_.size() >= batch_size_) {
+        ready_.push_back(std::move(buffer_));
+        buffer_ = std::vector<T>{};
+      }
+    }
+    pump();
   }
 
-  void finish() override {
-    if (!buffer_.empty())
-      send();
-    acks_->wait_below(1);
+  void on_wakeup() override {
+    acks_->check();
+    pump();
+  }
+
+  void end_input() override {
+    finishing_ = true;
+    if (!buffer_.empty()) {
+      ready_.push_back(std::move(buffer_));
+      buffer_ = std::vector<T>{};
+    }
+    pump();
   }
 
   void close() override {
@@ -208,37 +254,44 @@ public:
       caf::anon_send_exit(relay_, caf::exit_reason::user_shutdown);
   }
 
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void flush() override {}
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+
 private:
   struct ack_state {
+    std::atomic<size_t> in_flight{0};
     std::mutex mtx;
-    std::condition_variable cv;
-    size_t in_flight = 0;
     std::string error;
 
-    void done(std::string err) {
+    void set_error(std::string what) {
       std::lock_guard<std::mutex> guard{mtx};
-      --in_flight;
-      if (!err.empty() && error.empty())
-        error = std::move(err);
-      cv.notify_all();
+      if (error.empty())
+        error = std::move(what);
     }
 
-    void wait_below(size_t n) {
-      std::unique_lock<std::mutex> guard{mtx};
-      cv.wait(guard, [&] { return in_flight < n || !error.empty(); });
+    void check() {
+      std::lock_guard<std::mutex> guard{mtx};
       if (!error.empty())
-        throw std::runtime_error("actor sink: the target failed: " + error);
+        throw std::runtime_error("actor sink: " + error);
     }
   };
 
-  void send() {
-    acks_->wait_below(max_in_flight_);
-    {
-      std::lock_guard<std::mutex> guard{acks_->mtx};
+  /// Sends ready batches while fewer than max_in_flight are unacknowledged,
+  /// and holds the subtask's input while batches wait (or, at the end,
+  /// until every batch is acknowledged).
+  void pump() {
+    while (!ready_.empty() && acks_->in_flight.load() < max_in_flight_) {
       ++acks_->in_flight;
+      caf::anon_send(relay_, std::move(ready_.front()));
+      ready_.pop_front();
     }
-    caf::anon_send(relay_, std::move(buffer_));
-    buffer_ = std::vector<T>{};
+    auto waiting = !ready_.empty()
+                   || (finishing_ && acks_->in_flight.load() > 0);
+    context().hold_input(this, waiting);
   }
 
   caf::actor target_;
@@ -247,6 +300,8 @@ private:
   caf::actor relay_;
   std::shared_ptr<ack_state> acks_;
   std::vector<T> buffer_;
+  std::deque<std::vector<T>> ready_;
+  bool finishing_ = false;
 };
 
 /// Records sent by `feeder` (non-parallel source; see the protocol above).
@@ -266,12 +321,15 @@ template <class T>
 data_stream_sink<T> sink_to_actor(data_stream<T> stream, caf::actor target,
                                   size_t batch_size = 1024,
                                   size_t max_in_flight = 4) {
-  return stream.add_sink(
-    [target, batch_size, max_in_flight] {
-      return std::make_unique<actor_sink<T>>(target, batch_size,
-                                             max_in_flight);
-    },
-    "Actor Sink");
+  auto& b = *stream.builder();
+  auto& t = b.add(transformation_kind::sink, "Actor Sink", {stream.id()});
+  t.input_type = typeid(T);
+  t.make_operator = [target, batch_size,
+                     max_in_flight]() -> std::unique_ptr<operator_base> {
+    return std::make_unique<actor_sink<T>>(target, batch_size, max_in_flight);
+  };
+  t.make_input = typed_input_factory<T>();
+  return data_stream_sink<T>{stream.builder(), t.id};
 }
 
 } // namespace libstream

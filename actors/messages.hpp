@@ -14,6 +14,8 @@
 //   (poll_atom)      read more from the source
 //   (flush_atom)     buffer timeout: send partly filled buffers
 //   (timer_atom)     a requested processing time is due
+// Any thread to a subtask (made by operator_context::make_waker):
+//   (wakeup_atom, uint64 token)  call on_wakeup() of the operator `token`
 // Control plane:
 //   node -> coordinator      (register_atom, actor node, int32 slots)
 //   coordinator -> node      (deploy_atom, deployment) -> actor subtask
@@ -108,6 +110,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(libstream, caf::first_custom_type_id)
   CAF_ADD_ATOM(libstream, libstream::runtime, failed_atom, "failed")
   CAF_ADD_ATOM(libstream, libstream::runtime, submit_atom, "submit")
   CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
+  CAF_ADD_ATOM(libstream, libstream::runtime, wakeup_atom, "wakeup")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 

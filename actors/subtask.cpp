@@ -5,7 +5,9 @@
 #include <exception>
 #include <set>
 
+#include "caf/actor_cast.hpp"
 #include "caf/event_based_actor.hpp"
+#include "caf/weak_intrusive_ptr.hpp"
 #include "caf/send.hpp"
 
 namespace libstream::runtime {
@@ -163,14 +165,39 @@ void subtask_state::request_processing_time(operator_base* op, timestamp t) {
   arm_timer();
 }
 
+void subtask_state::hold_input(operator_base* op, bool hold) {
+  // Releasing only records the fact: the handler that ran the operator
+  // resumes the subtask afterwards (never from inside processing).
+  if (hold)
+    holders.insert(op);
+  else
+    holders.erase(op);
+}
+
+std::function<void()> subtask_state::make_waker(operator_base* op) {
+  auto token = static_cast<uint64_t>(wakers.size()) + 1;
+  wakers.emplace(token, op);
+  caf::weak_actor_ptr weak = self->ctrl();
+  return [weak, token] {
+    if (auto hdl = caf::actor_cast<caf::actor>(weak))
+      caf::anon_send(hdl, wakeup_atom_v, token);
+  };
+}
+
 void subtask_state::arm_timer() {
-  if (done || time_requests.empty())
+  // Timers start with the job: before start_atom the consumers of this
+  // subtask may not be wired yet.
+  if (done || !started || time_requests.empty())
     return;
   auto t = time_requests.begin()->first;
   if (t >= timer_armed_for)
     return;
   timer_armed_for = t;
-  self->delayed_send(self, ms(t - current_processing_time()), timer_atom_v);
+  // At most a day ahead (a far timestamp would overflow the clock); firing
+  // early finds nothing due and arms again.
+  constexpr int64_t max_delay = 24 * 3600 * 1000;
+  auto delay = std::min(t - current_processing_time(), max_delay);
+  self->delayed_send(self, ms(delay), timer_atom_v);
 }
 
 void subtask_state::fire_timers() {
@@ -235,10 +262,34 @@ void subtask_state::maybe_finish() {
   if (done || !input_ended || blocked())
     return;
   done = true;
-  for (auto& op : chain.operators)
-    op->close();
-  self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex, dep.index);
+  // A close() that throws (a sink failing to write out) fails the job: the
+  // subtask is not finished until its operators are.
+  auto error = close_operators();
+  if (error.empty())
+    self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex,
+               dep.index);
+  else
+    self->send(dep.coordinator, failed_atom_v, dep.job,
+               "task " + task + " failed: " + error);
   self->quit();
+}
+
+std::string subtask_state::close_operators() {
+  std::string first_error;
+  for (auto& op : chain.operators) {
+    if (opened.erase(op.get()) == 0)
+      continue;
+    try {
+      op->close();
+    } catch (const std::exception& e) {
+      if (first_error.empty())
+        first_error = e.what();
+    } catch (...) {
+      if (first_error.empty())
+        first_error = "unknown exception in close()";
+    }
+  }
+  return first_error;
 }
 
 void subtask_state::fail(const std::string& what) {
@@ -248,13 +299,7 @@ void subtask_state::fail(const std::string& what) {
   auto msg = "task " + task + " failed: " + what;
   if (chain.source != nullptr)
     chain.source->cancel();
-  for (auto& op : chain.operators) {
-    try {
-      op->close();
-    } catch (...) {
-      // The first error is the one reported.
-    }
-  }
+  close_operators(); // the first error is the one reported
   self->send(dep.coordinator, failed_atom_v, dep.job, msg);
   self->quit();
 }
@@ -318,8 +363,10 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         // Open from the end of the chain to its head, so that every
         // operator's downstream is ready before it can emit.
         for (auto i = st.chain.operators.rbegin();
-             i != st.chain.operators.rend(); ++i)
+             i != st.chain.operators.rend(); ++i) {
           (*i)->open(st);
+          st.opened.insert(i->get());
+        }
         for (auto& out : st.chain.outputs) {
           output_gate* gate = nullptr;
           for (size_t k = 0; k < w.outputs.size(); ++k)
@@ -339,6 +386,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         return;
       st.started = true;
       st.arm_flush();
+      st.arm_timer();
       if (st.chain.source != nullptr)
         self->send(self, poll_atom_v);
       else if (st.inputs.empty())
@@ -351,13 +399,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
       st.done = true;
       if (st.chain.source != nullptr)
         st.chain.source->cancel();
-      for (auto& op : st.chain.operators) {
-        try {
-          op->close();
-        } catch (...) {
-          // Cancellation does not report close errors.
-        }
-      }
+      st.close_operators(); // cancellation does not report close errors
       self->quit();
     },
     // -- data plane -------------------------------------------------------------
@@ -428,6 +470,19 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
     [self](timer_atom) {
       auto& st = self->state;
       guarded(st, [&] { st.fire_timers(); });
+    },
+    [self](wakeup_atom, uint64_t token) {
+      auto& st = self->state;
+      auto i = st.wakers.find(token);
+      if (st.done || i == st.wakers.end())
+        return;
+      guarded(st, [&] {
+        i->second->on_wakeup();
+        for (auto& op : st.chain.operators)
+          op->flush();
+        if (!st.blocked())
+          st.resume();
+      });
     },
   };
 }

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -101,6 +103,9 @@ struct subtask_state : operator_context {
   std::vector<std::unique_ptr<output_gate>> gates;
   size_t blocked_channels = 0; // output channels with pending events
   std::multimap<timestamp, operator_base*> time_requests;
+  std::set<operator_base*> opened;  // close() only what open() succeeded on
+  std::set<operator_base*> holders; // operators holding the input
+  std::map<uint64_t, operator_base*> wakers;
   timestamp timer_armed_for = max_watermark;
   bool started = false;
   bool source_waiting = false; // a poll was skipped while blocked
@@ -117,10 +122,16 @@ struct subtask_state : operator_context {
   int max_parallelism() const override { return max_parallelism_; }
   timestamp current_processing_time() override { return system_now_ms(); }
   void request_processing_time(operator_base* op, timestamp t) override;
+  void hold_input(operator_base* op, bool hold) override;
+  std::function<void()> make_waker(operator_base* op) override;
 
   // -- data plane -----------------------------------------------------------------
 
-  bool blocked() const noexcept { return blocked_channels > 0; }
+  /// No input is processed and no source read while an output channel
+  /// lacks credit or an operator holds the input.
+  bool blocked() const noexcept {
+    return blocked_channels > 0 || !holders.empty();
+  }
   void send_event(uint32_t out, pending_event ev);
   void deliver(output_channel& ch, pending_event& ev);
   void on_input(input_event ev);
@@ -133,6 +144,7 @@ struct subtask_state : operator_context {
   void poll_source();
   void end_chain();
   void maybe_finish();
+  std::string close_operators();
   void fail(const std::string& what);
 };
 

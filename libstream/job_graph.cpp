@@ -76,28 +76,63 @@ struct resolved_input {
   int producer;
   std::string tag;
   std::optional<partitioning> part;
+  // The output factory of the partition node that chose `part` (it knows
+  // the key for hash and custom partitioning); null = the default edge.
+  network_output_factory make_output;
   std::function<void(operator_base&)> declare_side;
 };
 
+/// Walks from a consumer's input through virtual nodes to the producing
+/// operators. The partition node nearest the consumer decides the
+/// partitioning, and its factory builds the network output.
 void resolve(const std::vector<transformation_ptr>& nodes, int id,
-             std::optional<partitioning> part, std::string tag,
-             std::function<void(operator_base&)> declare,
+             std::optional<partitioning> part, network_output_factory factory,
+             std::string tag, std::function<void(operator_base&)> declare,
              std::vector<resolved_input>& out) {
   auto& t = *nodes.at(id);
   switch (t.kind) {
     case transformation_kind::partition:
-      resolve(nodes, t.inputs.at(0), part ? part : t.part, tag, declare, out);
+      if (part)
+        resolve(nodes, t.inputs.at(0), part, factory, tag, declare, out);
+      else
+        resolve(nodes, t.inputs.at(0), t.part, t.make_output, tag, declare,
+                out);
       break;
     case transformation_kind::union_:
       for (auto in : t.inputs)
-        resolve(nodes, in, part, tag, declare, out);
+        resolve(nodes, in, part, factory, tag, declare, out);
       break;
     case transformation_kind::side_output:
-      resolve(nodes, t.inputs.at(0), part, t.side_tag, t.declare_side, out);
+      resolve(nodes, t.inputs.at(0), part, factory, t.side_tag,
+              t.declare_side, out);
       break;
     default:
-      out.push_back(resolved_input{id, tag, part, declare});
+      out.push_back(resolved_input{id, tag, part, factory, declare});
   }
+}
+
+/// The output factory of a default edge: the type of what flows is the
+/// producer's output type, or the side output's, found on the consumer's
+/// path.
+network_output_factory
+side_or_producer_factory(const std::vector<transformation_ptr>& nodes,
+                         const transformation& consumer,
+                         const resolved_input& ri) {
+  if (ri.tag.empty())
+    return nodes.at(static_cast<size_t>(ri.producer))->make_output;
+  // Find the side-output node with this tag above the consumer.
+  std::vector<int> todo(consumer.inputs.begin(), consumer.inputs.end());
+  while (!todo.empty()) {
+    auto id = todo.back();
+    todo.pop_back();
+    auto& t = *nodes.at(static_cast<size_t>(id));
+    if (t.kind == transformation_kind::side_output && t.side_tag == ri.tag
+        && t.inputs.at(0) == ri.producer)
+      return t.make_output;
+    if (is_virtual(t))
+      todo.insert(todo.end(), t.inputs.begin(), t.inputs.end());
+  }
+  throw std::logic_error("side output '" + ri.tag + "' has no output type");
 }
 
 } // namespace
@@ -155,7 +190,7 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
       continue;
     std::vector<resolved_input> ins;
     for (auto in : t.inputs)
-      resolve(ns, in, std::nullopt, "", nullptr, ins);
+      resolve(ns, in, std::nullopt, nullptr, "", nullptr, ins);
     if (ins.empty())
       throw std::invalid_argument(label(t) + " has no input");
     for (auto& ri : ins) {
@@ -177,27 +212,15 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
       if (t.keyed && e.part != partitioning::hash)
         throw std::invalid_argument(label(t) + " needs a keyed input: call "
                                     "key_by() before it");
-      // The direct input node of the consumer knows the record type.
-      e.make_output = nullptr;
+      // The partition node's factory, else the producing node's own
+      // (which is the side-output node's for a side output: its type).
+      e.make_output = ri.make_output;
+      if (!e.make_output)
+        e.make_output = side_or_producer_factory(ns, t, ri);
       g.edges_.push_back(std::move(e));
       has_consumer.insert(ri.producer);
     }
     inputs_of[t.id] = static_cast<int>(ins.size());
-  }
-  // Output factories: found on the node nearest the consumer on the path.
-  {
-    size_t ei = 0;
-    for (auto& tp : ns) {
-      auto& t = *tp;
-      if (is_virtual(t) || t.kind == transformation_kind::source)
-        continue;
-      for (auto in : t.inputs) {
-        std::vector<resolved_input> ins;
-        resolve(ns, in, std::nullopt, "", nullptr, ins);
-        for (size_t k = 0; k < ins.size(); ++k)
-          g.edges_[ei++].make_output = ns[in]->make_output;
-      }
-    }
   }
   for (auto& tp : ns) {
     auto& t = *tp;

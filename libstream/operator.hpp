@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,18 @@ public:
   /// reaches `t`. Several requests for one operator may be coalesced into
   /// one call; the operator must check what is due itself.
   virtual void request_processing_time(operator_base* op, timestamp t) = 0;
+
+  /// Holds (`true`) or releases the subtask's input on behalf of `op`, for
+  /// operators that wait for something outside the job (an external
+  /// system's acknowledgements): while any operator holds it, the subtask
+  /// processes no input and reads no source, exactly as when an output
+  /// channel has no credit, and it does not finish. Idempotent per operator.
+  virtual void hold_input(operator_base* op, bool hold) = 0;
+
+  /// Returns a function that any thread may call to have the subtask call
+  /// `op->on_wakeup()` on its own thread soon after. Valid until the
+  /// operator is closed; calls after that are ignored.
+  virtual std::function<void()> make_waker(operator_base* op) = 0;
 };
 
 /// A receiver of record batches of type T: the next operator of a chain or
@@ -83,6 +96,9 @@ public:
 
   /// A processing time requested through the context arrived.
   virtual void on_processing_time(timestamp now) {}
+
+  /// A waker made by the context was called (see make_waker).
+  virtual void on_wakeup() {}
 
   /// The (bounded) input ended. Emits what is still held and forwards.
   virtual void end_input() = 0;

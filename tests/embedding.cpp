@@ -1,7 +1,9 @@
 #define CAF_SUITE embedding
 #include "caf/test/unit_test.hpp"
 
+#include <chrono>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "caf/actor_system.hpp"
@@ -13,6 +15,7 @@
 #include "actors/actor_io.hpp"
 #include "actors/embedded.hpp"
 #include "libstream/libstream.hpp"
+#include "test_util.hpp"
 
 using namespace libstream;
 using libstream::runtime::demand_atom;
@@ -132,6 +135,90 @@ CAF_TEST(a feeder that ignores demand fails the job) {
     CAF_CHECK(std::string{e.what()}.find("were demanded") != std::string::npos);
   }
   anon_send_exit(src, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a feeder that dies before the end fails the job) {
+  auto src = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {
+      [self](demand_atom, caf::actor inbox, int32_t) {
+        self->send(inbox, std::vector<int>{1, 2, 3});
+        self->quit(caf::sec::runtime_error);
+      },
+    };
+  });
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_executor(make_embedded_executor(*sys, env.config()));
+  from_actor<int>(env, src, 100).collect_into(std::make_shared<collected<int>>());
+  CAF_CHECK(test::throws<job_failed>([&] { env.execute("dying feeder"); },
+                                     "feeder actor terminated"));
+}
+
+CAF_TEST(a target that dies fails the job) {
+  auto dst = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {
+      [self](std::vector<int>&) { self->quit(caf::sec::runtime_error); },
+    };
+  });
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_executor(make_embedded_executor(*sys, env.config()));
+  sink_to_actor(env.from_generator(100000, [](uint64_t i) {
+                  return static_cast<int>(i);
+                }),
+                dst, 100, 2);
+  CAF_CHECK(test::throws<job_failed>([&] { env.execute("dying target"); },
+                                     "target"));
+}
+
+CAF_TEST(an actor sink does not block scheduler threads) {
+  // Two scheduler threads, subtasks on the scheduler, two sink subtasks
+  // waiting for acknowledgements: a blocking sink would starve the target.
+  caf::actor_system_config small;
+  small.set("scheduler.max-threads", size_t{2});
+  small.set("logger.console-verbosity", caf::atom("quiet"));
+  caf::actor_system sys2{small};
+  auto dst = sys2.spawn(collecting_actor);
+  {
+    stream_execution_environment env;
+    env.set_parallelism(2);
+    env.config().thread_per_subtask = false;
+    env.set_executor(make_embedded_executor(sys2, env.config()));
+    sink_to_actor(env.from_generator(20000, [](uint64_t i) {
+                    return static_cast<int>(i);
+                  }),
+                  dst, 64, 1);
+    CAF_CHECK(env.execute("shared threads").status == job_status::finished);
+  }
+  caf::scoped_actor self{sys2};
+  size_t n = 0;
+  self->request(dst, caf::infinite, caf::get_atom_v)
+    .receive([&](std::vector<int>& xs) { n = xs.size(); },
+             [&](caf::error& err) { CAF_FAIL(sys2.render(err)); });
+  CAF_CHECK_EQUAL(n, 20000u);
+  anon_send_exit(dst, caf::exit_reason::user_shutdown);
+}
+
+CAF_TEST(a job waiting for a silent target can be cancelled) {
+  auto dst = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {
+      [](std::vector<int>&) -> caf::result<void> {
+        return caf::delegated<void>{}; // never answers
+      },
+    };
+  });
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_executor(make_embedded_executor(*sys, env.config()));
+  sink_to_actor(env.from_generator(0, [](uint64_t i) {
+                  return static_cast<int>(i);
+                }),
+                dst, 10, 1);
+  auto client = env.execute_async("silent target");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  client->cancel();
+  CAF_CHECK(client->wait().status == job_status::canceled);
+  anon_send_exit(dst, caf::exit_reason::user_shutdown);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

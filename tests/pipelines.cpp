@@ -277,3 +277,33 @@ CAF_TEST(a slow sink holds back an unbounded source) {
   // would be millions ahead.
   CAF_CHECK_LESS(p - s, 25000u);
 }
+
+CAF_TEST(a keyed stream unioned with another keeps its hash partitioning) {
+  // Regression: the edge through the union lost the key_by's factory and
+  // failed at run time with "keyed partitioning without a key selector".
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto a = env.from_collection(std::vector<int>{1, 2, 3, 4});
+  auto b = env.from_collection(std::vector<int>{10, 20});
+  auto out = std::make_shared<collected<int>>();
+  a.key_by([](int x) { return x % 2; })
+    .union_with(b)
+    .map([](int x) { return x + 1; })
+    .collect_into(out);
+  env.execute("union of keyed");
+  CAF_CHECK_EQUAL(sorted(out->values()), (std::vector<int>{2, 3, 4, 5, 11, 21}));
+}
+
+CAF_TEST(an operator whose close fails fails the job) {
+  // Regression: the subtask hung, reporting neither finished nor failed.
+  struct failing_close final : sink_function<int> {
+    void invoke(const int&, timestamp) override {}
+    void close() override { throw std::runtime_error("flush to disk failed"); }
+  };
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.from_elements({1, 2, 3}).add_sink(
+    [] { return std::make_unique<failing_close>(); }, "Failing Sink");
+  CAF_CHECK(test::throws<job_failed>([&] { env.execute("close fails"); },
+                                     "flush to disk failed"));
+}

@@ -167,8 +167,10 @@ public:
 
   void invoke(const T& value, timestamp) override {
     buffer_.push_back(value);
-    if (buffer_.size() >= 4096)
-      target_->add(std::move(buffer_)), buffer_.clear();
+    if (buffer_.size() >= 4096) {
+      target_->add(std::move(buffer_));
+      buffer_.clear();
+    }
   }
 
   void finish() override {
@@ -176,10 +178,9 @@ public:
     buffer_.clear();
   }
 
-  void close() override {
-    if (!buffer_.empty())
-      finish();
-  }
+  /// After finish() nothing is left; a failed or cancelled job's partial
+  /// buffer is dropped, not added to the results.
+  void close() override { buffer_.clear(); }
 
 private:
   std::shared_ptr<collected<T>> target_;

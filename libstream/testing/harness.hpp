@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -129,6 +131,39 @@ public:
     requests_.emplace(t, op);
   }
 
+  void hold_input(operator_base* op, bool hold) override {
+    if (hold)
+      holders_.insert(op);
+    else
+      holders_.erase(op);
+  }
+
+  /// Wakers queue the operator; deliver_wakeups() runs them (the harness
+  /// has no thread of its own).
+  std::function<void()> make_waker(operator_base* op) override {
+    auto queue = wakeups_;
+    return [queue, op] {
+      std::lock_guard<std::mutex> guard{queue->mtx};
+      queue->ops.push_back(op);
+    };
+  }
+
+  /// Calls on_wakeup() for every waker called so far; returns how many.
+  size_t deliver_wakeups() {
+    std::vector<operator_base*> ops;
+    {
+      std::lock_guard<std::mutex> guard{wakeups_->mtx};
+      ops.swap(wakeups_->ops);
+    }
+    for (auto* op : ops)
+      op->on_wakeup();
+    op_->flush();
+    return ops.size();
+  }
+
+  /// True while an operator holds the input (see hold_input).
+  bool input_held() const { return !holders_.empty(); }
+
   size_t pending_processing_time_requests() const { return requests_.size(); }
 
 private:
@@ -137,6 +172,12 @@ private:
   capture<Out> main_;
   std::map<std::string, std::unique_ptr<operator_base>> sides_;
   std::multimap<timestamp, operator_base*> requests_;
+  std::set<operator_base*> holders_;
+  struct wakeup_queue {
+    std::mutex mtx;
+    std::vector<operator_base*> ops;
+  };
+  std::shared_ptr<wakeup_queue> wakeups_ = std::make_shared<wakeup_queue>();
   std::string name_ = "harness";
   int index_;
   int parallelism_;
