@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "caf/atom.hpp"
+#include "caf/deep_to_string.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/message_priority.hpp"
@@ -76,11 +77,46 @@ void release_slots(self_ptr self, job_info& job) {
   job.slots.clear();
 }
 
+/// Tells the listener, frees the slots and forgets the job. `note` is
+/// appended to the error (subtasks that did not stop).
+void complete_job(self_ptr self, uint64_t id, const std::string& note = "") {
+  auto i = self->state.jobs.find(id);
+  if (i == self->state.jobs.end())
+    return;
+  auto& job = i->second;
+  release_slots(self, job);
+  job_result r;
+  r.job_name = job.name;
+  r.status = job.status;
+  r.error = job.error;
+  if (!note.empty())
+    r.error += (r.error.empty() ? "" : "; ") + note;
+  r.duration_ms = (monotonic_now_ns() - job.start_ns) / 1000000;
+  if (job.listener)
+    self->send(job.listener, job_done_atom_v, std::move(r));
+  for (auto k = self->state.subtasks.begin(); k != self->state.subtasks.end();)
+    k = k->second.job == id ? self->state.subtasks.erase(k) : std::next(k);
+  self->state.jobs.erase(i);
+}
+
+/// Completes the job once its outcome is decided and no subtask of it runs
+/// or is being deployed any more.
+void maybe_complete(self_ptr self, uint64_t id) {
+  auto i = self->state.jobs.find(id);
+  if (i == self->state.jobs.end())
+    return;
+  auto& job = i->second;
+  if (job.ended && job.alive == 0 && job.outstanding == 0)
+    complete_job(self, id);
+}
+
+/// Decides the outcome of a job (the first decision wins) and cancels its
+/// subtasks unless it finished. Completion follows when they are gone.
 void end_job(self_ptr self, job_info& job, job_status status,
              std::string error) {
-  if (job.status == job_status::finished || job.status == job_status::failed
-      || job.status == job_status::canceled)
+  if (job.ended)
     return;
+  job.ended = true;
   job.status = status;
   job.error = std::move(error);
   if (status != job_status::finished) {
@@ -89,14 +125,9 @@ void end_job(self_ptr self, job_info& job, job_status status,
         if (st)
           self->send<caf::message_priority::high>(st, cancel_atom_v);
   }
-  release_slots(self, job);
-  job_result r;
-  r.job_name = job.name;
-  r.status = status;
-  r.error = job.error;
-  r.duration_ms = (monotonic_now_ns() - job.start_ns) / 1000000;
-  if (job.listener)
-    self->send(job.listener, job_done_atom_v, std::move(r));
+  self->delayed_send(self, self->state.stop_timeout, stop_timeout_atom_v,
+                     job.id);
+  maybe_complete(self, job.id);
 }
 
 void start_job(self_ptr self, job_info& job) {
@@ -117,8 +148,7 @@ void wire_job(self_ptr self, uint64_t id) {
         .then(
           [self, id](bool ok) {
             auto i = self->state.jobs.find(id);
-            if (i == self->state.jobs.end()
-                || i->second.status != job_status::created)
+            if (i == self->state.jobs.end() || i->second.ended)
               return;
             // A subtask that failed to open reports why itself.
             if (ok && ++i->second.wired == i->second.total)
@@ -181,17 +211,23 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
       auto& node = st.nodes[slot_node[static_cast<size_t>(i)]].actor;
       deployment d{id, job.graph, vx.id, i, me};
       auto v = vx.id;
+      ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))
         .then(
           [self, id, v, i](caf::actor& sub) {
             auto it = self->state.jobs.find(id);
-            if (it == self->state.jobs.end())
+            if (it == self->state.jobs.end()) {
+              // Gave up on this job already: stop the straggler.
+              self->send<caf::message_priority::high>(sub, cancel_atom_v);
               return;
+            }
             auto& job = it->second;
+            --job.outstanding;
+            ++job.alive;
             self->monitor(sub);
             self->state.subtasks[sub.address()] = {id, v, i, false};
             job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)] = sub;
-            if (job.status != job_status::created) {
+            if (job.ended) {
               self->send<caf::message_priority::high>(sub, cancel_atom_v);
               return;
             }
@@ -200,10 +236,13 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
           },
           [self, id](caf::error& err) {
             auto it = self->state.jobs.find(id);
-            if (it != self->state.jobs.end())
-              end_job(self, it->second, job_status::failed,
-                      "deploying a subtask failed: "
-                        + self->system().render(err));
+            if (it == self->state.jobs.end())
+              return;
+            --it->second.outstanding;
+            end_job(self, it->second, job_status::failed,
+                    "deploying a subtask failed: "
+                      + self->system().render(err));
+            maybe_complete(self, id);
           });
     }
 }
@@ -218,22 +257,31 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
       return;
     auto ref = i->second;
     st.subtasks.erase(i);
-    if (ref.finished)
-      return;
     auto j = st.jobs.find(ref.job);
     if (j == st.jobs.end())
       return;
     auto& job = j->second;
-    auto& vx = job.graph->vertices()[static_cast<size_t>(ref.vertex)];
-    end_job(self, job, job_status::failed,
-            "task '" + vx.name + "' (" + std::to_string(ref.index + 1) + "/"
-              + std::to_string(vx.parallelism) + ") terminated unexpectedly: "
-              + self->system().render(dm.reason));
+    --job.alive;
+    if (!ref.finished) {
+      auto& vx = job.graph->vertices()[static_cast<size_t>(ref.vertex)];
+      end_job(self, job, job_status::failed,
+              "task '" + vx.name + "' (" + std::to_string(ref.index + 1) + "/"
+                + std::to_string(vx.parallelism)
+                + ") terminated unexpectedly: "
+                + self->system().render(dm.reason));
+    }
+    maybe_complete(self, ref.job);
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    // Shutting down: cancel every job still running, then quit.
-    for (auto& [id, job] : self->state.jobs)
+    // Shutting down: cancel every job still running, tell every listener
+    // at once (there is no waiting for subtasks any more), then quit.
+    std::vector<uint64_t> ids;
+    for (auto& [id, job] : self->state.jobs) {
       end_job(self, job, job_status::canceled, "the coordinator shut down");
+      ids.push_back(id);
+    }
+    for (auto id : ids)
+      complete_job(self, id);
     self->quit(msg.reason);
   });
   return {
@@ -271,6 +319,15 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
         k->second.finished = true;
       if (++job.finished == job.total)
         end_job(self, job, job_status::finished, "");
+    },
+    [self](stop_timeout_atom, uint64_t id) {
+      auto i = self->state.jobs.find(id);
+      if (i == self->state.jobs.end())
+        return;
+      auto n = i->second.alive + i->second.outstanding;
+      complete_job(self, id,
+                   std::to_string(n) + " subtask(s) did not stop within "
+                     + caf::deep_to_string(self->state.stop_timeout));
     },
     [self](failed_atom, uint64_t id, std::string& what) {
       auto& st = self->state;

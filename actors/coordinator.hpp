@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include "caf/actor_addr.hpp"
 #include "caf/behavior.hpp"
 #include "caf/stateful_actor.hpp"
+#include "caf/timespan.hpp"
 
 #include "actors/messages.hpp"
 
@@ -19,7 +21,10 @@ namespace libstream::runtime {
 /// slots of registered nodes (subtask i of every vertex shares slot i, as
 /// Flink's default slot sharing), wires their channels, starts them, and
 /// reports each job's end to its listener. A failing subtask fails its job:
-/// the others are cancelled and the listener gets the first error.
+/// the others are cancelled and the listener gets the first error. The
+/// listener hears of the end, and the slots are free again, only when every
+/// subtask of the job has terminated (or after stop_timeout, with the
+/// number of subtasks that did not stop in the error).
 struct coordinator_state {
   static inline const char* name = "libstream.coordinator";
 
@@ -40,6 +45,9 @@ struct coordinator_state {
     size_t deployed = 0;
     size_t wired = 0;
     size_t finished = 0;
+    size_t outstanding = 0; // deploy requests without an answer yet
+    size_t alive = 0;       // deployed subtasks not yet terminated
+    bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;
     std::string error;
     int64_t start_ns = 0;
@@ -56,6 +64,7 @@ struct coordinator_state {
   std::map<uint64_t, job_info> jobs;
   std::map<caf::actor_addr, subtask_ref> subtasks;
   uint64_t next_job = 1;
+  caf::timespan stop_timeout = std::chrono::seconds{30};
 };
 
 caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self);

@@ -27,6 +27,8 @@
 //   client -> coordinator    (submit_atom, job_submission) -> uint64 job id
 //                            (cancel_atom, uint64 job)
 //   coordinator -> listener  (job_done_atom, libstream::job_result)
+//   coordinator -> itself    (stop_timeout_atom, uint64 job)  give up waiting
+//                            for the subtasks of an ended job to terminate
 
 #include <cstdint>
 #include <memory>
@@ -111,6 +113,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(libstream, caf::first_custom_type_id)
   CAF_ADD_ATOM(libstream, libstream::runtime, submit_atom, "submit")
   CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
   CAF_ADD_ATOM(libstream, libstream::runtime, wakeup_atom, "wakeup")
+  CAF_ADD_ATOM(libstream, libstream::runtime, stop_timeout_atom, "stoptime")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 

@@ -21,7 +21,6 @@ struct job_result {
   job_status status = job_status::created;
   std::string error;        // why the job failed, empty otherwise
   int64_t duration_ms = 0;  // from submission to the end
-  uint64_t source_records = 0; // records emitted by all sources
 };
 
 /// Thrown by execute() when the job failed; what() names the operator and

@@ -307,3 +307,28 @@ CAF_TEST(an operator whose close fails fails the job) {
   CAF_CHECK(test::throws<job_failed>([&] { env.execute("close fails"); },
                                      "flush to disk failed"));
 }
+
+CAF_TEST(after a cancelled job is waited for no subtask runs any more) {
+  // Regression: the listener heard "canceled" and the slots were freed
+  // while subtasks were still emitting into user sinks.
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto seen = std::make_shared<std::atomic<uint64_t>>(0);
+  struct counting final : sink_function<uint64_t> {
+    explicit counting(std::shared_ptr<std::atomic<uint64_t>> n)
+      : n_(std::move(n)) {}
+    void invoke(const uint64_t&, timestamp) override { n_->fetch_add(1); }
+    std::shared_ptr<std::atomic<uint64_t>> n_;
+  };
+  env.from_generator(0, [](uint64_t i) { return i; })
+    .rebalance()
+    .add_sink([seen] { return std::make_unique<counting>(seen); });
+  auto client = env.execute_async("cancel and wait");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  client->cancel();
+  CAF_CHECK(client->wait().status == job_status::canceled);
+  auto at_end = seen->load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CAF_CHECK_GREATER(at_end, 0u);
+  CAF_CHECK_EQUAL(seen->load(), at_end);
+}

@@ -13,6 +13,14 @@
 
 namespace libstream {
 
+namespace {
+
+/// A socket line longer than this fails the job rather than growing the
+/// buffer without bound.
+constexpr size_t max_line_bytes = 16 * 1024 * 1024;
+
+} // namespace
+
 // -- text file ------------------------------------------------------------------
 
 struct text_file_source::impl {
@@ -124,7 +132,7 @@ source_operator_base::poll_result socket_text_source::poll() {
       pending_.append(buf, static_cast<size_t>(n));
       got = true;
       if (pending_.size() > 1024 * 1024)
-        break;
+        break; // split what is there into lines first
       continue;
     }
     if (n == 0) {
@@ -150,6 +158,11 @@ source_operator_base::poll_result socket_text_source::poll() {
     start = pos + 1;
   }
   pending_.erase(0, start);
+  if (pending_.size() > max_line_bytes)
+    throw std::runtime_error("socket source " + origin + ": line "
+                             + std::to_string(line_ + 1) + " is longer than "
+                             + std::to_string(max_line_bytes)
+                             + " bytes without a delimiter");
   if (eof_) {
     if (!pending_.empty()) {
       if (pending_.back() == '\r')
