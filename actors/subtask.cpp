@@ -6,6 +6,7 @@
 #include <set>
 
 #include "caf/actor_cast.hpp"
+#include "caf/actor_clock.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/weak_intrusive_ptr.hpp"
 #include "caf/send.hpp"
@@ -163,6 +164,20 @@ void subtask_state::resume() {
 void subtask_state::request_processing_time(operator_base* op, timestamp t) {
   time_requests.emplace(t, op);
   arm_timer();
+}
+
+namespace {
+
+int64_t clock_ms(caf::event_based_actor* self) {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(self->clock().now().time_since_epoch())
+    .count();
+}
+
+} // namespace
+
+timestamp subtask_state::current_processing_time() {
+  return clock_offset_ms + clock_ms(self);
 }
 
 void subtask_state::hold_input(operator_base* op, bool hold) {
@@ -326,6 +341,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                             deployment dep) {
   auto& st = self->state;
   st.self = self;
+  st.clock_offset_ms = system_now_ms() - clock_ms(self);
   st.dep = std::move(dep);
   auto& vx = st.dep.graph->vertices().at(static_cast<size_t>(st.dep.vertex));
   st.task = "'" + vx.name + "' (" + std::to_string(st.dep.index + 1) + "/"

@@ -112,6 +112,7 @@ struct subtask_state : operator_context {
   bool input_ended = false;    // end_input ran through the chain
   bool done = false;
   bool flush_armed = false;
+  int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
   uint64_t records_in = 0;
 
   // -- operator_context ---------------------------------------------------------
@@ -120,7 +121,10 @@ struct subtask_state : operator_context {
   int subtask_index() const override { return dep.index; }
   int parallelism() const override { return parallelism_; }
   int max_parallelism() const override { return max_parallelism_; }
-  timestamp current_processing_time() override { return system_now_ms(); }
+  /// Wall-clock milliseconds read from the actor system's clock (steady,
+  /// offset to the epoch at spawn), so that the deterministic test
+  /// coordinator drives processing time like it drives delayed messages.
+  timestamp current_processing_time() override;
   void request_processing_time(operator_base* op, timestamp t) override;
   void hold_input(operator_base* op, bool hold) override;
   std::function<void()> make_waker(operator_base* op) override;

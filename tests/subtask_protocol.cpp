@@ -552,4 +552,53 @@ CAF_TEST(a cancelled subtask stops without reporting) {
   CAF_CHECK(out_log->order.empty());
 }
 
+// -- processing time -----------------------------------------------------------
+
+namespace {
+
+/// Emits the key of every element 100 ms (processing time) after it came.
+struct delayed_echo final : keyed_process_function<int64_t, int64_t, int64_t> {
+  void process_element(const int64_t&, context& ctx,
+                       collector<int64_t>&) override {
+    auto& timers = ctx.timer_service();
+    timers.register_processing_time_timer(timers.current_processing_time()
+                                          + 100);
+  }
+  void on_timer(timestamp, time_domain domain, context& ctx,
+                collector<int64_t>& out) override {
+    if (domain == time_domain::processing_time)
+      out.collect(ctx.current_key());
+  }
+};
+
+} // namespace
+
+CAF_TEST(processing time follows the actor clock of the test coordinator) {
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_buffer_timeout(0);
+  env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
+    .set_parallelism(2)
+    .key_by([](int64_t x) { return x; })
+    .process<int64_t>([] { return std::make_unique<delayed_echo>(); },
+                      "Delayed")
+    .rebalance()
+    .collect_into(std::make_shared<collected<int64_t>>());
+  auto g = std::make_shared<const job_graph>(env.builder()->plan());
+  auto v = vertex_named(*g, "Delayed");
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
+  // consume_messages() leaves timeouts alone (run() would trigger them).
+  self->send(sub, batch_msg{0, 0, make_batch({7})});
+  consume_messages();
+  CAF_CHECK(out_log->all_values().empty());
+  // 99 ms: not yet due.
+  advance_time(std::chrono::milliseconds{99});
+  consume_messages();
+  CAF_CHECK(out_log->all_values().empty());
+  // 100 ms after the element: the timer fires, its output is sent at once.
+  advance_time(std::chrono::milliseconds{1});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{7}));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
