@@ -563,3 +563,81 @@ CAF_TEST(a keyed subtask accepts only keys of its key groups) {
         [&] { h.process_element({k, 1, 0, 0}, 0); }));
   }
 }
+
+// -- state TTL ------------------------------------------------------------------
+
+namespace {
+
+/// Emits "<symbol>:<count before>/<list size before>" per element, counting
+/// in state with a 100 ms TTL (refresh on write, or on read and write).
+template <state_ttl::update Refresh>
+struct ttl_counter final
+  : keyed_process_function<std::string, trade, std::string> {
+  void open(keyed_state_store<std::string>& store,
+            const runtime_info&) override {
+    count_ = store.get_state<int>("count", state_ttl::of(100, Refresh));
+    ids_ = store.get_list_state<int64_t>("ids", state_ttl::of(100, Refresh));
+  }
+  void process_element(const trade& t, context&,
+                       collector<std::string>& out) override {
+    auto n = count_.value_or(0);
+    out.collect(t.symbol + ":" + std::to_string(n) + "/"
+                + std::to_string(ids_.get().size()));
+    count_.update(n + 1);
+    ids_.add(t.id);
+  }
+  value_state<int> count_;
+  list_state<int64_t> ids_;
+};
+
+trade at(std::string symbol) {
+  trade t;
+  t.symbol = std::move(symbol);
+  return t;
+}
+
+} // namespace
+
+CAF_TEST(state with a TTL expires after the TTL without writes) {
+  using fn = ttl_counter<state_ttl::update::on_create_and_write>;
+  one_input_harness<trade, std::string> h{process_op<fn>()};
+  h.open();
+  h.set_processing_time(1000);
+  h.process_element(at("A"), 0); // A:0/0, written at 1000
+  h.set_processing_time(1099);
+  h.process_element(at("A"), 0); // A:1/1, written at 1099
+  h.set_processing_time(1198);
+  h.process_element(at("A"), 0); // A:2/2 (99 ms after the last write)
+  h.process_element(at("B"), 0); // B:0/0
+  h.set_processing_time(1298);
+  h.process_element(at("A"), 0); // exactly 100 ms: expired, A:0/0
+  h.set_processing_time(1400);
+  h.process_element(at("B"), 0); // 202 ms: expired, B:0/0
+  CAF_CHECK_EQUAL(h.output_values(),
+                  (std::vector<std::string>{"A:0/0", "A:1/1", "A:2/2", "B:0/0",
+                                            "A:0/0", "B:0/0"}));
+}
+
+CAF_TEST(reads refresh a TTL configured with on_read_and_write) {
+  using fn = ttl_counter<state_ttl::update::on_read_and_write>;
+  one_input_harness<trade, std::string> h{process_op<fn>()};
+  h.open();
+  h.set_processing_time(0);
+  h.process_element(at("A"), 0); // A:0/0
+  // Every element reads (refreshing) before it writes, 90 ms apart: the
+  // state survives far longer than one TTL.
+  for (timestamp t = 90; t <= 450; t += 90) {
+    h.set_processing_time(t);
+    h.process_element(at("A"), 0);
+  }
+  auto out = h.output_values();
+  CAF_REQUIRE_EQUAL(out.size(), 6u);
+  CAF_CHECK_EQUAL(out.back(), "A:5/5");
+}
+
+CAF_TEST(a TTL must be positive) {
+  CAF_CHECK(test::throws<std::invalid_argument>([] { state_ttl::of(0); },
+                                               "positive"));
+  CAF_CHECK(test::throws<std::invalid_argument>([] { state_ttl::of(-5); },
+                                               "positive"));
+}

@@ -103,8 +103,9 @@ public:
   void open(operator_context& ctx) override {
     keyed_operator<K, In, Out>::open(ctx);
     timers_.bind(ctx, *this);
-    store_ = std::make_unique<keyed_state_store<K>>(this->backend(),
-                                                    this->current_);
+    store_ = std::make_unique<keyed_state_store<K>>(
+      this->backend(), this->current_,
+      [&ctx] { return ctx.current_processing_time(); });
     fn_->open(*store_, info_of(ctx));
   }
 

@@ -3,12 +3,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "libstream/state/keyed_table.hpp"
+#include "libstream/time.hpp"
 
 namespace libstream {
 
@@ -218,8 +220,28 @@ private:
 
 // -- bindings to a keyed table ------------------------------------------------
 
+/// Time-to-live of keyed state, as Flink's StateTtlConfig: an entry not
+/// written (or, with on_read_and_write, not read either) for `ttl` ms of
+/// processing time is gone; expired values are never returned. Expired
+/// entries are removed when they are next accessed.
+struct state_ttl {
+  enum class update { on_create_and_write, on_read_and_write };
+
+  duration_ms ttl = 0;
+  update refresh = update::on_create_and_write;
+
+  static state_ttl of(duration_ms ttl,
+                      update refresh = update::on_create_and_write) {
+    if (ttl <= 0)
+      throw std::invalid_argument("a state TTL must be positive, got "
+                                  + std::to_string(ttl) + " ms");
+    return state_ttl{ttl, refresh};
+  }
+};
+
 namespace detail {
 
+/// Access to the entry of the current key in a table (no TTL).
 template <class K, class V>
 struct table_binding {
   keyed_table<K, V>* table;
@@ -235,38 +257,79 @@ struct table_binding {
   void clear() { table->erase(key->get(), key->key_group); }
 };
 
+/// A value with the processing time it was last written (or read).
+template <class V>
+struct ttl_cell {
+  V value{};
+  timestamp stamp = 0;
+};
+
+/// Access to the entry of the current key with a time-to-live.
 template <class K, class V>
-struct bound_value final : value_state<V>::impl, table_binding<K, V> {
-  bound_value(keyed_table<K, V>* t, const current_key<K>* k)
-    : table_binding<K, V>{t, k} {}
-  V* find() override { return table_binding<K, V>::find(); }
-  void update(V value) override {
-    table_binding<K, V>::update(std::move(value));
+struct ttl_binding {
+  keyed_table<K, ttl_cell<V>>* table;
+  const current_key<K>* key;
+  state_ttl cfg;
+  std::function<timestamp()> clock;
+
+  /// A read: expired entries are removed and not returned.
+  V* find() {
+    auto* c = table->find(key->get(), key->key_group);
+    if (c == nullptr)
+      return nullptr;
+    auto now = clock();
+    if (now - c->stamp >= cfg.ttl) {
+      table->erase(key->get(), key->key_group);
+      return nullptr;
+    }
+    if (cfg.refresh == state_ttl::update::on_read_and_write)
+      c->stamp = now;
+    return &c->value;
   }
-  void clear() override { table_binding<K, V>::clear(); }
+
+  /// A write through the returned reference: refreshes the stamp.
+  V& get_or_create() {
+    if (find() == nullptr)
+      table->erase(key->get(), key->key_group);
+    auto& c = table->get_or_create(key->get(), key->key_group);
+    c.stamp = clock();
+    return c.value;
+  }
+
+  void update(V value) {
+    table->put(key->get(), key->key_group,
+               ttl_cell<V>{std::move(value), clock()});
+  }
+
+  void clear() { table->erase(key->get(), key->key_group); }
 };
 
-template <class K, class V>
-struct bound_list final : list_state<V>::impl,
-                          table_binding<K, std::vector<V>> {
-  using base = table_binding<K, std::vector<V>>;
-  bound_list(keyed_table<K, std::vector<V>>* t, const current_key<K>* k)
-    : base{t, k} {}
-  std::vector<V>* find() override { return base::find(); }
-  std::vector<V>& get_or_create() override { return base::get_or_create(); }
-  void clear() override { base::clear(); }
+template <class V, class Binding>
+struct bound_value final : value_state<V>::impl {
+  explicit bound_value(Binding b) : b(std::move(b)) {}
+  V* find() override { return b.find(); }
+  void update(V value) override { b.update(std::move(value)); }
+  void clear() override { b.clear(); }
+  Binding b;
 };
 
-template <class K, class UK, class UV>
-struct bound_map final : map_state<UK, UV>::impl,
-                         table_binding<K, std::unordered_map<UK, UV>> {
-  using base = table_binding<K, std::unordered_map<UK, UV>>;
+template <class V, class Binding>
+struct bound_list final : list_state<V>::impl {
+  explicit bound_list(Binding b) : b(std::move(b)) {}
+  std::vector<V>* find() override { return b.find(); }
+  std::vector<V>& get_or_create() override { return b.get_or_create(); }
+  void clear() override { b.clear(); }
+  Binding b;
+};
+
+template <class UK, class UV, class Binding>
+struct bound_map final : map_state<UK, UV>::impl {
   using map_type = std::unordered_map<UK, UV>;
-  bound_map(keyed_table<K, map_type>* t, const current_key<K>* k)
-    : base{t, k} {}
-  map_type* find() override { return base::find(); }
-  map_type& get_or_create() override { return base::get_or_create(); }
-  void clear() override { base::clear(); }
+  explicit bound_map(Binding b) : b(std::move(b)) {}
+  map_type* find() override { return b.find(); }
+  map_type& get_or_create() override { return b.get_or_create(); }
+  void clear() override { b.clear(); }
+  Binding b;
 };
 
 template <class K, class In, class Acc, class Out, class Agg>
@@ -297,30 +360,61 @@ struct bound_aggregating final : aggregating_state<In, Out>::impl,
 
 /// Creates state handles bound to a keyed operator's current key. Handed to
 /// rich functions in open(); handles stay valid for the operator's lifetime.
+/// State with a TTL is kept in its own table (a name is used with or without
+/// a TTL, not both).
 template <class K>
 class keyed_state_store {
 public:
-  keyed_state_store(keyed_state_backend& backend, const current_key<K>& key)
-    : backend_(&backend), key_(&key) {}
+  using clock_fn = std::function<timestamp()>;
+
+  keyed_state_store(keyed_state_backend& backend, const current_key<K>& key,
+                    clock_fn processing_clock = nullptr)
+    : backend_(&backend), key_(&key), clock_(std::move(processing_clock)) {}
 
   template <class V>
   value_state<V> get_state(const std::string& name) {
-    auto& t = backend_->table<K, V>(name);
-    return value_state<V>{std::make_shared<detail::bound_value<K, V>>(&t, key_)};
+    using binding = detail::table_binding<K, V>;
+    return value_state<V>{std::make_shared<detail::bound_value<V, binding>>(
+      binding{&backend_->table<K, V>(name), key_})};
+  }
+
+  template <class V>
+  value_state<V> get_state(const std::string& name, state_ttl ttl) {
+    using binding = detail::ttl_binding<K, V>;
+    return value_state<V>{std::make_shared<detail::bound_value<V, binding>>(
+      ttl_binding_for<V>(name, ttl))};
   }
 
   template <class V>
   list_state<V> get_list_state(const std::string& name) {
-    auto& t = backend_->table<K, std::vector<V>>(name);
-    return list_state<V>{
-      std::make_shared<detail::bound_list<K, V>>(&t, key_)};
+    using binding = detail::table_binding<K, std::vector<V>>;
+    return list_state<V>{std::make_shared<detail::bound_list<V, binding>>(
+      binding{&backend_->table<K, std::vector<V>>(name), key_})};
+  }
+
+  template <class V>
+  list_state<V> get_list_state(const std::string& name, state_ttl ttl) {
+    using binding = detail::ttl_binding<K, std::vector<V>>;
+    return list_state<V>{std::make_shared<detail::bound_list<V, binding>>(
+      ttl_binding_for<std::vector<V>>(name, ttl))};
   }
 
   template <class UK, class UV>
   map_state<UK, UV> get_map_state(const std::string& name) {
-    auto& t = backend_->table<K, std::unordered_map<UK, UV>>(name);
+    using map_type = std::unordered_map<UK, UV>;
+    using binding = detail::table_binding<K, map_type>;
     return map_state<UK, UV>{
-      std::make_shared<detail::bound_map<K, UK, UV>>(&t, key_)};
+      std::make_shared<detail::bound_map<UK, UV, binding>>(
+        binding{&backend_->table<K, map_type>(name), key_})};
+  }
+
+  template <class UK, class UV>
+  map_state<UK, UV> get_map_state(const std::string& name, state_ttl ttl) {
+    using map_type = std::unordered_map<UK, UV>;
+    using binding = detail::ttl_binding<K, map_type>;
+    return map_state<UK, UV>{
+      std::make_shared<detail::bound_map<UK, UV, binding>>(
+        ttl_binding_for<map_type>(name, ttl))};
   }
 
   template <class V, class F>
@@ -341,8 +435,22 @@ public:
   }
 
 private:
+  template <class V>
+  detail::ttl_binding<K, V> ttl_binding_for(const std::string& name,
+                                            state_ttl ttl) {
+    if (ttl.ttl <= 0)
+      throw std::invalid_argument("state '" + name
+                                  + "': the TTL must be positive");
+    if (!clock_)
+      throw std::logic_error("state '" + name
+                             + "': TTL needs a processing-time clock");
+    return detail::ttl_binding<K, V>{
+      &backend_->table<K, detail::ttl_cell<V>>(name), key_, ttl, clock_};
+  }
+
   keyed_state_backend* backend_;
   const current_key<K>* key_;
+  clock_fn clock_;
 };
 
 } // namespace libstream
