@@ -150,9 +150,13 @@ public:
 
   void cancel() override { cancelled_ = true; }
 
+  ~actor_source() override { close(); }
+
   void close() override {
-    if (inbox_)
+    if (inbox_) {
       caf::anon_send_exit(inbox_, caf::exit_reason::user_shutdown);
+      inbox_ = nullptr;
+    }
   }
 
 private:
@@ -201,13 +205,28 @@ public:
     relay_ = target_->home_system().spawn(
       [acks, target, wake](caf::event_based_actor* self) -> caf::behavior {
         self->monitor(target);
-        self->set_down_handler([acks, wake](caf::down_msg& dm) {
-          acks->set_error("the target actor terminated: "
-                          + to_string(dm.reason));
-          wake();
+        auto gone = std::make_shared<std::string>();
+        self->set_down_handler([acks, wake, gone](caf::down_msg& dm) {
+          *gone = dm.reason == caf::exit_reason::normal
+                    ? std::string{"terminated normally"}
+                    : "terminated: " + to_string(dm.reason);
+          // The target's replies arrive before its down message, so batches
+          // still unacknowledged now are lost. A target that quits after
+          // acknowledging everything is fine until it is sent more.
+          if (acks->in_flight.load() > 0) {
+            acks->set_error("the target actor " + *gone
+                            + " with batches unacknowledged");
+            wake();
+          }
         });
         return {
           [=](std::vector<T>& xs) {
+            if (!gone->empty()) {
+              acks->set_error("the target actor " + *gone
+                              + " before all records were delivered");
+              wake();
+              return;
+            }
             self->request(target, caf::infinite, std::move(xs))
               .then(
                 [acks, wake]() {
@@ -249,14 +268,29 @@ public:
     pump();
   }
 
+  /// Also called when the subtask is torn down without close() (a killed
+  /// actor destroys its operators): the relay must not outlive the sink.
   void close() override {
-    if (relay_)
+    if (relay_) {
       caf::anon_send_exit(relay_, caf::exit_reason::user_shutdown);
+      relay_ = nullptr;
+    }
   }
+
+  ~actor_sink() override { close(); }
 
   void process_watermark(timestamp) override {}
   void process_idleness(bool) override {}
-  void flush() override {}
+
+  /// The buffer timeout: a partial batch goes out too, so that a slow
+  /// unbounded stream reaches the target without waiting for a full batch.
+  void flush() override {
+    if (buffer_.empty() || relay_ == nullptr)
+      return;
+    ready_.push_back(std::move(buffer_));
+    buffer_ = std::vector<T>{};
+    pump();
+  }
   void connect(const std::string&, operator_base&) override {
     throw std::logic_error("a sink has no outputs");
   }

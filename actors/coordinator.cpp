@@ -276,12 +276,15 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
     // Shutting down: cancel every job still running, tell every listener
     // at once (there is no waiting for subtasks any more), then quit.
     std::vector<uint64_t> ids;
-    for (auto& [id, job] : self->state.jobs) {
-      end_job(self, job, job_status::canceled, "the coordinator shut down");
-      ids.push_back(id);
-    }
-    for (auto id : ids)
+    for (auto& kvp : self->state.jobs)
+      ids.push_back(kvp.first);
+    for (auto id : ids) {
+      // end_job may complete (and erase) the job itself.
+      if (auto i = self->state.jobs.find(id); i != self->state.jobs.end())
+        end_job(self, i->second, job_status::canceled,
+                "the coordinator shut down");
       complete_job(self, id);
+    }
     self->quit(msg.reason);
   });
   return {
@@ -325,6 +328,12 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
       if (i == self->state.jobs.end())
         return;
       auto n = i->second.alive + i->second.outstanding;
+      // Stragglers stuck in user code must not keep running on slots that
+      // are handed out again.
+      for (auto& row : i->second.subtasks)
+        for (auto& sub : row)
+          if (sub)
+            self->send_exit(sub, caf::exit_reason::kill);
       complete_job(self, id,
                    std::to_string(n) + " subtask(s) did not stop within "
                      + caf::deep_to_string(self->state.stop_timeout));

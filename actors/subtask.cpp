@@ -237,7 +237,7 @@ void subtask_state::fire_timers() {
 
 void subtask_state::arm_flush() {
   auto timeout = dep.graph->config().buffer_timeout;
-  if (timeout <= 0 || flush_armed || done || chain.outputs.empty())
+  if (timeout <= 0 || flush_armed || done)
     return;
   flush_armed = true;
   self->delayed_send(self, ms(timeout), flush_atom_v);
@@ -478,8 +478,10 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
       if (st.done || !st.started)
         return;
       guarded(st, [&] {
-        for (auto& out : st.chain.outputs)
-          out.op->flush();
+        // Network outputs send partly filled batches; operators that buffer
+        // for an external system (the actor sink) hand theirs over too.
+        for (auto& op : st.chain.operators)
+          op->flush();
         st.arm_flush();
       });
     },
