@@ -157,43 +157,72 @@ inline window_list<time_window> sliding(timestamp ts, duration_ms size,
 
 } // namespace detail
 
-// -- event time ---------------------------------------------------------------
+// -- time windows ---------------------------------------------------------------
 
-/// Fixed-size, non-overlapping event-time windows [k*size + offset,
-/// (k+1)*size + offset), as Flink's TumblingEventTimeWindows.
-struct tumbling_event_time_windows {
+namespace detail {
+
+/// What an assigner windows by: the element's timestamp (event time) or the
+/// processing clock when the element arrives (processing time).
+template <bool EventTime>
+struct window_clock {
+  static timestamp pick(timestamp ts, timestamp now, const char* who) {
+    if constexpr (EventTime) {
+      require_timestamp(ts, who);
+      return ts;
+    } else {
+      return now;
+    }
+  }
+
+  static trigger_ptr<time_window> default_trigger() {
+    if constexpr (EventTime)
+      return event_time_trigger<time_window>::create();
+    else
+      return processing_time_trigger<time_window>::create();
+  }
+};
+
+} // namespace detail
+
+/// Fixed-size, non-overlapping windows [k*size + offset, (k+1)*size +
+/// offset), as Flink's TumblingEventTimeWindows and
+/// TumblingProcessingTimeWindows.
+template <bool EventTime>
+struct basic_tumbling_windows {
   using window_type = time_window;
-  static constexpr bool event_time = true;
+  static constexpr bool event_time = EventTime;
   static constexpr bool merging = false;
+  static constexpr const char* name = EventTime
+                                        ? "tumbling_event_time_windows"
+                                        : "tumbling_processing_time_windows";
 
   duration_ms size = 0;
   duration_ms offset = 0;
 
   /// Throws std::invalid_argument unless size > 0 and |offset| < size.
-  static tumbling_event_time_windows of(duration_ms size,
-                                        duration_ms offset = 0) {
-    detail::check_tumbling("tumbling_event_time_windows", size, offset);
-    tumbling_event_time_windows w;
+  static basic_tumbling_windows of(duration_ms size, duration_ms offset = 0) {
+    detail::check_tumbling(name, size, offset);
+    basic_tumbling_windows w;
     w.size = size;
     w.offset = offset;
     return w;
   }
 
-  window_list<time_window> assign(timestamp ts, timestamp) const {
-    detail::require_timestamp(ts, "tumbling_event_time_windows");
+  window_list<time_window> assign(timestamp ts, timestamp now) const {
+    auto t = detail::window_clock<EventTime>::pick(ts, now, name);
     // Consecutive records mostly fall into the same window: skip the
     // division then.
-    if (ts >= last_.start && ts < last_.end)
+    if (t >= last_.start && t < last_.end)
       return window_list<time_window>{last_};
-    auto result = detail::tumbling(ts, size, offset);
+    auto result = detail::tumbling(t, size, offset);
     last_ = *result.begin();
     return result;
   }
 
-  bool is_event_time() const noexcept { return true; }
+  bool is_event_time() const noexcept { return EventTime; }
   bool is_merging() const noexcept { return false; }
   trigger_ptr<time_window> default_trigger() const {
-    return event_time_trigger<time_window>::create();
+    return detail::window_clock<EventTime>::default_trigger();
   }
 
 private:
@@ -201,12 +230,17 @@ private:
 };
 
 /// Windows of `size` starting every `slide`, as Flink's
-/// SlidingEventTimeWindows; an element belongs to about size / slide
-/// windows (none when it falls in a gap of size < slide).
-struct sliding_event_time_windows {
+/// SlidingEventTimeWindows and SlidingProcessingTimeWindows; an element
+/// belongs to about size / slide windows (none when it falls in a gap of
+/// size < slide).
+template <bool EventTime>
+struct basic_sliding_windows {
   using window_type = time_window;
-  static constexpr bool event_time = true;
+  static constexpr bool event_time = EventTime;
   static constexpr bool merging = false;
+  static constexpr const char* name = EventTime
+                                        ? "sliding_event_time_windows"
+                                        : "sliding_processing_time_windows";
 
   duration_ms size = 0;
   duration_ms slide = 0;
@@ -214,134 +248,63 @@ struct sliding_event_time_windows {
 
   /// Throws std::invalid_argument unless size > 0, slide > 0 and
   /// |offset| < slide.
-  static sliding_event_time_windows of(duration_ms size, duration_ms slide,
-                                       duration_ms offset = 0) {
-    detail::check_sliding("sliding_event_time_windows", size, slide, offset);
+  static basic_sliding_windows of(duration_ms size, duration_ms slide,
+                                  duration_ms offset = 0) {
+    detail::check_sliding(name, size, slide, offset);
     return {size, slide, offset};
   }
 
-  window_list<time_window> assign(timestamp ts, timestamp) const {
-    detail::require_timestamp(ts, "sliding_event_time_windows");
-    return detail::sliding(ts, size, slide, offset);
+  window_list<time_window> assign(timestamp ts, timestamp now) const {
+    return detail::sliding(detail::window_clock<EventTime>::pick(ts, now, name),
+                           size, slide, offset);
   }
 
-  bool is_event_time() const noexcept { return true; }
+  bool is_event_time() const noexcept { return EventTime; }
   bool is_merging() const noexcept { return false; }
   trigger_ptr<time_window> default_trigger() const {
-    return event_time_trigger<time_window>::create();
+    return detail::window_clock<EventTime>::default_trigger();
   }
 };
 
-/// Session windows: each element opens [ts, ts + gap); windows of a key that
-/// intersect merge, as Flink's EventTimeSessionWindows.
-struct event_time_session_windows {
+/// Session windows: each element opens [t, t + gap); windows of a key that
+/// intersect merge, as Flink's EventTimeSessionWindows and
+/// ProcessingTimeSessionWindows.
+template <bool EventTime>
+struct basic_session_windows {
   using window_type = time_window;
-  static constexpr bool event_time = true;
+  static constexpr bool event_time = EventTime;
   static constexpr bool merging = true;
+  static constexpr const char* name = EventTime
+                                        ? "event_time_session_windows"
+                                        : "processing_time_session_windows";
 
   duration_ms gap = 0;
 
   /// Throws std::invalid_argument unless gap > 0.
-  static event_time_session_windows with_gap(duration_ms gap) {
-    detail::check_gap("event_time_session_windows", gap);
+  static basic_session_windows with_gap(duration_ms gap) {
+    detail::check_gap(name, gap);
     return {gap};
   }
 
-  window_list<time_window> assign(timestamp ts, timestamp) const {
-    detail::require_timestamp(ts, "event_time_session_windows");
-    detail::require_window_range(ts, gap);
-    return window_list<time_window>{time_window{ts, ts + gap}};
+  window_list<time_window> assign(timestamp ts, timestamp now) const {
+    auto t = detail::window_clock<EventTime>::pick(ts, now, name);
+    detail::require_window_range(t, gap);
+    return window_list<time_window>{time_window{t, t + gap}};
   }
 
-  bool is_event_time() const noexcept { return true; }
+  bool is_event_time() const noexcept { return EventTime; }
   bool is_merging() const noexcept { return true; }
   trigger_ptr<time_window> default_trigger() const {
-    return event_time_trigger<time_window>::create();
+    return detail::window_clock<EventTime>::default_trigger();
   }
 };
 
-// -- processing time ----------------------------------------------------------
-
-/// Tumbling windows over the processing clock at the time an element
-/// arrives, as Flink's TumblingProcessingTimeWindows.
-struct tumbling_processing_time_windows {
-  using window_type = time_window;
-  static constexpr bool event_time = false;
-  static constexpr bool merging = false;
-
-  duration_ms size = 0;
-  duration_ms offset = 0;
-
-  static tumbling_processing_time_windows of(duration_ms size,
-                                             duration_ms offset = 0) {
-    detail::check_tumbling("tumbling_processing_time_windows", size, offset);
-    return {size, offset};
-  }
-
-  window_list<time_window> assign(timestamp, timestamp now) const {
-    return detail::tumbling(now, size, offset);
-  }
-
-  bool is_event_time() const noexcept { return false; }
-  bool is_merging() const noexcept { return false; }
-  trigger_ptr<time_window> default_trigger() const {
-    return processing_time_trigger<time_window>::create();
-  }
-};
-
-/// Sliding windows over the processing clock, as Flink's
-/// SlidingProcessingTimeWindows.
-struct sliding_processing_time_windows {
-  using window_type = time_window;
-  static constexpr bool event_time = false;
-  static constexpr bool merging = false;
-
-  duration_ms size = 0;
-  duration_ms slide = 0;
-  duration_ms offset = 0;
-
-  static sliding_processing_time_windows of(duration_ms size, duration_ms slide,
-                                            duration_ms offset = 0) {
-    detail::check_sliding("sliding_processing_time_windows", size, slide,
-                          offset);
-    return {size, slide, offset};
-  }
-
-  window_list<time_window> assign(timestamp, timestamp now) const {
-    return detail::sliding(now, size, slide, offset);
-  }
-
-  bool is_event_time() const noexcept { return false; }
-  bool is_merging() const noexcept { return false; }
-  trigger_ptr<time_window> default_trigger() const {
-    return processing_time_trigger<time_window>::create();
-  }
-};
-
-/// Session windows over the processing clock, as Flink's
-/// ProcessingTimeSessionWindows.
-struct processing_time_session_windows {
-  using window_type = time_window;
-  static constexpr bool event_time = false;
-  static constexpr bool merging = true;
-
-  duration_ms gap = 0;
-
-  static processing_time_session_windows with_gap(duration_ms gap) {
-    detail::check_gap("processing_time_session_windows", gap);
-    return {gap};
-  }
-
-  window_list<time_window> assign(timestamp, timestamp now) const {
-    return window_list<time_window>{time_window{now, now + gap}};
-  }
-
-  bool is_event_time() const noexcept { return false; }
-  bool is_merging() const noexcept { return true; }
-  trigger_ptr<time_window> default_trigger() const {
-    return processing_time_trigger<time_window>::create();
-  }
-};
+using tumbling_event_time_windows = basic_tumbling_windows<true>;
+using sliding_event_time_windows = basic_sliding_windows<true>;
+using event_time_session_windows = basic_session_windows<true>;
+using tumbling_processing_time_windows = basic_tumbling_windows<false>;
+using sliding_processing_time_windows = basic_sliding_windows<false>;
+using processing_time_session_windows = basic_session_windows<false>;
 
 // -- global -------------------------------------------------------------------
 
