@@ -48,7 +48,7 @@
 #include "libstream/environment.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(libstream_io, caf::id_block::libstream::end)
-  CAF_ADD_ATOM(libstream_io, libstream::runtime, demand_atom, "demand")
+CAF_ADD_ATOM(libstream_io, libstream::runtime, demand_atom, "demand")
 CAF_END_TYPE_ID_BLOCK(libstream_io)
 
 namespace libstream {
@@ -73,7 +73,7 @@ template <class T>
 class actor_source final : public source_operator<T> {
 public:
   actor_source(caf::actor feeder, size_t window)
-    : feeder_(std::move(feeder)), window_(window) {
+      : feeder_(std::move(feeder)), window_(window) {
     if (!feeder_)
       throw std::invalid_argument("actor source: the feeder actor is invalid");
     if (window_ == 0)
@@ -86,30 +86,30 @@ public:
     auto st = inbox_state_;
     auto feeder = feeder_;
     inbox_ = feeder_->home_system().spawn(
-      [st, feeder](caf::event_based_actor* self) -> caf::behavior {
-        self->monitor(feeder);
-        self->set_down_handler([st, self](caf::down_msg& dm) {
-          std::lock_guard<std::mutex> guard{st->mtx};
-          if (!st->ended)
-            st->error = "the feeder actor terminated before the end of its "
-                        "input: "
-                        + to_string(dm.reason);
-          self->quit();
-        });
-        return {
-          [st](std::vector<T>& xs) {
+        [st, feeder](caf::event_based_actor* self) -> caf::behavior {
+          self->monitor(feeder);
+          self->set_down_handler([st, self](caf::down_msg& dm) {
             std::lock_guard<std::mutex> guard{st->mtx};
-            st->received += xs.size();
-            for (auto& x : xs)
-              st->records.push_back(std::move(x));
-          },
-          [st, self](runtime::end_atom, uint32_t) {
-            std::lock_guard<std::mutex> guard{st->mtx};
-            st->ended = true;
+            if (!st->ended)
+              st->error = "the feeder actor terminated before the end of its "
+                          "input: "
+                          + to_string(dm.reason);
             self->quit();
-          },
-        };
-      });
+          });
+          return {
+              [st](std::vector<T>& xs) {
+                std::lock_guard<std::mutex> guard{st->mtx};
+                st->received += xs.size();
+                for (auto& x : xs)
+                  st->records.push_back(std::move(x));
+              },
+              [st, self](runtime::end_atom, uint32_t) {
+                std::lock_guard<std::mutex> guard{st->mtx};
+                st->ended = true;
+                self->quit();
+              },
+          };
+        });
     grant();
   }
 
@@ -134,8 +134,7 @@ public:
         throw std::runtime_error("actor source: the feeder sent "
                                  + std::to_string(inbox_state_->received)
                                  + " records but only "
-                                 + std::to_string(granted_)
-                                 + " were demanded");
+                                 + std::to_string(granted_) + " were demanded");
     }
     emitted_ += batch.size();
     auto& out = this->out_.main();
@@ -186,9 +185,8 @@ template <class T>
 class actor_sink final : public operator_base, public record_sink<T> {
 public:
   actor_sink(caf::actor target, size_t batch_size, size_t max_in_flight)
-    : target_(std::move(target)),
-      batch_size_(batch_size),
-      max_in_flight_(max_in_flight) {
+      : target_(std::move(target)), batch_size_(batch_size),
+        max_in_flight_(max_in_flight) {
     if (!target_)
       throw std::invalid_argument("actor sink: the target actor is invalid");
     if (batch_size_ == 0 || max_in_flight_ == 0)
@@ -203,44 +201,44 @@ public:
     auto target = target_;
     auto wake = ctx.make_waker(this);
     relay_ = target_->home_system().spawn(
-      [acks, target, wake](caf::event_based_actor* self) -> caf::behavior {
-        self->monitor(target);
-        auto gone = std::make_shared<std::string>();
-        self->set_down_handler([acks, wake, gone](caf::down_msg& dm) {
-          *gone = dm.reason == caf::exit_reason::normal
-                    ? std::string{"terminated normally"}
-                    : "terminated: " + to_string(dm.reason);
-          // The target's replies arrive before its down message, so batches
-          // still unacknowledged now are lost. A target that quits after
-          // acknowledging everything is fine until it is sent more.
-          if (acks->in_flight.load() > 0) {
-            acks->set_error("the target actor " + *gone
-                            + " with batches unacknowledged");
-            wake();
-          }
-        });
-        return {
-          [=](std::vector<T>& xs) {
-            if (!gone->empty()) {
+        [acks, target, wake](caf::event_based_actor* self) -> caf::behavior {
+          self->monitor(target);
+          auto gone = std::make_shared<std::string>();
+          self->set_down_handler([acks, wake, gone](caf::down_msg& dm) {
+            *gone = dm.reason == caf::exit_reason::normal
+                        ? std::string{"terminated normally"}
+                        : "terminated: " + to_string(dm.reason);
+            // The target's replies arrive before its down message, so batches
+            // still unacknowledged now are lost. A target that quits after
+            // acknowledging everything is fine until it is sent more.
+            if (acks->in_flight.load() > 0) {
               acks->set_error("the target actor " + *gone
-                              + " before all records were delivered");
+                              + " with batches unacknowledged");
               wake();
-              return;
             }
-            self->request(target, caf::infinite, std::move(xs))
-              .then(
-                [acks, wake]() {
-                  --acks->in_flight;
+          });
+          return {
+              [=](std::vector<T>& xs) {
+                if (!gone->empty()) {
+                  acks->set_error("the target actor " + *gone
+                                  + " before all records were delivered");
                   wake();
-                },
-                [acks, wake](caf::error& err) {
-                  acks->set_error("the target replied with an error: "
-                                  + to_string(err));
-                  wake();
-                });
-          },
-        };
-      });
+                  return;
+                }
+                self->request(target, caf::infinite, std::move(xs))
+                    .then(
+                        [acks, wake]() {
+                          --acks->in_flight;
+                          wake();
+                        },
+                        [acks, wake](caf::error& err) {
+                          acks->set_error("the target replied with an error: "
+                                          + to_string(err));
+                          wake();
+                        });
+              },
+          };
+        });
   }
 
   void process_batch(record_batch<T>& batch) override {
@@ -323,8 +321,8 @@ private:
       caf::anon_send(relay_, std::move(ready_.front()));
       ready_.pop_front();
     }
-    auto waiting = !ready_.empty()
-                   || (finishing_ && acks_->in_flight.load() > 0);
+    auto waiting
+        = !ready_.empty() || (finishing_ && acks_->in_flight.load() > 0);
     context().hold_input(this, waiting);
   }
 

@@ -54,18 +54,18 @@ subtask_wiring wiring_of(const job_info& job, int v, int i) {
   for (auto e : vx.inputs) {
     auto pv = g.producer_vertex(e);
     for (auto p : g.channel_sources(e, i))
-      w.inputs.push_back(
-        channel_peer{job.subtasks[static_cast<size_t>(pv)][static_cast<size_t>(p)],
-                     output_index(g, pv, p, e, i)});
+      w.inputs.push_back(channel_peer{
+          job.subtasks[static_cast<size_t>(pv)][static_cast<size_t>(p)],
+          output_index(g, pv, p, e, i)});
   }
   for (auto e : vx.outputs) {
     subtask_wiring::gate gate;
     gate.edge = e;
     auto cv = g.consumer_vertex(e);
     for (auto c : g.channel_targets(e, i))
-      gate.channels.push_back(
-        channel_peer{job.subtasks[static_cast<size_t>(cv)][static_cast<size_t>(c)],
-                     input_index(g, cv, c, e, i)});
+      gate.channels.push_back(channel_peer{
+          job.subtasks[static_cast<size_t>(cv)][static_cast<size_t>(c)],
+          input_index(g, cv, c, e, i)});
     w.outputs.push_back(std::move(gate));
   }
   return w;
@@ -145,22 +145,22 @@ void wire_job(self_ptr self, uint64_t id) {
       auto w = wiring_of(job, static_cast<int>(v), i);
       self->request(job.subtasks[v][static_cast<size_t>(i)], caf::infinite,
                     wire_atom_v, std::move(w))
-        .then(
-          [self, id](bool ok) {
-            auto i = self->state.jobs.find(id);
-            if (i == self->state.jobs.end() || i->second.ended)
-              return;
-            // A subtask that failed to open reports why itself.
-            if (ok && ++i->second.wired == i->second.total)
-              start_job(self, i->second);
-          },
-          [self, id](caf::error& err) {
-            auto i = self->state.jobs.find(id);
-            if (i != self->state.jobs.end())
-              end_job(self, i->second, job_status::failed,
-                      "wiring a subtask failed: "
-                        + self->system().render(err));
-          });
+          .then(
+              [self, id](bool ok) {
+                auto i = self->state.jobs.find(id);
+                if (i == self->state.jobs.end() || i->second.ended)
+                  return;
+                // A subtask that failed to open reports why itself.
+                if (ok && ++i->second.wired == i->second.total)
+                  start_job(self, i->second);
+              },
+              [self, id](caf::error& err) {
+                auto i = self->state.jobs.find(id);
+                if (i != self->state.jobs.end())
+                  end_job(self, i->second, job_status::failed,
+                          "wiring a subtask failed: "
+                              + self->system().render(err));
+              });
     }
 }
 
@@ -181,14 +181,14 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   if (free < needed) {
     end_job(self, job, job_status::failed,
             "not enough task slots: the job needs " + std::to_string(needed)
-              + " (its highest parallelism), the cluster has "
-              + std::to_string(free) + " free; add nodes or slots, or "
-              + "lower the parallelism");
+                + " (its highest parallelism), the cluster has "
+                + std::to_string(free) + " free; add nodes or slots, or "
+                + "lower the parallelism");
     return;
   }
   std::vector<size_t> slot_node; // slot -> node index
-  for (size_t n = 0; n < st.nodes.size()
-                     && static_cast<int32_t>(slot_node.size()) < needed;
+  for (size_t n = 0;
+       n < st.nodes.size() && static_cast<int32_t>(slot_node.size()) < needed;
        ++n) {
     auto take = std::min(st.nodes[n].free,
                          needed - static_cast<int32_t>(slot_node.size()));
@@ -202,7 +202,7 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   job.subtasks.resize(g.vertices().size());
   for (auto& vx : g.vertices()) {
     job.subtasks[static_cast<size_t>(vx.id)].resize(
-      static_cast<size_t>(vx.parallelism));
+        static_cast<size_t>(vx.parallelism));
     job.total += static_cast<size_t>(vx.parallelism);
   }
   caf::actor me = caf::actor_cast<caf::actor>(self);
@@ -213,37 +213,38 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
       auto v = vx.id;
       ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))
-        .then(
-          [self, id, v, i](caf::actor& sub) {
-            auto it = self->state.jobs.find(id);
-            if (it == self->state.jobs.end()) {
-              // Gave up on this job already: stop the straggler.
-              self->send<caf::message_priority::high>(sub, cancel_atom_v);
-              return;
-            }
-            auto& job = it->second;
-            --job.outstanding;
-            ++job.alive;
-            self->monitor(sub);
-            self->state.subtasks[sub.address()] = {id, v, i, false};
-            job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)] = sub;
-            if (job.ended) {
-              self->send<caf::message_priority::high>(sub, cancel_atom_v);
-              return;
-            }
-            if (++job.deployed == job.total)
-              wire_job(self, id);
-          },
-          [self, id](caf::error& err) {
-            auto it = self->state.jobs.find(id);
-            if (it == self->state.jobs.end())
-              return;
-            --it->second.outstanding;
-            end_job(self, it->second, job_status::failed,
-                    "deploying a subtask failed: "
-                      + self->system().render(err));
-            maybe_complete(self, id);
-          });
+          .then(
+              [self, id, v, i](caf::actor& sub) {
+                auto it = self->state.jobs.find(id);
+                if (it == self->state.jobs.end()) {
+                  // Gave up on this job already: stop the straggler.
+                  self->send<caf::message_priority::high>(sub, cancel_atom_v);
+                  return;
+                }
+                auto& job = it->second;
+                --job.outstanding;
+                ++job.alive;
+                self->monitor(sub);
+                self->state.subtasks[sub.address()] = {id, v, i, false};
+                job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)]
+                    = sub;
+                if (job.ended) {
+                  self->send<caf::message_priority::high>(sub, cancel_atom_v);
+                  return;
+                }
+                if (++job.deployed == job.total)
+                  wire_job(self, id);
+              },
+              [self, id](caf::error& err) {
+                auto it = self->state.jobs.find(id);
+                if (it == self->state.jobs.end())
+                  return;
+                --it->second.outstanding;
+                end_job(self, it->second, job_status::failed,
+                        "deploying a subtask failed: "
+                            + self->system().render(err));
+                maybe_complete(self, id);
+              });
     }
 }
 
@@ -266,9 +267,9 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
       auto& vx = job.graph->vertices()[static_cast<size_t>(ref.vertex)];
       end_job(self, job, job_status::failed,
               "task '" + vx.name + "' (" + std::to_string(ref.index + 1) + "/"
-                + std::to_string(vx.parallelism)
-                + ") terminated unexpectedly: "
-                + self->system().render(dm.reason));
+                  + std::to_string(vx.parallelism)
+                  + ") terminated unexpectedly: "
+                  + self->system().render(dm.reason));
     }
     maybe_complete(self, ref.job);
   });
@@ -288,65 +289,66 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
     self->quit(msg.reason);
   });
   return {
-    [self](register_atom, caf::actor& node, int32_t slots) -> bool {
-      if (slots < 1)
-        return false;
-      self->state.nodes.push_back({node, slots, slots});
-      return true;
-    },
-    [self](caf::get_atom) -> int32_t {
-      // The free task slots of all nodes.
-      int32_t free = 0;
-      for (auto& n : self->state.nodes)
-        free += n.free;
-      return free;
-    },
-    [self](submit_atom, job_submission& sub) -> uint64_t {
-      auto id = self->state.next_job++;
-      submit(self, sub, id);
-      return id;
-    },
-    [self](cancel_atom, uint64_t id) {
-      auto i = self->state.jobs.find(id);
-      if (i != self->state.jobs.end())
-        end_job(self, i->second, job_status::canceled, "");
-    },
-    [self](finished_atom, uint64_t id, int32_t v, int32_t idx) {
-      auto& st = self->state;
-      auto j = st.jobs.find(id);
-      if (j == st.jobs.end())
-        return;
-      auto& job = j->second;
-      auto& sub = job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(idx)];
-      if (auto k = st.subtasks.find(sub.address()); k != st.subtasks.end())
-        k->second.finished = true;
-      if (++job.finished == job.total)
-        end_job(self, job, job_status::finished, "");
-    },
-    [self](stop_timeout_atom, uint64_t id) {
-      auto i = self->state.jobs.find(id);
-      if (i == self->state.jobs.end())
-        return;
-      auto n = i->second.alive + i->second.outstanding;
-      // Stragglers stuck in user code must not keep running on slots that
-      // are handed out again.
-      for (auto& row : i->second.subtasks)
-        for (auto& sub : row)
-          if (sub)
-            self->send_exit(sub, caf::exit_reason::kill);
-      complete_job(self, id,
-                   std::to_string(n) + " subtask(s) did not stop within "
-                     + caf::deep_to_string(self->state.stop_timeout));
-    },
-    [self](failed_atom, uint64_t id, std::string& what) {
-      auto& st = self->state;
-      auto j = st.jobs.find(id);
-      if (j == st.jobs.end())
-        return;
-      // The failed subtask quits on its own; the down messages that follow
-      // find the job ended already.
-      end_job(self, j->second, job_status::failed, std::move(what));
-    },
+      [self](register_atom, caf::actor& node, int32_t slots) -> bool {
+        if (slots < 1)
+          return false;
+        self->state.nodes.push_back({node, slots, slots});
+        return true;
+      },
+      [self](caf::get_atom) -> int32_t {
+        // The free task slots of all nodes.
+        int32_t free = 0;
+        for (auto& n : self->state.nodes)
+          free += n.free;
+        return free;
+      },
+      [self](submit_atom, job_submission& sub) -> uint64_t {
+        auto id = self->state.next_job++;
+        submit(self, sub, id);
+        return id;
+      },
+      [self](cancel_atom, uint64_t id) {
+        auto i = self->state.jobs.find(id);
+        if (i != self->state.jobs.end())
+          end_job(self, i->second, job_status::canceled, "");
+      },
+      [self](finished_atom, uint64_t id, int32_t v, int32_t idx) {
+        auto& st = self->state;
+        auto j = st.jobs.find(id);
+        if (j == st.jobs.end())
+          return;
+        auto& job = j->second;
+        auto& sub
+            = job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(idx)];
+        if (auto k = st.subtasks.find(sub.address()); k != st.subtasks.end())
+          k->second.finished = true;
+        if (++job.finished == job.total)
+          end_job(self, job, job_status::finished, "");
+      },
+      [self](stop_timeout_atom, uint64_t id) {
+        auto i = self->state.jobs.find(id);
+        if (i == self->state.jobs.end())
+          return;
+        auto n = i->second.alive + i->second.outstanding;
+        // Stragglers stuck in user code must not keep running on slots that
+        // are handed out again.
+        for (auto& row : i->second.subtasks)
+          for (auto& sub : row)
+            if (sub)
+              self->send_exit(sub, caf::exit_reason::kill);
+        complete_job(self, id,
+                     std::to_string(n) + " subtask(s) did not stop within "
+                         + caf::deep_to_string(self->state.stop_timeout));
+      },
+      [self](failed_atom, uint64_t id, std::string& what) {
+        auto& st = self->state;
+        auto j = st.jobs.find(id);
+        if (j == st.jobs.end())
+          return;
+        // The failed subtask quits on its own; the down messages that follow
+        // find the job ended already.
+        end_job(self, j->second, job_status::failed, std::move(what));
+      },
   };
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,7 +40,7 @@ struct coordinator_state {
     std::shared_ptr<const job_graph> graph;
     caf::actor listener;
     std::vector<std::vector<caf::actor>> subtasks; // [vertex][index]
-    std::vector<std::pair<size_t, int32_t>> slots;  // node index, count
+    std::vector<std::pair<size_t, int32_t>> slots; // node index, count
     size_t total = 0;
     size_t deployed = 0;
     size_t wired = 0;

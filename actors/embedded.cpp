@@ -26,7 +26,8 @@ class embedded_client final : public job_client {
 public:
   embedded_client(caf::actor coordinator, uint64_t id,
                   std::shared_future<job_result> result)
-    : coordinator_(std::move(coordinator)), id_(id), result_(std::move(result)) {}
+      : coordinator_(std::move(coordinator)), id_(id),
+        result_(std::move(result)) {}
 
   job_status status() override {
     if (result_.wait_for(std::chrono::seconds{0}) == std::future_status::ready)
@@ -57,7 +58,7 @@ public:
   }
 
   embedded_executor(caf::actor_system& sys, const execution_config& cfg)
-    : cfg_(cfg), sys_(&sys) {
+      : cfg_(cfg), sys_(&sys) {
     coordinator_ = sys_->spawn(coordinator_actor);
   }
 
@@ -81,32 +82,31 @@ public:
       // Auto-sized: a node with the slots this job lacks.
       int32_t free = 0;
       self->request(coordinator_, caf::infinite, caf::get_atom_v)
-        .receive([&](int32_t x) { free = x; },
-                 [&](caf::error& err) {
-                   throw std::runtime_error("the coordinator did not answer: "
-                                            + sys_->render(err));
-                 });
+          .receive([&](int32_t x) { free = x; },
+                   [&](caf::error& err) {
+                     throw std::runtime_error("the coordinator did not answer: "
+                                              + sys_->render(err));
+                   });
       if (free < needed)
         add_node(self, needed - free);
     }
     auto promise = std::make_shared<std::promise<job_result>>();
     std::shared_future<job_result> future = promise->get_future().share();
-    auto listener = sys_->spawn([promise](caf::event_based_actor* ptr)
-                                  -> caf::behavior {
-      return {
-        [ptr, promise](job_done_atom, job_result& r) {
-          promise->set_value(std::move(r));
-          ptr->quit();
-        },
-      };
-    });
+    auto listener
+        = sys_->spawn([promise](caf::event_based_actor* ptr) -> caf::behavior {
+            return {
+                [ptr, promise](job_done_atom, job_result& r) {
+                  promise->set_value(std::move(r));
+                  ptr->quit();
+                },
+            };
+          });
     uint64_t id = 0;
     std::string error;
-    self
-      ->request(coordinator_, caf::infinite, submit_atom_v,
-                job_submission{job_name, std::move(g), listener})
-      .receive([&](uint64_t x) { id = x; },
-               [&](caf::error& err) { error = sys_->render(err); });
+    self->request(coordinator_, caf::infinite, submit_atom_v,
+                  job_submission{job_name, std::move(g), listener})
+        .receive([&](uint64_t x) { id = x; },
+                 [&](caf::error& err) { error = sys_->render(err); });
     if (!error.empty())
       throw job_failed("submitting job '" + job_name + "' failed: " + error);
     return std::make_shared<embedded_client>(coordinator_, id, future);
@@ -120,7 +120,7 @@ private:
     auto node = sys_->spawn(node_actor, id, slots);
     bool ok = false;
     self->request(coordinator_, caf::infinite, register_atom_v, node, slots)
-      .receive([&](bool x) { ok = x; }, [&](caf::error&) { ok = false; });
+        .receive([&](bool x) { ok = x; }, [&](caf::error&) { ok = false; });
     if (!ok)
       throw std::runtime_error("registering " + id + " failed");
     nodes_.push_back(node);
@@ -137,12 +137,13 @@ private:
 
 } // namespace
 
-std::shared_ptr<job_executor> make_embedded_executor(const execution_config& cfg) {
+std::shared_ptr<job_executor>
+make_embedded_executor(const execution_config& cfg) {
   return std::make_shared<embedded_executor>(cfg);
 }
 
-std::shared_ptr<job_executor> make_embedded_executor(caf::actor_system& sys,
-                                                     const execution_config& cfg) {
+std::shared_ptr<job_executor>
+make_embedded_executor(caf::actor_system& sys, const execution_config& cfg) {
   return std::make_shared<embedded_executor>(sys, cfg);
 }
 

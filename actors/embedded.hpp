@@ -16,8 +16,8 @@ namespace libstream {
 /// A mini-cluster (one coordinator, nodes with task slots) running in `sys`,
 /// which must outlive the executor and every job it runs. Nodes are added
 /// as jobs need slots, unless cfg.slots_per_node is set.
-std::shared_ptr<job_executor> make_embedded_executor(caf::actor_system& sys,
-                                                     const execution_config& cfg);
+std::shared_ptr<job_executor>
+make_embedded_executor(caf::actor_system& sys, const execution_config& cfg);
 
 /// The coordinator actor of an executor made by make_embedded_executor
 /// (for monitoring it or talking to it directly); invalid for others.

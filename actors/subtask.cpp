@@ -8,8 +8,8 @@
 #include "caf/actor_cast.hpp"
 #include "caf/actor_clock.hpp"
 #include "caf/event_based_actor.hpp"
-#include "caf/weak_intrusive_ptr.hpp"
 #include "caf/send.hpp"
+#include "caf/weak_intrusive_ptr.hpp"
 
 namespace libstream::runtime {
 
@@ -35,8 +35,8 @@ void output_gate::send_watermark(timestamp wm) {
 
 void output_gate::send_idleness(bool idle) {
   for (auto ch : channels_)
-    st_->send_event(ch, pending_event{pending_event::idleness, nullptr,
-                                      idle ? 1 : 0});
+    st_->send_event(
+        ch, pending_event{pending_event::idleness, nullptr, idle ? 1 : 0});
 }
 
 void output_gate::send_end_of_partition() {
@@ -44,7 +44,8 @@ void output_gate::send_end_of_partition() {
     st_->send_event(ch, pending_event{pending_event::end, nullptr, 0});
 }
 
-// -- sending ---------------------------------------------------------------------
+// -- sending
+// ---------------------------------------------------------------------
 
 void subtask_state::send_event(uint32_t out, pending_event ev) {
   auto& ch = outputs[out];
@@ -62,9 +63,8 @@ void subtask_state::deliver(output_channel& ch, pending_event& ev) {
   switch (ev.kind) {
     case pending_event::batch:
       --ch.credits;
-      self->send(ch.consumer,
-                 batch_msg{ch.consumer_channel, ch.next_seq++,
-                           std::move(ev.payload)});
+      self->send(ch.consumer, batch_msg{ch.consumer_channel, ch.next_seq++,
+                                        std::move(ev.payload)});
       break;
     case pending_event::watermark:
       self->send(ch.consumer, watermark_atom_v, ch.consumer_channel,
@@ -79,7 +79,8 @@ void subtask_state::deliver(output_channel& ch, pending_event& ev) {
   }
 }
 
-// -- receiving -------------------------------------------------------------------
+// -- receiving
+// -------------------------------------------------------------------
 
 void subtask_state::on_input(input_event ev) {
   if (done)
@@ -93,11 +94,10 @@ void subtask_state::on_input(input_event ev) {
 
 void subtask_state::process_input(input_event& ev) {
   if (ev.channel >= inputs.size())
-    throw std::runtime_error("an event arrived on input channel "
-                             + std::to_string(ev.channel)
-                             + ", but the subtask has "
-                             + std::to_string(inputs.size())
-                             + " input channels");
+    throw std::runtime_error(
+        "an event arrived on input channel " + std::to_string(ev.channel)
+        + ", but the subtask has " + std::to_string(inputs.size())
+        + " input channels");
   auto& in = inputs[ev.channel];
   auto& head = *chain.operators.front();
   auto apply = [&](const watermark_valve::change& c) {
@@ -111,10 +111,10 @@ void subtask_state::process_input(input_event& ev) {
   switch (ev.kind) {
     case input_event::batch: {
       if (ev.seq != in.next_seq)
-        throw std::runtime_error(
-          "batch sequence gap on input channel " + std::to_string(ev.channel)
-          + ": expected " + std::to_string(in.next_seq) + ", got "
-          + std::to_string(ev.seq));
+        throw std::runtime_error("batch sequence gap on input channel "
+                                 + std::to_string(ev.channel) + ": expected "
+                                 + std::to_string(in.next_seq) + ", got "
+                                 + std::to_string(ev.seq));
       ++in.next_seq;
       apply(valve->on_record(ev.channel));
       records_in += ev.payload->size();
@@ -159,7 +159,8 @@ void subtask_state::resume() {
   maybe_finish();
 }
 
-// -- time ---------------------------------------------------------------------------
+// -- time
+// ---------------------------------------------------------------------------
 
 void subtask_state::request_processing_time(operator_base* op, timestamp t) {
   time_requests.emplace(t, op);
@@ -171,7 +172,7 @@ namespace {
 int64_t clock_ms(caf::event_based_actor* self) {
   using namespace std::chrono;
   return duration_cast<milliseconds>(self->clock().now().time_since_epoch())
-    .count();
+      .count();
 }
 
 } // namespace
@@ -243,7 +244,8 @@ void subtask_state::arm_flush() {
   self->delayed_send(self, ms(timeout), flush_atom_v);
 }
 
-// -- lifecycle ---------------------------------------------------------------------
+// -- lifecycle
+// ---------------------------------------------------------------------
 
 void subtask_state::poll_source() {
   if (done || input_ended)
@@ -319,7 +321,8 @@ void subtask_state::fail(const std::string& what) {
   self->quit();
 }
 
-// -- behavior ------------------------------------------------------------------------
+// -- behavior
+// ------------------------------------------------------------------------
 
 namespace {
 
@@ -350,158 +353,161 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
   st.max_parallelism_ = vx.max_parallelism;
   guarded(st, [&] { st.chain = st.dep.graph->instantiate(st.dep.vertex); });
   return {
-    // -- control plane --------------------------------------------------------
-    [self](wire_atom, subtask_wiring& w) -> bool {
-      auto& st = self->state;
-      if (st.done)
-        return false;
-      guarded(st, [&] {
-        auto& cfg = st.dep.graph->config();
-        for (auto& in : w.inputs)
-          st.inputs.push_back(
-            subtask_state::input_channel{in.actor, in.channel, 0, false});
-        st.valve = std::make_unique<watermark_valve>(st.inputs.size());
-        for (auto& g : w.outputs) {
-          std::vector<uint32_t> idx;
-          for (auto& peer : g.channels) {
-            idx.push_back(static_cast<uint32_t>(st.outputs.size()));
-            subtask_state::output_channel ch;
-            ch.consumer = peer.actor;
-            ch.consumer_channel = peer.channel;
-            ch.credits = cfg.credits_per_channel;
-            st.outputs.push_back(std::move(ch));
+      // -- control plane
+      // --------------------------------------------------------
+      [self](wire_atom, subtask_wiring& w) -> bool {
+        auto& st = self->state;
+        if (st.done)
+          return false;
+        guarded(st, [&] {
+          auto& cfg = st.dep.graph->config();
+          for (auto& in : w.inputs)
+            st.inputs.push_back(
+                subtask_state::input_channel{in.actor, in.channel, 0, false});
+          st.valve = std::make_unique<watermark_valve>(st.inputs.size());
+          for (auto& g : w.outputs) {
+            std::vector<uint32_t> idx;
+            for (auto& peer : g.channels) {
+              idx.push_back(static_cast<uint32_t>(st.outputs.size()));
+              subtask_state::output_channel ch;
+              ch.consumer = peer.actor;
+              ch.consumer_channel = peer.channel;
+              ch.credits = cfg.credits_per_channel;
+              st.outputs.push_back(std::move(ch));
+            }
+            auto cv = st.dep.graph->consumer_vertex(g.edge);
+            auto& cvx = st.dep.graph->vertices().at(static_cast<size_t>(cv));
+            st.gates.push_back(std::make_unique<output_gate>(
+                &st, std::move(idx), cvx.parallelism, cvx.max_parallelism));
           }
-          auto cv = st.dep.graph->consumer_vertex(g.edge);
-          auto& cvx = st.dep.graph->vertices().at(static_cast<size_t>(cv));
-          st.gates.push_back(std::make_unique<output_gate>(
-            &st, std::move(idx), cvx.parallelism, cvx.max_parallelism));
-        }
-        // Open from the end of the chain to its head, so that every
-        // operator's downstream is ready before it can emit.
-        for (auto i = st.chain.operators.rbegin();
-             i != st.chain.operators.rend(); ++i) {
-          (*i)->open(st);
-          st.opened.insert(i->get());
-        }
-        for (auto& out : st.chain.outputs) {
-          output_gate* gate = nullptr;
-          for (size_t k = 0; k < w.outputs.size(); ++k)
-            if (w.outputs[k].edge == out.edge)
-              gate = st.gates[k].get();
-          if (gate == nullptr)
-            throw std::logic_error("no output channels wired for edge "
-                                   + std::to_string(out.edge));
-          out.op->bind(*gate, cfg.batch_records(out.op->record_size()));
-        }
-      });
-      return !st.done;
-    },
-    [self](start_atom) {
-      auto& st = self->state;
-      if (st.done || st.started)
-        return;
-      st.started = true;
-      st.arm_flush();
-      st.arm_timer();
-      if (st.chain.source != nullptr)
-        self->send(self, poll_atom_v);
-      else if (st.inputs.empty())
-        guarded(st, [&] { st.end_chain(); });
-    },
-    [self](cancel_atom) {
-      auto& st = self->state;
-      if (st.done)
-        return;
-      st.done = true;
-      if (st.chain.source != nullptr)
-        st.chain.source->cancel();
-      st.close_operators(); // cancellation does not report close errors
-      self->quit();
-    },
-    // -- data plane -------------------------------------------------------------
-    [self](batch_msg& m) {
-      auto& st = self->state;
-      guarded(st, [&] {
-        st.on_input(input_event{input_event::batch, m.channel, m.seq,
-                                std::move(m.payload), 0});
-      });
-    },
-    [self](watermark_atom, uint32_t ch, int64_t wm) {
-      auto& st = self->state;
-      guarded(st, [&] {
-        st.on_input(input_event{input_event::watermark, ch, 0, nullptr, wm});
-      });
-    },
-    [self](idle_atom, uint32_t ch, bool idle) {
-      auto& st = self->state;
-      guarded(st, [&] {
-        st.on_input(
-          input_event{input_event::idleness, ch, 0, nullptr, idle ? 1 : 0});
-      });
-    },
-    [self](end_atom, uint32_t ch) {
-      auto& st = self->state;
-      guarded(st, [&] {
-        st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
-      });
-    },
-    [self](credit_atom, uint32_t out, int32_t n) {
-      auto& st = self->state;
-      if (st.done || out >= st.outputs.size())
-        return;
-      guarded(st, [&] {
-        auto& ch = st.outputs[out];
-        ch.credits += n;
-        auto had_pending = !ch.pending.empty();
-        while (!ch.pending.empty()
-               && (ch.pending.front().kind != pending_event::batch
-                   || ch.credits > 0)) {
-          auto ev = std::move(ch.pending.front());
-          ch.pending.pop_front();
-          st.deliver(ch, ev);
-        }
-        if (had_pending && ch.pending.empty()) {
-          --st.blocked_channels;
+          // Open from the end of the chain to its head, so that every
+          // operator's downstream is ready before it can emit.
+          for (auto i = st.chain.operators.rbegin();
+               i != st.chain.operators.rend(); ++i) {
+            (*i)->open(st);
+            st.opened.insert(i->get());
+          }
+          for (auto& out : st.chain.outputs) {
+            output_gate* gate = nullptr;
+            for (size_t k = 0; k < w.outputs.size(); ++k)
+              if (w.outputs[k].edge == out.edge)
+                gate = st.gates[k].get();
+            if (gate == nullptr)
+              throw std::logic_error("no output channels wired for edge "
+                                     + std::to_string(out.edge));
+            out.op->bind(*gate, cfg.batch_records(out.op->record_size()));
+          }
+        });
+        return !st.done;
+      },
+      [self](start_atom) {
+        auto& st = self->state;
+        if (st.done || st.started)
+          return;
+        st.started = true;
+        st.arm_flush();
+        st.arm_timer();
+        if (st.chain.source != nullptr)
+          self->send(self, poll_atom_v);
+        else if (st.inputs.empty())
+          guarded(st, [&] { st.end_chain(); });
+      },
+      [self](cancel_atom) {
+        auto& st = self->state;
+        if (st.done)
+          return;
+        st.done = true;
+        if (st.chain.source != nullptr)
+          st.chain.source->cancel();
+        st.close_operators(); // cancellation does not report close errors
+        self->quit();
+      },
+      // -- data plane
+      // -------------------------------------------------------------
+      [self](batch_msg& m) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          st.on_input(input_event{input_event::batch, m.channel, m.seq,
+                                  std::move(m.payload), 0});
+        });
+      },
+      [self](watermark_atom, uint32_t ch, int64_t wm) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          st.on_input(input_event{input_event::watermark, ch, 0, nullptr, wm});
+        });
+      },
+      [self](idle_atom, uint32_t ch, bool idle) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          st.on_input(
+              input_event{input_event::idleness, ch, 0, nullptr, idle ? 1 : 0});
+        });
+      },
+      [self](end_atom, uint32_t ch) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
+        });
+      },
+      [self](credit_atom, uint32_t out, int32_t n) {
+        auto& st = self->state;
+        if (st.done || out >= st.outputs.size())
+          return;
+        guarded(st, [&] {
+          auto& ch = st.outputs[out];
+          ch.credits += n;
+          auto had_pending = !ch.pending.empty();
+          while (!ch.pending.empty()
+                 && (ch.pending.front().kind != pending_event::batch
+                     || ch.credits > 0)) {
+            auto ev = std::move(ch.pending.front());
+            ch.pending.pop_front();
+            st.deliver(ch, ev);
+          }
+          if (had_pending && ch.pending.empty()) {
+            --st.blocked_channels;
+            if (!st.blocked())
+              st.resume();
+          }
+        });
+      },
+      // -- self messages
+      // -------------------------------------------------------------
+      [self](poll_atom) {
+        auto& st = self->state;
+        guarded(st, [&] { st.poll_source(); });
+      },
+      [self](flush_atom) {
+        auto& st = self->state;
+        st.flush_armed = false;
+        if (st.done || !st.started)
+          return;
+        guarded(st, [&] {
+          // Network outputs send partly filled batches; operators that buffer
+          // for an external system (the actor sink) hand theirs over too.
+          for (auto& op : st.chain.operators)
+            op->flush();
+          st.arm_flush();
+        });
+      },
+      [self](timer_atom) {
+        auto& st = self->state;
+        guarded(st, [&] { st.fire_timers(); });
+      },
+      [self](wakeup_atom, uint64_t token) {
+        auto& st = self->state;
+        auto i = st.wakers.find(token);
+        if (st.done || i == st.wakers.end())
+          return;
+        guarded(st, [&] {
+          i->second->on_wakeup();
+          for (auto& op : st.chain.operators)
+            op->flush();
           if (!st.blocked())
             st.resume();
-        }
-      });
-    },
-    // -- self messages -------------------------------------------------------------
-    [self](poll_atom) {
-      auto& st = self->state;
-      guarded(st, [&] { st.poll_source(); });
-    },
-    [self](flush_atom) {
-      auto& st = self->state;
-      st.flush_armed = false;
-      if (st.done || !st.started)
-        return;
-      guarded(st, [&] {
-        // Network outputs send partly filled batches; operators that buffer
-        // for an external system (the actor sink) hand theirs over too.
-        for (auto& op : st.chain.operators)
-          op->flush();
-        st.arm_flush();
-      });
-    },
-    [self](timer_atom) {
-      auto& st = self->state;
-      guarded(st, [&] { st.fire_timers(); });
-    },
-    [self](wakeup_atom, uint64_t token) {
-      auto& st = self->state;
-      auto i = st.wakers.find(token);
-      if (st.done || i == st.wakers.end())
-        return;
-      guarded(st, [&] {
-        i->second->on_wakeup();
-        for (auto& op : st.chain.operators)
-          op->flush();
-        if (!st.blocked())
-          st.resume();
-      });
-    },
+        });
+      },
   };
 }
 

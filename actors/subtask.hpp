@@ -4,8 +4,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,10 +44,9 @@ class output_gate final : public channel_writer {
 public:
   output_gate(subtask_state* st, std::vector<uint32_t> channels,
               int consumer_parallelism, int consumer_max_parallelism)
-    : st_(st),
-      channels_(std::move(channels)),
-      consumer_parallelism_(consumer_parallelism),
-      consumer_max_parallelism_(consumer_max_parallelism) {}
+      : st_(st), channels_(std::move(channels)),
+        consumer_parallelism_(consumer_parallelism),
+        consumer_max_parallelism_(consumer_max_parallelism) {}
 
   size_t channels() const override { return channels_.size(); }
   int consumer_parallelism() const override { return consumer_parallelism_; }
@@ -115,7 +114,8 @@ struct subtask_state : operator_context {
   int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
   uint64_t records_in = 0;
 
-  // -- operator_context ---------------------------------------------------------
+  // -- operator_context
+  // ---------------------------------------------------------
 
   const std::string& task_name() const override { return task; }
   int subtask_index() const override { return dep.index; }
@@ -129,7 +129,8 @@ struct subtask_state : operator_context {
   void hold_input(operator_base* op, bool hold) override;
   std::function<void()> make_waker(operator_base* op) override;
 
-  // -- data plane -----------------------------------------------------------------
+  // -- data plane
+  // -----------------------------------------------------------------
 
   /// No input is processed and no source read while an output channel
   /// lacks credit or an operator holds the input.

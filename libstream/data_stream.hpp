@@ -38,7 +38,7 @@ public:
   using value_type = T;
 
   data_stream(std::shared_ptr<job_builder> b, int id)
-    : builder_(std::move(b)), id_(id) {}
+      : builder_(std::move(b)), id_(id) {}
 
   int id() const noexcept { return id_; }
   const std::shared_ptr<job_builder>& builder() const { return builder_; }
@@ -171,22 +171,22 @@ public:
   }
 
   /// Prints every record to stdout (needs operator<< or `format`).
-  data_stream_sink<T> print(
-    std::string prefix = "",
-    std::function<std::string(const T&)> format = nullptr,
-    std::string header = "") {
+  data_stream_sink<T> print(std::string prefix = "",
+                            std::function<std::string(const T&)> format
+                            = nullptr,
+                            std::string header = "") {
     return add_sink(
-      [prefix, format, header] {
-        return std::make_unique<print_sink<T>>(prefix, format, header);
-      },
-      "Print");
+        [prefix, format, header] {
+          return std::make_unique<print_sink<T>>(prefix, format, header);
+        },
+        "Print");
   }
 
   /// Collects every record into `target` (read it after execute()).
   data_stream_sink<T> collect_into(std::shared_ptr<collected<T>> target) {
     return add_sink(
-      [target] { return std::make_unique<collect_sink<T>>(target); },
-      "Collect");
+        [target] { return std::make_unique<collect_sink<T>>(target); },
+        "Collect");
   }
 
   /// Writes a line per record to `path` (see file_sink).
@@ -194,13 +194,14 @@ public:
                                     std::function<std::string(const T&)> format,
                                     std::string header = "") {
     return add_sink(
-      [path, format, header] {
-        return std::make_unique<file_sink<T>>(path, format, header);
-      },
-      "File Sink");
+        [path, format, header] {
+          return std::make_unique<file_sink<T>>(path, format, header);
+        },
+        "File Sink");
   }
 
-  // -- settings of the producing operator --------------------------------------
+  // -- settings of the producing operator
+  // --------------------------------------
 
   data_stream& name(std::string n) {
     physical("name").name = std::move(n);
@@ -241,16 +242,14 @@ public:
 
 protected:
   template <class R, class Make>
-  data_stream<R> add_operator(std::string name, Make make,
-                              bool keyed = false) {
-    auto& t = builder_->add(transformation_kind::one_input, std::move(name),
-                            {id_});
+  data_stream<R> add_operator(std::string name, Make make, bool keyed = false) {
+    auto& t
+        = builder_->add(transformation_kind::one_input, std::move(name), {id_});
     t.keyed = keyed;
     t.input_type = typeid(T);
     t.output_type = typeid(R);
-    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
-      return make();
-    };
+    t.make_operator
+        = [make]() -> std::unique_ptr<operator_base> { return make(); };
     t.make_output = plain_output_factory<R>();
     t.make_input = typed_input_factory<T>();
     return data_stream<R>{builder_, t.id};
@@ -284,7 +283,7 @@ template <class T>
 class data_stream_sink {
 public:
   data_stream_sink(std::shared_ptr<job_builder> b, int id)
-    : builder_(std::move(b)), id_(id) {}
+      : builder_(std::move(b)), id_(id) {}
 
   data_stream_sink& name(std::string n) {
     builder_->node(id_).name = std::move(n);
@@ -316,7 +315,7 @@ template <class T, class K>
 class keyed_stream : public data_stream<T> {
 public:
   keyed_stream(std::shared_ptr<job_builder> b, int id, key_selector<T, K> key)
-    : data_stream<T>(std::move(b), id), key_(std::move(key)) {}
+      : data_stream<T>(std::move(b), id), key_(std::move(key)) {}
 
   const key_selector<T, K>& key() const noexcept { return key_; }
 
@@ -334,53 +333,57 @@ public:
   template <class M, class U = T>
   data_stream<T> sum(M U::*field) {
     return reduce(
-      [field](const T& acc, const T& x) {
-        T r = acc;
-        r.*field = acc.*field + x.*field;
-        return r;
-      },
-      "Keyed Sum");
+        [field](const T& acc, const T& x) {
+          T r = acc;
+          r.*field = acc.*field + x.*field;
+          return r;
+        },
+        "Keyed Sum");
   }
 
   /// Rolling minimum of a field; other fields keep the first record's values.
   template <class M, class U = T>
   data_stream<T> min(M U::*field) {
     return reduce(
-      [field](const T& acc, const T& x) {
-        T r = acc;
-        if (x.*field < acc.*field)
-          r.*field = x.*field;
-        return r;
-      },
-      "Keyed Min");
+        [field](const T& acc, const T& x) {
+          T r = acc;
+          if (x.*field < acc.*field)
+            r.*field = x.*field;
+          return r;
+        },
+        "Keyed Min");
   }
 
   template <class M, class U = T>
   data_stream<T> max(M U::*field) {
     return reduce(
-      [field](const T& acc, const T& x) {
-        T r = acc;
-        if (acc.*field < x.*field)
-          r.*field = x.*field;
-        return r;
-      },
-      "Keyed Max");
+        [field](const T& acc, const T& x) {
+          T r = acc;
+          if (acc.*field < x.*field)
+            r.*field = x.*field;
+          return r;
+        },
+        "Keyed Max");
   }
 
   /// The record with the smallest field so far (the first one on ties).
   template <class M, class U = T>
   data_stream<T> min_by(M U::*field) {
     return reduce(
-      [field](const T& acc, const T& x) { return x.*field < acc.*field ? x : acc; },
-      "Keyed MinBy");
+        [field](const T& acc, const T& x) {
+          return x.*field < acc.*field ? x : acc;
+        },
+        "Keyed MinBy");
   }
 
   /// The record with the largest field so far (the first one on ties).
   template <class M, class U = T>
   data_stream<T> max_by(M U::*field) {
     return reduce(
-      [field](const T& acc, const T& x) { return acc.*field < x.*field ? x : acc; },
-      "Keyed MaxBy");
+        [field](const T& acc, const T& x) {
+          return acc.*field < x.*field ? x : acc;
+        },
+        "Keyed MaxBy");
   }
 
   /// A keyed process function; `make` returns
@@ -406,9 +409,8 @@ public:
     t.keyed = true;
     t.input_type = typeid(T);
     t.output_type = typeid(R);
-    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
-      return make();
-    };
+    t.make_operator
+        = [make]() -> std::unique_ptr<operator_base> { return make(); };
     t.make_output = plain_output_factory<R>();
     t.make_input = typed_input_factory<T>();
     return data_stream<R>{this->builder_, t.id};

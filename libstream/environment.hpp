@@ -21,8 +21,7 @@ namespace libstream {
 /// an embedded mini-cluster (coordinator and node actors in this process).
 class stream_execution_environment {
 public:
-  stream_execution_environment()
-    : builder_(std::make_shared<job_builder>()) {}
+  stream_execution_environment() : builder_(std::make_shared<job_builder>()) {}
 
   execution_config& config() { return builder_->config; }
 
@@ -54,7 +53,8 @@ public:
     executor_ = std::move(exec);
   }
 
-  // -- sources ------------------------------------------------------------------
+  // -- sources
+  // ------------------------------------------------------------------
 
   /// The elements of `xs`, in order (non-parallel, bounded).
   template <class T>
@@ -97,16 +97,16 @@ public:
   /// The lines of a text file, as Flink's readTextFile.
   data_stream<std::string> read_text_file(std::string path) {
     return read_text_lines(std::move(path))
-      .map([](const text_line& l) { return l.text; }, "Line Text");
+        .map([](const text_line& l) { return l.text; }, "Line Text");
   }
 
   /// Lines from a TCP server, until it closes the connection.
   data_stream<text_line> socket_text_lines(std::string host, uint16_t port,
                                            char delimiter = '\n') {
     auto s = add_source<text_line>(
-      "Socket " + host + ":" + std::to_string(port), [host, port, delimiter] {
-        return std::make_unique<socket_text_source>(host, port, delimiter);
-      });
+        "Socket " + host + ":" + std::to_string(port), [host, port, delimiter] {
+          return std::make_unique<socket_text_source>(host, port, delimiter);
+        });
     builder_->node(s.id()).non_parallel = true;
     return s;
   }
@@ -114,7 +114,7 @@ public:
   data_stream<std::string> socket_text_stream(std::string host, uint16_t port,
                                               char delimiter = '\n') {
     return socket_text_lines(std::move(host), port, delimiter)
-      .map([](const text_line& l) { return l.text; }, "Line Text");
+        .map([](const text_line& l) { return l.text; }, "Line Text");
   }
 
   /// A source from a factory of source operators (one per subtask).
@@ -122,14 +122,14 @@ public:
   data_stream<T> add_source(std::string name, Make make) {
     auto& t = builder_->add(transformation_kind::source, std::move(name), {});
     t.output_type = typeid(T);
-    t.make_operator = [make]() -> std::unique_ptr<operator_base> {
-      return make();
-    };
+    t.make_operator
+        = [make]() -> std::unique_ptr<operator_base> { return make(); };
     t.make_output = plain_output_factory<T>();
     return data_stream<T>{builder_, t.id};
   }
 
-  // -- execution ------------------------------------------------------------------
+  // -- execution
+  // ------------------------------------------------------------------
 
   /// The physical plan the job would run with: chains and partitioning.
   std::string explain() const { return builder_->plan().describe(); }

@@ -19,8 +19,8 @@ const char* to_string(job_status s) noexcept;
 struct job_result {
   std::string job_name;
   job_status status = job_status::created;
-  std::string error;        // why the job failed, empty otherwise
-  int64_t duration_ms = 0;  // from submission to the end
+  std::string error;       // why the job failed, empty otherwise
+  int64_t duration_ms = 0; // from submission to the end
 };
 
 /// Thrown by execute() when the job failed; what() names the operator and
@@ -46,12 +46,14 @@ class job_executor {
 public:
   virtual ~job_executor() = default;
   virtual std::shared_ptr<job_client> submit(std::shared_ptr<const job_graph> g,
-                                             std::string job_name) = 0;
+                                             std::string job_name)
+      = 0;
 };
 
 /// The default executor: a mini-cluster (coordinator + node actors) in an
 /// actor system of its own. Defined by the runtime library
 /// (libstream_runtime), which an application links.
-std::shared_ptr<job_executor> make_embedded_executor(const execution_config& cfg);
+std::shared_ptr<job_executor>
+make_embedded_executor(const execution_config& cfg);
 
 } // namespace libstream

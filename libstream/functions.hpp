@@ -69,7 +69,7 @@ template <class K, class Out>
 class keyed_process_context {
 public:
   keyed_process_context(operator_outputs<Out>& outs, timer_access& timers)
-    : outs_(&outs), timers_(&timers) {}
+      : outs_(&outs), timers_(&timers) {}
 
   /// The timestamp of the element (or the firing time of the timer).
   timestamp element_timestamp() const noexcept { return ts_; }
@@ -115,7 +115,7 @@ public:
 
   virtual void process_element(const In& value, context& ctx,
                                collector<Out>& out)
-    = 0;
+      = 0;
 
   /// A timer registered for ctx.current_key() fired at `time`.
   virtual void on_timer(timestamp time, time_domain domain, context& ctx,
@@ -162,7 +162,7 @@ public:
   virtual void open(const runtime_info& info) {}
   virtual void process_element(const In& value, context& ctx,
                                collector<Out>& out)
-    = 0;
+      = 0;
   virtual void close() {}
 };
 

@@ -48,7 +48,8 @@ private:
   std::vector<transformation_ptr> nodes_;
 };
 
-// -- typed factories ------------------------------------------------------------
+// -- typed factories
+// ------------------------------------------------------------
 
 template <class T>
 network_output_factory plain_output_factory() {
@@ -69,7 +70,7 @@ struct hash_selector {
   size_t operator()(const T& x) const {
     auto kg = key_group_of<K>(key(x), max_parallelism);
     return static_cast<size_t>(
-      subtask_of_key_group(kg, parallelism, max_parallelism));
+        subtask_of_key_group(kg, parallelism, max_parallelism));
   }
 };
 
@@ -80,7 +81,7 @@ network_output_factory hash_output_factory(KeyFn key) {
                int cmp) -> std::unique_ptr<network_output_base> {
     using selector = hash_selector<T, K, KeyFn>;
     return std::make_unique<network_output<T, selector>>(
-      partitioning::hash, selector{key, cp, cmp});
+        partitioning::hash, selector{key, cp, cmp});
   };
 }
 

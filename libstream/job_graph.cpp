@@ -103,8 +103,8 @@ void resolve(const std::vector<transformation_ptr>& nodes, int id,
         resolve(nodes, in, part, factory, tag, declare, out);
       break;
     case transformation_kind::side_output:
-      resolve(nodes, t.inputs.at(0), part, factory, t.side_tag,
-              t.declare_side, out);
+      resolve(nodes, t.inputs.at(0), part, factory, t.side_tag, t.declare_side,
+              out);
       break;
     default:
       out.push_back(resolved_input{id, tag, part, factory, declare});
@@ -161,19 +161,22 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     auto p = t.parallelism > 0 ? t.parallelism
                                : (t.non_parallel ? 1 : std::min(default_p, mp));
     if (t.non_parallel && p != 1)
-      throw std::invalid_argument(label(t) + " is non-parallel; its parallelism "
-                                  "must be 1, not " + std::to_string(p));
+      throw std::invalid_argument(label(t)
+                                  + " is non-parallel; its parallelism "
+                                    "must be 1, not "
+                                  + std::to_string(p));
     if (p > mp)
       throw std::invalid_argument(
-        label(t) + ": parallelism " + std::to_string(p)
-        + " exceeds max parallelism " + std::to_string(mp)
-        + "; lower the parallelism or raise the max parallelism");
+          label(t) + ": parallelism " + std::to_string(p)
+          + " exceeds max parallelism " + std::to_string(mp)
+          + "; lower the parallelism or raise the max parallelism");
     if (!t.uid.empty()) {
       auto [i, added] = uids.emplace(t.uid, t.id);
       if (!added)
-        throw std::invalid_argument(
-          "uid '" + t.uid + "' is used by " + label(*ns[static_cast<size_t>(i->second)])
-          + " and " + label(t) + "; uids must be unique in a job");
+        throw std::invalid_argument("uid '" + t.uid + "' is used by "
+                                    + label(*ns[static_cast<size_t>(i->second)])
+                                    + " and " + label(t)
+                                    + "; uids must be unique in a job");
     }
     par[t.id] = p;
     max_par[t.id] = mp;
@@ -201,17 +204,19 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
       e.tag = ri.tag;
       e.declare_side = ri.declare_side;
       auto same = par[e.producer] == par[e.consumer];
-      e.part = ri.part ? *ri.part
-                       : (same ? partitioning::forward : partitioning::rebalance);
+      e.part = ri.part
+                   ? *ri.part
+                   : (same ? partitioning::forward : partitioning::rebalance);
       if (e.part == partitioning::forward && !same)
         throw std::invalid_argument(
-          "forward partitioning from " + label(prod) + " (parallelism "
-          + std::to_string(par[e.producer]) + ") to " + label(t)
-          + " (parallelism " + std::to_string(par[e.consumer])
-          + ") is impossible; use rebalance() or equal parallelism");
+            "forward partitioning from " + label(prod) + " (parallelism "
+            + std::to_string(par[e.producer]) + ") to " + label(t)
+            + " (parallelism " + std::to_string(par[e.consumer])
+            + ") is impossible; use rebalance() or equal parallelism");
       if (t.keyed && e.part != partitioning::hash)
-        throw std::invalid_argument(label(t) + " needs a keyed input: call "
-                                    "key_by() before it");
+        throw std::invalid_argument(label(t)
+                                    + " needs a keyed input: call "
+                                      "key_by() before it");
       // The partition node's factory, else the producing node's own
       // (which is the side-output node's for a side output: its type).
       e.make_output = ri.make_output;
@@ -226,8 +231,9 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     auto& t = *tp;
     if (!is_virtual(t) && t.kind != transformation_kind::sink
         && !has_consumer.count(t.id))
-      throw std::invalid_argument(label(t) + " has no consumer: every stream "
-                                  "must end in a sink");
+      throw std::invalid_argument(label(t)
+                                  + " has no consumer: every stream "
+                                    "must end in a sink");
   }
   // Chaining.
   for (auto& e : g.edges_) {
@@ -271,10 +277,10 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     auto& e = g.edges_[i];
     if (e.chained)
       continue;
-    g.vertices_[static_cast<size_t>(g.vertex_of_[e.producer])].outputs.push_back(
-      static_cast<int>(i));
+    g.vertices_[static_cast<size_t>(g.vertex_of_[e.producer])]
+        .outputs.push_back(static_cast<int>(i));
     g.vertices_[static_cast<size_t>(g.vertex_of_[e.consumer])].inputs.push_back(
-      static_cast<int>(i));
+        static_cast<int>(i));
   }
   return g;
 }
@@ -370,8 +376,7 @@ std::string job_graph::describe() const {
        << v.parallelism << ")\n";
     for (auto e : v.outputs) {
       auto& edge = edges_[static_cast<size_t>(e)];
-      os << "  -> vertex " << consumer_vertex(e) << " "
-         << to_string(edge.part);
+      os << "  -> vertex " << consumer_vertex(e) << " " << to_string(edge.part);
       if (!edge.tag.empty())
         os << " [side output " << edge.tag << "]";
       os << "\n";

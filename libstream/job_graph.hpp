@@ -18,12 +18,13 @@ using operator_factory = std::function<std::unique_ptr<operator_base>()>;
 /// Creates the network output for records of a transformation's output type,
 /// given the partitioning and the consuming operator's parallelism and max
 /// parallelism (hash partitioning needs both).
-using network_output_factory = std::function<std::unique_ptr<
-  network_output_base>(partitioning, int consumer_parallelism,
-                       int consumer_max_parallelism)>;
+using network_output_factory
+    = std::function<std::unique_ptr<network_output_base>(
+        partitioning, int consumer_parallelism, int consumer_max_parallelism)>;
 
 /// Wraps the chain head so that type-erased batches from the network reach it.
-using input_factory = std::function<std::unique_ptr<erased_input>(operator_base&)>;
+using input_factory
+    = std::function<std::unique_ptr<erased_input>(operator_base&)>;
 
 enum class transformation_kind {
   source,
@@ -80,7 +81,7 @@ struct job_vertex {
   std::string uid; // of the head operator
   int parallelism = 1;
   int max_parallelism = default_max_parallelism;
-  int head = 0;               // transformation id of the chain head
+  int head = 0; // transformation id of the chain head
   bool is_source = false;
   std::vector<int> operators; // transformation ids, head first
   std::vector<int> inputs;    // indices into job_graph::edges

@@ -45,7 +45,8 @@ int key_group_of(const K& key, int max_parallelism) {
 /// each subtask, so keyed state can be redistributed when parallelism changes.
 inline int subtask_of_key_group(int key_group, int parallelism,
                                 int max_parallelism) noexcept {
-  auto x = static_cast<uint64_t>(key_group) * static_cast<uint64_t>(parallelism);
+  auto x
+      = static_cast<uint64_t>(key_group) * static_cast<uint64_t>(parallelism);
   auto m = static_cast<uint32_t>(max_parallelism);
   if ((m & (m - 1)) == 0)
     return static_cast<int>(x >> __builtin_ctz(m));
@@ -68,8 +69,8 @@ struct key_group_range {
 inline key_group_range key_group_range_of(int index, int parallelism,
                                           int max_parallelism) noexcept {
   auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  auto first = ceil_div(static_cast<int64_t>(index) * max_parallelism,
-                        parallelism);
+  auto first
+      = ceil_div(static_cast<int64_t>(index) * max_parallelism, parallelism);
   auto last = ceil_div(static_cast<int64_t>(index + 1) * max_parallelism,
                        parallelism);
   return {static_cast<int>(first), static_cast<int>(last)};

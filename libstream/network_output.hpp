@@ -92,8 +92,7 @@ using channel_selector = std::function<size_t(const T&)>;
 /// `Selector` (a concrete functor type, so the per-record call inlines) to
 /// pick the consumer of a record; the other kinds are built in.
 template <class T, class Selector = channel_selector<T>>
-class network_output final : public network_output_base,
-                             public record_sink<T> {
+class network_output final : public network_output_base, public record_sink<T> {
 public:
   explicit network_output(partitioning kind) : kind_(kind) {
     if (kind == partitioning::hash || kind == partitioning::custom)
@@ -101,7 +100,7 @@ public:
   }
 
   network_output(partitioning kind, Selector select)
-    : kind_(kind), select_(std::move(select)), has_selector_(true) {}
+      : kind_(kind), select_(std::move(select)), has_selector_(true) {}
 
   void process_batch(record_batch<T>& batch) override {
     auto n = buffers_.size();

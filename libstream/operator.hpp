@@ -16,9 +16,9 @@
 /// Forces inlining on the per-record hot path: a record built by the caller
 /// then copied through an out-of-line call stalls on store forwarding.
 #if defined(__GNUC__)
-#  define LIBSTREAM_HOT_INLINE inline __attribute__((always_inline))
+#define LIBSTREAM_HOT_INLINE inline __attribute__((always_inline))
 #else
-#  define LIBSTREAM_HOT_INLINE inline
+#define LIBSTREAM_HOT_INLINE inline
 #endif
 
 namespace libstream {
@@ -377,9 +377,9 @@ protected:
 class source_operator_base : public operator_base {
 public:
   enum class poll_result {
-    more,      // call again soon
-    idle,      // nothing available now; poll again after a short pause
-    finished,  // the source is exhausted (bounded input)
+    more,     // call again soon
+    idle,     // nothing available now; poll again after a short pause
+    finished, // the source is exhausted (bounded input)
   };
 
   /// Emits up to about one batch of records.

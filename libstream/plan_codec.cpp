@@ -126,7 +126,7 @@ job_plan decode_job_plan(const std::string& bytes) {
                              + " bytes is not a whole number of 8-byte words");
   // Copy into word-aligned storage: std::string gives no alignment promise.
   kj::Array<capnp::word> words
-    = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+      = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
   memcpy(words.begin(), bytes.data(), bytes.size());
   try {
     capnp::FlatArrayMessageReader reader{words};
@@ -155,11 +155,10 @@ job_plan decode_job_plan(const std::string& bytes) {
       x.side_output = e.getSideOutput();
       if (x.producer >= result.vertices.size()
           || x.consumer >= result.vertices.size())
-        throw std::runtime_error("invalid job plan: an edge refers to vertex "
-                                 + std::to_string(std::max(x.producer,
-                                                           x.consumer))
-                                 + " of "
-                                 + std::to_string(result.vertices.size()));
+        throw std::runtime_error(
+            "invalid job plan: an edge refers to vertex "
+            + std::to_string(std::max(x.producer, x.consumer)) + " of "
+            + std::to_string(result.vertices.size()));
       result.edges.push_back(std::move(x));
     }
     return result;

@@ -26,14 +26,14 @@ using duration_ms = int64_t;
 inline timestamp system_now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 /// The monotonic clock in nanoseconds, for latency and throughput figures.
 inline int64_t monotonic_now_ns() {
   using namespace std::chrono;
   return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 } // namespace libstream

@@ -33,7 +33,7 @@ public:
 class bounded_out_of_orderness_generator final : public watermark_generator {
 public:
   explicit bounded_out_of_orderness_generator(duration_ms bound)
-    : bound_(bound) {
+      : bound_(bound) {
     if (bound < 0)
       throw std::invalid_argument("the out-of-orderness bound must not be "
                                   "negative");
@@ -63,7 +63,8 @@ template <class T>
 class watermark_strategy {
 public:
   using assigner_fn = std::function<timestamp(const T&, timestamp)>;
-  using generator_factory = std::function<std::unique_ptr<watermark_generator>()>;
+  using generator_factory
+      = std::function<std::unique_ptr<watermark_generator>()>;
 
   /// Watermarks trail the highest timestamp seen by `bound` ms.
   static watermark_strategy for_bounded_out_of_orderness(duration_ms bound) {

@@ -24,9 +24,8 @@ public:
 
   windowed_stream(keyed_stream<T, K> input, Assigner assigner,
                   bool non_parallel)
-    : input_(std::move(input)),
-      assigner_(std::move(assigner)),
-      non_parallel_(non_parallel) {}
+      : input_(std::move(input)), assigner_(std::move(assigner)),
+        non_parallel_(non_parallel) {}
 
   /// Replaces the assigner's default trigger.
   windowed_stream& trigger(trigger_ptr<window_type> t) {

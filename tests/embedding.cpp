@@ -36,31 +36,32 @@ caf::behavior feeder(caf::stateful_actor<feeder_state>* self, int total,
   self->state.total = total;
   self->state.overshoot = overshoot;
   return {
-    [self](demand_atom, caf::actor inbox, int32_t n) {
-      auto& st = self->state;
-      st.demanded += n;
-      st.largest_demand = std::max(st.largest_demand, n);
-      std::vector<int> xs;
-      auto count = st.overshoot ? n + 10 : n;
-      while (static_cast<int>(xs.size()) < count && st.next < st.total)
-        xs.push_back(st.next++);
-      if (!xs.empty())
-        self->send(inbox, std::move(xs));
-      if (st.next == st.total)
-        self->send(inbox, libstream::runtime::end_atom_v, uint32_t{0});
-    },
-    [self](caf::get_atom) {
-      return std::make_tuple(self->state.demanded, self->state.largest_demand);
-    },
+      [self](demand_atom, caf::actor inbox, int32_t n) {
+        auto& st = self->state;
+        st.demanded += n;
+        st.largest_demand = std::max(st.largest_demand, n);
+        std::vector<int> xs;
+        auto count = st.overshoot ? n + 10 : n;
+        while (static_cast<int>(xs.size()) < count && st.next < st.total)
+          xs.push_back(st.next++);
+        if (!xs.empty())
+          self->send(inbox, std::move(xs));
+        if (st.next == st.total)
+          self->send(inbox, libstream::runtime::end_atom_v, uint32_t{0});
+      },
+      [self](caf::get_atom) {
+        return std::make_tuple(self->state.demanded,
+                               self->state.largest_demand);
+      },
   };
 }
 
 caf::behavior collecting_actor(caf::stateful_actor<std::vector<int>>* self) {
   return {
-    [self](std::vector<int>& xs) {
-      self->state.insert(self->state.end(), xs.begin(), xs.end());
-    },
-    [self](caf::get_atom) { return self->state; },
+      [self](std::vector<int>& xs) {
+        self->state.insert(self->state.end(), xs.begin(), xs.end());
+      },
+      [self](caf::get_atom) { return self->state; },
   };
 }
 
@@ -79,7 +80,8 @@ struct fixture {
 
 CAF_TEST_FIXTURE_SCOPE(embedding_tests, fixture)
 
-CAF_TEST(a job runs in the actor system of the application from actor to actor) {
+CAF_TEST(
+    a job runs in the actor system of the application from actor to actor) {
   constexpr int total = 50000;
   constexpr size_t window = 1000;
   auto src = sys->spawn(feeder, total, false);
@@ -88,9 +90,8 @@ CAF_TEST(a job runs in the actor system of the application from actor to actor) 
     stream_execution_environment env;
     env.set_parallelism(2);
     env.set_executor(make_embedded_executor(*sys, env.config()));
-    auto doubled = from_actor<int>(env, src, window).map([](int x) {
-      return x * 2;
-    });
+    auto doubled
+        = from_actor<int>(env, src, window).map([](int x) { return x * 2; });
     sink_to_actor(doubled, dst, 256, 2).set_parallelism(1);
     auto r = env.execute("embedded");
     CAF_CHECK(r.status == job_status::finished);
@@ -98,8 +99,8 @@ CAF_TEST(a job runs in the actor system of the application from actor to actor) 
   caf::scoped_actor self{*sys};
   std::vector<int> got;
   self->request(dst, caf::infinite, caf::get_atom_v)
-    .receive([&](std::vector<int>& xs) { got = std::move(xs); },
-             [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
+      .receive([&](std::vector<int>& xs) { got = std::move(xs); },
+               [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
   std::sort(got.begin(), got.end());
   std::vector<int> expected(total);
   for (int i = 0; i < total; ++i)
@@ -108,12 +109,12 @@ CAF_TEST(a job runs in the actor system of the application from actor to actor) 
   int64_t demanded = 0;
   int32_t largest = 0;
   self->request(src, caf::infinite, caf::get_atom_v)
-    .receive(
-      [&](int64_t d, int32_t l) {
-        demanded = d;
-        largest = l;
-      },
-      [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
+      .receive(
+          [&](int64_t d, int32_t l) {
+            demanded = d;
+            largest = l;
+          },
+          [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
   // Demand is granted in windows: never more than `window` at once, and in
   // total not more than what was consumed plus one window.
   CAF_CHECK_LESS_OR_EQUAL(largest, static_cast<int32_t>(window));
@@ -127,7 +128,8 @@ CAF_TEST(a feeder that ignores demand fails the job) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
-  from_actor<int>(env, src, 100).collect_into(std::make_shared<collected<int>>());
+  from_actor<int>(env, src, 100)
+      .collect_into(std::make_shared<collected<int>>());
   try {
     env.execute("greedy feeder");
     CAF_FAIL("the job did not fail");
@@ -140,16 +142,17 @@ CAF_TEST(a feeder that ignores demand fails the job) {
 CAF_TEST(a feeder that dies before the end fails the job) {
   auto src = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
     return {
-      [self](demand_atom, caf::actor inbox, int32_t) {
-        self->send(inbox, std::vector<int>{1, 2, 3});
-        self->quit(caf::sec::runtime_error);
-      },
+        [self](demand_atom, caf::actor inbox, int32_t) {
+          self->send(inbox, std::vector<int>{1, 2, 3});
+          self->quit(caf::sec::runtime_error);
+        },
     };
   });
   stream_execution_environment env;
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
-  from_actor<int>(env, src, 100).collect_into(std::make_shared<collected<int>>());
+  from_actor<int>(env, src, 100)
+      .collect_into(std::make_shared<collected<int>>());
   CAF_CHECK(test::throws<job_failed>([&] { env.execute("dying feeder"); },
                                      "feeder actor terminated"));
 }
@@ -157,18 +160,17 @@ CAF_TEST(a feeder that dies before the end fails the job) {
 CAF_TEST(a target that dies fails the job) {
   auto dst = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
     return {
-      [self](std::vector<int>&) { self->quit(caf::sec::runtime_error); },
+        [self](std::vector<int>&) { self->quit(caf::sec::runtime_error); },
     };
   });
   stream_execution_environment env;
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
-  sink_to_actor(env.from_generator(100000, [](uint64_t i) {
-                  return static_cast<int>(i);
-                }),
+  sink_to_actor(env.from_generator(
+                    100000, [](uint64_t i) { return static_cast<int>(i); }),
                 dst, 100, 2);
-  CAF_CHECK(test::throws<job_failed>([&] { env.execute("dying target"); },
-                                     "target"));
+  CAF_CHECK(
+      test::throws<job_failed>([&] { env.execute("dying target"); }, "target"));
 }
 
 CAF_TEST(a target that quits after acknowledging everything is fine) {
@@ -178,19 +180,18 @@ CAF_TEST(a target that quits after acknowledging everything is fine) {
     auto dst = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
       auto n = std::make_shared<size_t>(0);
       return {
-        [self, n](std::vector<int>& xs) {
-          *n += xs.size();
-          if (*n == 1000)
-            self->quit();
-        },
+          [self, n](std::vector<int>& xs) {
+            *n += xs.size();
+            if (*n == 1000)
+              self->quit();
+          },
       };
     });
     stream_execution_environment env;
     env.set_parallelism(1);
     env.set_executor(make_embedded_executor(*sys, env.config()));
-    sink_to_actor(env.from_generator(1000, [](uint64_t i) {
-                    return static_cast<int>(i);
-                  }),
+    sink_to_actor(env.from_generator(
+                      1000, [](uint64_t i) { return static_cast<int>(i); }),
                   dst, 100, 2);
     CAF_CHECK(env.execute("quitting target").status == job_status::finished);
   }
@@ -204,15 +205,15 @@ CAF_TEST(an unbounded stream reaches the target without full batches) {
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
   sink_to_actor(env.from_generator(
-                  0, [](uint64_t i) { return static_cast<int>(i); }, 2000),
+                    0, [](uint64_t i) { return static_cast<int>(i); }, 2000),
                 dst, 10000, 2);
   auto client = env.execute_async("trickle");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   caf::scoped_actor self{*sys};
   size_t n = 0;
   self->request(dst, caf::infinite, caf::get_atom_v)
-    .receive([&](std::vector<int>& xs) { n = xs.size(); },
-             [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
+      .receive([&](std::vector<int>& xs) { n = xs.size(); },
+               [&](caf::error& err) { CAF_FAIL(sys->render(err)); });
   client->cancel();
   client->wait();
   CAF_MESSAGE(n << " records delivered within 300 ms");
@@ -233,17 +234,16 @@ CAF_TEST(an actor sink does not block scheduler threads) {
     env.set_parallelism(2);
     env.config().thread_per_subtask = false;
     env.set_executor(make_embedded_executor(sys2, env.config()));
-    sink_to_actor(env.from_generator(20000, [](uint64_t i) {
-                    return static_cast<int>(i);
-                  }),
+    sink_to_actor(env.from_generator(
+                      20000, [](uint64_t i) { return static_cast<int>(i); }),
                   dst, 64, 1);
     CAF_CHECK(env.execute("shared threads").status == job_status::finished);
   }
   caf::scoped_actor self{sys2};
   size_t n = 0;
   self->request(dst, caf::infinite, caf::get_atom_v)
-    .receive([&](std::vector<int>& xs) { n = xs.size(); },
-             [&](caf::error& err) { CAF_FAIL(sys2.render(err)); });
+      .receive([&](std::vector<int>& xs) { n = xs.size(); },
+               [&](caf::error& err) { CAF_FAIL(sys2.render(err)); });
   CAF_CHECK_EQUAL(n, 20000u);
   anon_send_exit(dst, caf::exit_reason::user_shutdown);
 }
@@ -251,18 +251,17 @@ CAF_TEST(an actor sink does not block scheduler threads) {
 CAF_TEST(a job waiting for a silent target can be cancelled) {
   auto dst = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
     return {
-      [](std::vector<int>&) -> caf::result<void> {
-        return caf::delegated<void>{}; // never answers
-      },
+        [](std::vector<int>&) -> caf::result<void> {
+          return caf::delegated<void>{}; // never answers
+        },
     };
   });
   stream_execution_environment env;
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
-  sink_to_actor(env.from_generator(0, [](uint64_t i) {
-                  return static_cast<int>(i);
-                }),
-                dst, 10, 1);
+  sink_to_actor(
+      env.from_generator(0, [](uint64_t i) { return static_cast<int>(i); }),
+      dst, 10, 1);
   auto client = env.execute_async("silent target");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   client->cancel();

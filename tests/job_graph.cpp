@@ -30,8 +30,8 @@ std::vector<std::string> network_edges(const job_graph& g) {
   for (auto& v : g.vertices())
     for (auto e : v.outputs) {
       auto& edge = g.edges()[static_cast<size_t>(e)];
-      auto s = g.node(edge.producer).name + " -" + to_string(edge.part)
-               + "-> " + g.node(edge.consumer).name;
+      auto s = g.node(edge.producer).name + " -" + to_string(edge.part) + "-> "
+               + g.node(edge.consumer).name;
       if (!edge.tag.empty())
         s += " [" + edge.tag + "]";
       xs.push_back(s);
@@ -60,15 +60,16 @@ using ivec = std::vector<int>;
 
 } // namespace
 
-// -- chaining ------------------------------------------------------------------------
+// -- chaining
+// ------------------------------------------------------------------------
 
 CAF_TEST(forward edges of equal parallelism are chained) {
   stream_execution_environment env;
   env.set_parallelism(2);
   env.from_generator(10, gen)
-    .map(ident)
-    .filter([](int64_t) { return true; })
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident)
+      .filter([](int64_t) { return true; })
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
   CAF_CHECK_EQUAL(vertex_names(g),
                   svec{"Generator Source -> Map -> Filter -> Collect"});
@@ -87,20 +88,20 @@ CAF_TEST(key_by rebalance and parallelism changes break chains) {
   stream_execution_environment env;
   env.set_parallelism(2);
   env.from_generator(10, num_gen)
-    .map(num_ident, "A")
-    .key_by([](const num& x) { return x.v % 3; })
-    .reduce(num_add, "R")
-    .rebalance()
-    .map(num_ident, "B")
-    .map(num_ident, "C")
-    .set_parallelism(3)
-    .collect_into(std::make_shared<collected<num>>())
-    .set_parallelism(3);
+      .map(num_ident, "A")
+      .key_by([](const num& x) { return x.v % 3; })
+      .reduce(num_add, "R")
+      .rebalance()
+      .map(num_ident, "B")
+      .map(num_ident, "C")
+      .set_parallelism(3)
+      .collect_into(std::make_shared<collected<num>>())
+      .set_parallelism(3);
   auto g = plan(env);
   CAF_CHECK_EQUAL(vertex_names(g),
                   (svec{"Generator Source -> A", "R", "B", "C -> Collect"}));
-  CAF_CHECK_EQUAL(network_edges(g),
-                  (svec{"A -HASH-> R", "R -REBALANCE-> B", "B -REBALANCE-> C"}));
+  CAF_CHECK_EQUAL(network_edges(g), (svec{"A -HASH-> R", "R -REBALANCE-> B",
+                                          "B -REBALANCE-> C"}));
   std::vector<int> par;
   for (auto& v : g.vertices())
     par.push_back(v.parallelism);
@@ -114,27 +115,26 @@ CAF_TEST(disable_chaining isolates an operator) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_generator(10, gen)
-    .map(ident, "A")
-    .map(ident, "B")
-    .disable_chaining()
-    .map(ident, "C")
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "A")
+      .map(ident, "B")
+      .disable_chaining()
+      .map(ident, "C")
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
   CAF_CHECK_EQUAL(vertex_names(g),
                   (svec{"Generator Source -> A", "B", "C -> Collect"}));
-  CAF_CHECK_EQUAL(network_edges(g),
-                  (svec{"A -FORWARD-> B", "B -FORWARD-> C"}));
+  CAF_CHECK_EQUAL(network_edges(g), (svec{"A -FORWARD-> B", "B -FORWARD-> C"}));
 }
 
 CAF_TEST(start_new_chain breaks only the chain before the operator) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_generator(10, gen)
-    .map(ident, "A")
-    .map(ident, "B")
-    .start_new_chain()
-    .map(ident, "C")
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "A")
+      .map(ident, "B")
+      .start_new_chain()
+      .map(ident, "C")
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
   CAF_CHECK_EQUAL(vertex_names(g),
                   (svec{"Generator Source -> A", "B -> C -> Collect"}));
@@ -145,14 +145,15 @@ CAF_TEST(a sink with chaining disabled runs in its own vertex) {
   stream_execution_environment env;
   env.set_parallelism(2);
   env.from_generator(10, gen)
-    .map(ident, "A")
-    .collect_into(std::make_shared<collected<int64_t>>())
-    .disable_chaining();
+      .map(ident, "A")
+      .collect_into(std::make_shared<collected<int64_t>>())
+      .disable_chaining();
   auto g = plan(env);
   CAF_CHECK_EQUAL(vertex_names(g), (svec{"Generator Source -> A", "Collect"}));
 }
 
-// -- virtual nodes ----------------------------------------------------------------------
+// -- virtual nodes
+// ----------------------------------------------------------------------
 
 CAF_TEST(a union becomes one edge per input and is never chained) {
   stream_execution_environment env;
@@ -161,13 +162,14 @@ CAF_TEST(a union becomes one edge per input and is never chained) {
   auto b = env.from_generator(10, gen, 0, "SrcB");
   auto c = env.from_generator(10, gen, 0, "SrcC").rebalance();
   a.union_with({b, c})
-    .map(ident, "M")
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "M")
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
-  CAF_CHECK_EQUAL(vertex_names(g), (svec{"SrcA", "SrcB", "SrcC", "M -> Collect"}));
-  CAF_CHECK_EQUAL(network_edges(g),
-                  (svec{"SrcA -FORWARD-> M", "SrcB -FORWARD-> M",
-                        "SrcC -REBALANCE-> M"}));
+  CAF_CHECK_EQUAL(vertex_names(g),
+                  (svec{"SrcA", "SrcB", "SrcC", "M -> Collect"}));
+  CAF_CHECK_EQUAL(
+      network_edges(g),
+      (svec{"SrcA -FORWARD-> M", "SrcB -FORWARD-> M", "SrcC -REBALANCE-> M"}));
   CAF_CHECK_EQUAL(g.vertices()[3].inputs.size(), 3u);
 }
 
@@ -176,8 +178,10 @@ CAF_TEST(a partitioning after a union applies to every input) {
   env.set_parallelism(2);
   auto a = env.from_generator(10, gen, 0, "SrcA");
   auto b = env.from_generator(10, gen, 0, "SrcB");
-  a.union_with(b).broadcast().map(ident, "M").collect_into(
-    std::make_shared<collected<int64_t>>());
+  a.union_with(b)
+      .broadcast()
+      .map(ident, "M")
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
   CAF_CHECK_EQUAL(network_edges(g),
                   (svec{"SrcA -BROADCAST-> M", "SrcB -BROADCAST-> M"}));
@@ -203,15 +207,15 @@ CAF_TEST(side outputs become tagged edges) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto main = env.from_generator(10, gen).process<int64_t>(
-    [] { return std::make_unique<split_odd>(); }, "Split");
+      [] { return std::make_unique<split_odd>(); }, "Split");
   main.collect_into(std::make_shared<collected<int64_t>>());
   main.get_side_output(odd_tag)
-    .rebalance()
-    .map([](const std::string& s) { return s; }, "Odd")
-    .collect_into(std::make_shared<collected<std::string>>());
+      .rebalance()
+      .map([](const std::string& s) { return s; }, "Odd")
+      .collect_into(std::make_shared<collected<std::string>>());
   main.get_side_output(odd_tag)
-    .map([](const std::string& s) { return s + "!"; }, "Odd2")
-    .collect_into(std::make_shared<collected<std::string>>());
+      .map([](const std::string& s) { return s + "!"; }, "Odd2")
+      .collect_into(std::make_shared<collected<std::string>>());
   auto g = plan(env);
   CAF_CHECK_EQUAL(network_edges(g), (svec{"Split -REBALANCE-> Odd [odd]"}));
   // The forward side-output edge is chained and keeps its tag.
@@ -229,7 +233,8 @@ CAF_TEST(side outputs become tagged edges) {
   CAF_CHECK_EQUAL(chain.outputs.size(), 1u);
 }
 
-// -- channel maps -------------------------------------------------------------------------
+// -- channel maps
+// -------------------------------------------------------------------------
 
 namespace {
 
@@ -271,10 +276,10 @@ CAF_TEST(forward channels connect equal indices) {
   CAF_CHECK_EQUAL(g.vertices().size(), 1u);
   stream_execution_environment env;
   env.from_generator(10, gen)
-    .set_parallelism(3)
-    .collect_into(std::make_shared<collected<int64_t>>())
-    .set_parallelism(3)
-    .disable_chaining();
+      .set_parallelism(3)
+      .collect_into(std::make_shared<collected<int64_t>>())
+      .set_parallelism(3)
+      .disable_chaining();
   auto g2 = plan(env);
   auto e = only_network_edge(g2);
   for (int i = 0; i < 3; ++i) {
@@ -356,9 +361,9 @@ CAF_TEST(all to all channels for rebalance broadcast and hash) {
   stream_execution_environment env;
   env.set_parallelism(3);
   env.from_generator(10, num_gen)
-    .key_by([](const num& x) { return x.v; })
-    .reduce(num_add)
-    .collect_into(std::make_shared<collected<num>>());
+      .key_by([](const num& x) { return x.v; })
+      .reduce(num_add)
+      .collect_into(std::make_shared<collected<num>>());
   auto g = plan(env);
   auto e = only_network_edge(g);
   CAF_CHECK_EQUAL(g.edges()[static_cast<size_t>(e)].part, partitioning::hash);
@@ -370,57 +375,57 @@ CAF_TEST(the default parallelism applies to operators that set none) {
   stream_execution_environment env;
   env.set_parallelism(3);
   env.from_collection(std::vector<int64_t>{1, 2})
-    .map(ident, "M")
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "M")
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = plan(env);
   // The collection source is non-parallel: 1 -> 3 needs a rebalance.
   CAF_CHECK_EQUAL(vertex_names(g), (svec{"Collection Source", "M -> Collect"}));
   CAF_CHECK_EQUAL(g.vertices()[0].parallelism, 1);
   CAF_CHECK_EQUAL(g.vertices()[1].parallelism, 3);
-  CAF_CHECK_EQUAL(network_edges(g),
-                  (svec{"Collection Source -REBALANCE-> M"}));
+  CAF_CHECK_EQUAL(network_edges(g), (svec{"Collection Source -REBALANCE-> M"}));
   CAF_CHECK_EQUAL(g.max_vertex_parallelism(), 3);
 }
 
-// -- misconfigured jobs --------------------------------------------------------------------
+// -- misconfigured jobs
+// --------------------------------------------------------------------
 
 CAF_TEST(parallelism above max parallelism names the operator) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_generator(10, gen)
-    .map(ident, "Wide")
-    .set_parallelism(200)
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "Wide")
+      .set_parallelism(200)
+      .collect_into(std::make_shared<collected<int64_t>>());
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "'Wide'"));
-  CAF_CHECK(test::throws<std::invalid_argument>(
-    [&] { plan(env); }, "exceeds max parallelism 128"));
+  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
+                                                "exceeds max parallelism 128"));
   // An operator's own max parallelism caps the job default for it ...
   stream_execution_environment env2;
   env2.set_parallelism(4);
   env2.from_generator(10, gen)
-    .map(ident, "Narrow")
-    .set_max_parallelism(2)
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .map(ident, "Narrow")
+      .set_max_parallelism(2)
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g2 = plan(env2);
-  CAF_CHECK_EQUAL(vertex_names(g2), (svec{"Generator Source", "Narrow",
-                                          "Collect"}));
+  CAF_CHECK_EQUAL(vertex_names(g2),
+                  (svec{"Generator Source", "Narrow", "Collect"}));
   CAF_CHECK_EQUAL(g2.vertices()[1].parallelism, 2);
   CAF_CHECK_EQUAL(g2.vertices()[1].max_parallelism, 2);
   // ... but an explicit parallelism above it is an error.
   stream_execution_environment env4;
   env4.from_generator(10, gen)
-    .map(ident, "Narrow")
-    .set_max_parallelism(2)
-    .set_parallelism(4)
-    .collect_into(std::make_shared<collected<int64_t>>());
-  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env4); },
-                                                "'Narrow'"));
+      .map(ident, "Narrow")
+      .set_max_parallelism(2)
+      .set_parallelism(4)
+      .collect_into(std::make_shared<collected<int64_t>>());
+  CAF_CHECK(
+      test::throws<std::invalid_argument>([&] { plan(env4); }, "'Narrow'"));
   // And the job-wide setting.
   stream_execution_environment env3;
   env3.set_parallelism(8);
   env3.set_max_parallelism(4);
   env3.from_generator(10, gen).collect_into(
-    std::make_shared<collected<int64_t>>());
+      std::make_shared<collected<int64_t>>());
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env3); },
                                                 "exceeds max parallelism"));
 }
@@ -428,27 +433,30 @@ CAF_TEST(parallelism above max parallelism names the operator) {
 CAF_TEST(forward between different parallelisms names both operators) {
   stream_execution_environment env;
   env.from_generator(10, gen)
-    .set_parallelism(2)
-    .map(ident, "Two")
-    .set_parallelism(2)
-    .forward()
-    .map(ident, "Three")
-    .set_parallelism(3)
-    .collect_into(std::make_shared<collected<int64_t>>())
-    .set_parallelism(3);
+      .set_parallelism(2)
+      .map(ident, "Two")
+      .set_parallelism(2)
+      .forward()
+      .map(ident, "Three")
+      .set_parallelism(3)
+      .collect_into(std::make_shared<collected<int64_t>>())
+      .set_parallelism(3);
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "'Two'"));
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "'Three'"));
-  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "rebalance"));
+  CAF_CHECK(
+      test::throws<std::invalid_argument>([&] { plan(env); }, "rebalance"));
 }
 
 CAF_TEST(a duplicate uid names the uid and the operators) {
   stream_execution_environment env;
   env.set_parallelism(1);
   auto s = env.from_generator(10, gen);
-  s.map(ident, "First").uid("same").collect_into(
-    std::make_shared<collected<int64_t>>());
-  s.map(ident, "Second").uid("same").collect_into(
-    std::make_shared<collected<int64_t>>());
+  s.map(ident, "First")
+      .uid("same")
+      .collect_into(std::make_shared<collected<int64_t>>());
+  s.map(ident, "Second")
+      .uid("same")
+      .collect_into(std::make_shared<collected<int64_t>>());
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "'same'"));
   // Which operators clash should be in the message, as for every other
   // misconfiguration.
@@ -459,20 +467,20 @@ CAF_TEST(a stream without a sink names the dangling operator) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_generator(10, gen).map(ident, "Dangling");
-  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
-                                                "'Dangling'"));
+  CAF_CHECK(
+      test::throws<std::invalid_argument>([&] { plan(env); }, "'Dangling'"));
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "sink"));
 }
 
 CAF_TEST(a non parallel source with parallelism 2 is refused) {
   stream_execution_environment env;
   env.from_collection(std::vector<int64_t>{1})
-    .set_parallelism(2)
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .set_parallelism(2)
+      .collect_into(std::make_shared<collected<int64_t>>());
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
                                                 "'Collection Source'"));
-  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
-                                                "non-parallel"));
+  CAF_CHECK(
+      test::throws<std::invalid_argument>([&] { plan(env); }, "non-parallel"));
 }
 
 CAF_TEST(a keyed operator without key_by is refused) {
@@ -481,8 +489,8 @@ CAF_TEST(a keyed operator without key_by is refused) {
   auto m = env.from_generator(10, gen).map(ident, "NeedsKeys");
   env.builder()->node(m.id()).keyed = true;
   m.collect_into(std::make_shared<collected<int64_t>>());
-  CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
-                                                "'NeedsKeys'"));
+  CAF_CHECK(
+      test::throws<std::invalid_argument>([&] { plan(env); }, "'NeedsKeys'"));
   CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); }, "key_by"));
 }
 
@@ -496,17 +504,17 @@ CAF_TEST(empty jobs and bad settings are refused) {
     stream_execution_environment env;
     env.config().credits_per_channel = 0;
     env.from_generator(10, gen).collect_into(
-      std::make_shared<collected<int64_t>>());
+        std::make_shared<collected<int64_t>>());
     CAF_CHECK(test::throws<std::invalid_argument>([&] { plan(env); },
                                                   "credits per channel"));
   }
   {
     stream_execution_environment env;
     CAF_CHECK(test::throws<std::invalid_argument>(
-      [&] { env.set_parallelism(0); }, "at least 1"));
+        [&] { env.set_parallelism(0); }, "at least 1"));
     auto s = env.from_generator(10, gen);
     CAF_CHECK(test::throws<std::invalid_argument>(
-      [&] { s.set_parallelism(-1); }, "at least 1"));
+        [&] { s.set_parallelism(-1); }, "at least 1"));
     CAF_CHECK(test::throws<std::invalid_argument>([&] { s.uid(""); }, "uid"));
     // Settings on a virtual node are refused with the node's name.
     auto r = s.rebalance();

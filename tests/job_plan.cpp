@@ -21,14 +21,13 @@ job_graph sample_graph() {
   env.set_parallelism(3);
   env.set_max_parallelism(64);
   output_tag<event> late{"late"};
-  auto windows
-    = env.from_collection(std::vector<event>{{1, 1}, {2, 2}})
-        .map([](const event& e) { return e; })
-        .uid("identity")
-        .key_by([](const event& e) { return e.key; })
-        .window(tumbling_event_time_windows::of(10))
-        .side_output_late_data(late)
-        .reduce([](const event& a, const event&) { return a; });
+  auto windows = env.from_collection(std::vector<event>{{1, 1}, {2, 2}})
+                     .map([](const event& e) { return e; })
+                     .uid("identity")
+                     .key_by([](const event& e) { return e.key; })
+                     .window(tumbling_event_time_windows::of(10))
+                     .side_output_late_data(late)
+                     .reduce([](const event& a, const event&) { return a; });
   windows.uid("windows");
   windows.print().set_parallelism(1);
   windows.get_side_output(late).print().set_parallelism(1);
@@ -70,14 +69,14 @@ CAF_TEST(a plan survives encoding and decoding) {
 
 CAF_TEST(damaged plans are rejected with a clear error) {
   auto bytes = encode_job_plan(sample_graph(), "sample");
+  CAF_CHECK(test::throws<std::runtime_error>([&] { decode_job_plan(""); },
+                                             "invalid job plan"));
   CAF_CHECK(test::throws<std::runtime_error>(
-    [&] { decode_job_plan(""); }, "invalid job plan"));
+      [&] { decode_job_plan(bytes.substr(0, bytes.size() - 3)); },
+      "whole number of 8-byte words"));
   CAF_CHECK(test::throws<std::runtime_error>(
-    [&] { decode_job_plan(bytes.substr(0, bytes.size() - 3)); },
-    "whole number of 8-byte words"));
-  CAF_CHECK(test::throws<std::runtime_error>(
-    [&] { decode_job_plan(bytes.substr(0, 16)); }, "invalid job plan"));
+      [&] { decode_job_plan(bytes.substr(0, 16)); }, "invalid job plan"));
   auto garbage = std::string(bytes.size(), '\xff');
-  CAF_CHECK(test::throws<std::runtime_error>(
-    [&] { decode_job_plan(garbage); }, "invalid job plan"));
+  CAF_CHECK(test::throws<std::runtime_error>([&] { decode_job_plan(garbage); },
+                                             "invalid job plan"));
 }

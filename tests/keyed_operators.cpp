@@ -56,8 +56,10 @@ std::vector<std::string> strs(const std::vector<trade>& xs) {
 template <class F>
 std::unique_ptr<operator_base> keyed_op(F apply) {
   stream_execution_environment env;
-  auto keyed = env.from_collection(std::vector<trade>{})
-                 .key_by([](const trade& t) { return t.symbol; });
+  auto keyed
+      = env.from_collection(std::vector<trade>{}).key_by([](const trade& t) {
+          return t.symbol;
+        });
   auto result = apply(keyed);
   return env.builder()->node(result.id()).make_operator();
 }
@@ -65,8 +67,8 @@ std::unique_ptr<operator_base> keyed_op(F apply) {
 /// Interleaved trades of two symbols with ties on qty and price.
 std::vector<trade> trades() {
   return {
-    {"A", 5, 1.0, 0}, {"B", 2, 7.0, 1}, {"A", 3, 2.0, 2}, {"A", 3, 0.5, 3},
-    {"B", 2, 9.0, 4}, {"A", 9, 4.0, 5}, {"B", 1, 9.0, 6}, {"A", 3, 4.0, 7},
+      {"A", 5, 1.0, 0}, {"B", 2, 7.0, 1}, {"A", 3, 2.0, 2}, {"A", 3, 0.5, 3},
+      {"B", 2, 9.0, 4}, {"A", 9, 4.0, 5}, {"B", 1, 9.0, 6}, {"A", 3, 4.0, 7},
   };
 }
 
@@ -96,19 +98,20 @@ void check_rolling(Apply apply, Fold fold, const char* what) {
 
 } // namespace
 
-// -- rolling aggregations ---------------------------------------------------------
+// -- rolling aggregations
+// ---------------------------------------------------------
 
 CAF_TEST(rolling reduce emits every update per key) {
   check_rolling(
-    [](auto& s) {
-      return s.reduce([](const trade& a, const trade& b) {
+      [](auto& s) {
+        return s.reduce([](const trade& a, const trade& b) {
+          return trade{a.symbol, a.qty * 10 + b.qty, a.price, b.id};
+        });
+      },
+      [](const trade& a, const trade& b) {
         return trade{a.symbol, a.qty * 10 + b.qty, a.price, b.id};
-      });
-    },
-    [](const trade& a, const trade& b) {
-      return trade{a.symbol, a.qty * 10 + b.qty, a.price, b.id};
-    },
-    "reduce");
+      },
+      "reduce");
 }
 
 CAF_TEST(sum keeps the other fields of the first record) {
@@ -139,20 +142,18 @@ CAF_TEST(min and max keep the other fields of the first record) {
 }
 
 CAF_TEST(min_by and max_by return whole records and the first on ties) {
-  check_rolling([](auto& s) { return s.min_by(&trade::qty); },
-                [](const trade& a, const trade& b) {
-                  return b.qty < a.qty ? b : a;
-                },
-                "min_by");
-  check_rolling([](auto& s) { return s.max_by(&trade::price); },
-                [](const trade& a, const trade& b) {
-                  return b.price > a.price ? b : a;
-                },
-                "max_by");
+  check_rolling(
+      [](auto& s) { return s.min_by(&trade::qty); },
+      [](const trade& a, const trade& b) { return b.qty < a.qty ? b : a; },
+      "min_by");
+  check_rolling(
+      [](auto& s) { return s.max_by(&trade::price); },
+      [](const trade& a, const trade& b) { return b.price > a.price ? b : a; },
+      "max_by");
   // Spelled out for key B (qty 2, 2, 1; price 7, 9, 9): min_by(qty) keeps
   // #1 on the tie, then takes #6; max_by(price) takes #4, keeps it on the tie.
   one_input_harness<trade, trade> h{
-    keyed_op([](auto& s) { return s.max_by(&trade::price); })};
+      keyed_op([](auto& s) { return s.max_by(&trade::price); })};
   h.open();
   for (auto& t : trades())
     if (t.symbol == "B")
@@ -163,11 +164,13 @@ CAF_TEST(min_by and max_by return whole records and the first on ties) {
   CAF_CHECK_EQUAL(ids, (std::vector<int>{1, 4, 4}));
 }
 
-// -- keyed process functions: state ---------------------------------------------------
+// -- keyed process functions: state
+// ---------------------------------------------------
 
 namespace {
 
-struct avg_agg : aggregate_function<int64_t, std::pair<int64_t, int64_t>, double> {
+struct avg_agg
+    : aggregate_function<int64_t, std::pair<int64_t, int64_t>, double> {
   std::pair<int64_t, int64_t> create_accumulator() const { return {0, 0}; }
   void add(const int64_t& x, std::pair<int64_t, int64_t>& acc) const {
     acc.first += x;
@@ -184,7 +187,8 @@ struct avg_agg : aggregate_function<int64_t, std::pair<int64_t, int64_t>, double
 };
 
 /// Updates every kind of keyed state and emits a summary of the key's state.
-struct all_states final : keyed_process_function<std::string, trade, std::string> {
+struct all_states final
+    : keyed_process_function<std::string, trade, std::string> {
   value_state<int64_t> count;
   list_state<int> ids;
   map_state<int64_t, int> qty_seen;
@@ -196,7 +200,8 @@ struct all_states final : keyed_process_function<std::string, trade, std::string
     ids = st.get_list_state<int>("ids");
     qty_seen = st.get_map_state<int64_t, int>("qty-seen");
     max_price = st.get_reducing_state<double>(
-      "max-price", [](const double& a, const double& b) { return std::max(a, b); });
+        "max-price",
+        [](const double& a, const double& b) { return std::max(a, b); });
     avg_qty = st.get_aggregating_state("avg-qty", avg_agg{});
   }
 
@@ -222,8 +227,9 @@ struct all_states final : keyed_process_function<std::string, trade, std::string
 
 template <class Fn>
 std::unique_ptr<operator_base> process_op() {
-  return std::make_unique<keyed_process_operator<std::string, trade, std::string>>(
-    [](const trade& t) { return t.symbol; }, std::make_unique<Fn>());
+  return std::make_unique<
+      keyed_process_operator<std::string, trade, std::string>>(
+      [](const trade& t) { return t.symbol; }, std::make_unique<Fn>());
 }
 
 } // namespace
@@ -250,8 +256,9 @@ CAF_TEST(keyed process function state is per key) {
     s += " same-qty=" + std::to_string(qty[t.qty]);
     s += " distinct=" + std::to_string(qty.size());
     s += " max=" + std::to_string(mx);
-    s += " avg=" + std::to_string(static_cast<double>(total)
-                                  / static_cast<double>(xs.size()));
+    s += " avg="
+         + std::to_string(static_cast<double>(total)
+                          / static_cast<double>(xs.size()));
     expected.push_back(s);
     h.process_element(t, 0);
   }
@@ -261,7 +268,8 @@ CAF_TEST(keyed process function state is per key) {
 namespace {
 
 /// Clears all its state for a record with qty 0, else counts.
-struct clearing final : keyed_process_function<std::string, trade, std::string> {
+struct clearing final
+    : keyed_process_function<std::string, trade, std::string> {
   value_state<int64_t> count;
   list_state<int> ids;
   map_state<int64_t, int> m;
@@ -278,8 +286,8 @@ struct clearing final : keyed_process_function<std::string, trade, std::string> 
       count.clear();
       ids.clear();
       m.clear();
-      out.collect(t.symbol + " cleared "
-                  + std::to_string(count.has_value()) + std::to_string(ids.get().size())
+      out.collect(t.symbol + " cleared " + std::to_string(count.has_value())
+                  + std::to_string(ids.get().size())
                   + std::to_string(m.is_empty()));
       return;
     }
@@ -302,8 +310,8 @@ CAF_TEST(cleared keyed state starts over) {
   h.process_element({"A", 1, 0, 5}, 0);
   h.process_element({"B", 1, 0, 6}, 0);
   CAF_CHECK_EQUAL(h.output_values(),
-                  (std::vector<std::string>{"A 1", "A 2", "B 1", "A cleared 001",
-                                            "A 1", "B 2"}));
+                  (std::vector<std::string>{"A 1", "A 2", "B 1",
+                                            "A cleared 001", "A 1", "B 2"}));
 }
 
 CAF_TEST(keyed state outside a keyed context is an error) {
@@ -315,10 +323,11 @@ CAF_TEST(keyed state outside a keyed context is an error) {
                                            "outside of a keyed context"));
   // One name, two types: refused.
   CAF_CHECK(test::throws<std::logic_error>(
-    [&] { store.get_state<std::string>("v"); }, "v"));
+      [&] { store.get_state<std::string>("v"); }, "v"));
 }
 
-// -- timers -------------------------------------------------------------------------
+// -- timers
+// -------------------------------------------------------------------------
 
 namespace {
 
@@ -326,7 +335,7 @@ namespace {
 /// de-duplication); a record with qty 0 deletes its key's timer at ts + 10
 /// instead. On a timer: "key@time/domain/element timestamp".
 struct event_timers final
-  : keyed_process_function<std::string, trade, std::string> {
+    : keyed_process_function<std::string, trade, std::string> {
   void process_element(const trade& t, context& ctx,
                        collector<std::string>&) override {
     auto when = ctx.element_timestamp() + 10;
@@ -359,8 +368,8 @@ CAF_TEST(event time timers fire on the watermark in time order) {
   h.process_watermark(12);
   CAF_CHECK_EQUAL(h.take_output(), (std::vector<std::string>{"A@11/event/11"}));
   h.process_watermark(20);
-  CAF_CHECK_EQUAL(h.take_output(), (std::vector<std::string>{
-                                      "B@13/event/13", "A@15/event/15"}));
+  CAF_CHECK_EQUAL(h.take_output(),
+                  (std::vector<std::string>{"B@13/event/13", "A@15/event/15"}));
   h.process_watermark(100);
   CAF_CHECK(h.take_output().empty());
   // Results of a timer carry the timer's time; the watermark follows them.
@@ -382,7 +391,7 @@ namespace {
 
 /// A processing-time timer 100 ms after each element's arrival.
 struct processing_timers final
-  : keyed_process_function<std::string, trade, std::string> {
+    : keyed_process_function<std::string, trade, std::string> {
   void process_element(const trade&, context& ctx,
                        collector<std::string>&) override {
     auto& ts = ctx.timer_service();
@@ -391,15 +400,16 @@ struct processing_timers final
 
   void on_timer(timestamp time, time_domain domain, context& ctx,
                 collector<std::string>& out) override {
-    out.collect(ctx.current_key() + "@" + std::to_string(time)
-                + (domain == time_domain::processing_time ? "/processing"
-                                                          : "/event"));
+    out.collect(
+        ctx.current_key() + "@" + std::to_string(time)
+        + (domain == time_domain::processing_time ? "/processing" : "/event"));
   }
 };
 
 /// Deletes the processing-time timer registered by the previous element of
 /// the key, then registers one 100 ms ahead (a debounce).
-struct debounce final : keyed_process_function<std::string, trade, std::string> {
+struct debounce final
+    : keyed_process_function<std::string, trade, std::string> {
   value_state<int64_t> pending;
 
   void open(keyed_state_store<std::string>& st, const runtime_info&) override {
@@ -466,14 +476,16 @@ CAF_TEST(deleted processing time timers do not fire) {
   CAF_CHECK(h.take_output().empty());
 }
 
-// -- side outputs ----------------------------------------------------------------------
+// -- side outputs
+// ----------------------------------------------------------------------
 
 namespace {
 
 const output_tag<int64_t> big_tag{"big"};
 
 /// Records with qty >= 5 go to the side output "big", others to the main one.
-struct splitter final : keyed_process_function<std::string, trade, std::string> {
+struct splitter final
+    : keyed_process_function<std::string, trade, std::string> {
   void process_element(const trade& t, context& ctx,
                        collector<std::string>& out) override {
     if (t.qty >= 5)
@@ -513,7 +525,8 @@ CAF_TEST(a keyed process function emits to side outputs) {
   CAF_CHECK_EQUAL(big.watermarks, (std::vector<timestamp>{7}));
 }
 
-// -- key groups ------------------------------------------------------------------------
+// -- key groups
+// ------------------------------------------------------------------------
 
 CAF_TEST(a keyed subtask accepts only keys of its key groups) {
   const int max_p = 128;
@@ -530,14 +543,17 @@ CAF_TEST(a keyed subtask accepts only keys of its key groups) {
   CAF_REQUIRE(mine.size() >= 5 && others.size() >= 5);
   {
     one_input_harness<trade, trade> h{
-      keyed_op([](auto& s) { return s.sum(&trade::qty); }), 1, 2, max_p};
+        keyed_op([](auto& s) { return s.sum(&trade::qty); }), 1, 2, max_p};
     h.open();
     for (auto& k : mine)
       h.process_element({k, 1, 0, 0}, 0);
     CAF_CHECK_EQUAL(h.output_values().size(), mine.size());
     for (auto& k : others)
       CAF_CHECK(test::throws<std::out_of_range>(
-        [&] { h.process_element({k, 1, 0, 0}, 0); }, "key group"));
+          [&] {
+            h.process_element({k, 1, 0, 0}, 0);
+          },
+          "key group"));
   }
   {
     one_input_harness<trade, std::string> h{process_op<all_states>(), 1, 2,
@@ -547,24 +563,27 @@ CAF_TEST(a keyed subtask accepts only keys of its key groups) {
       h.process_element({k, 1, 0, 0}, 0);
     CAF_CHECK_EQUAL(h.output_values().size(), mine.size());
     for (auto& k : others)
-      CAF_CHECK(test::throws<std::out_of_range>(
-        [&] { h.process_element({k, 1, 0, 0}, 0); }));
+      CAF_CHECK(test::throws<std::out_of_range>([&] {
+        h.process_element({k, 1, 0, 0}, 0);
+      }));
   }
   {
     // Subtask 0 of 2 accepts exactly the other keys.
     one_input_harness<trade, trade> h{
-      keyed_op([](auto& s) { return s.sum(&trade::qty); }), 0, 2, max_p};
+        keyed_op([](auto& s) { return s.sum(&trade::qty); }), 0, 2, max_p};
     h.open();
     for (auto& k : others)
       h.process_element({k, 1, 0, 0}, 0);
     CAF_CHECK_EQUAL(h.output_values().size(), others.size());
     for (auto& k : mine)
-      CAF_CHECK(test::throws<std::out_of_range>(
-        [&] { h.process_element({k, 1, 0, 0}, 0); }));
+      CAF_CHECK(test::throws<std::out_of_range>([&] {
+        h.process_element({k, 1, 0, 0}, 0);
+      }));
   }
 }
 
-// -- state TTL ------------------------------------------------------------------
+// -- state TTL
+// ------------------------------------------------------------------
 
 namespace {
 
@@ -572,7 +591,7 @@ namespace {
 /// in state with a 100 ms TTL (refresh on write, or on read and write).
 template <state_ttl::update Refresh>
 struct ttl_counter final
-  : keyed_process_function<std::string, trade, std::string> {
+    : keyed_process_function<std::string, trade, std::string> {
   void open(keyed_state_store<std::string>& store,
             const runtime_info&) override {
     count_ = store.get_state<int>("count", state_ttl::of(100, Refresh));
@@ -637,7 +656,7 @@ CAF_TEST(reads refresh a TTL configured with on_read_and_write) {
 
 CAF_TEST(a TTL must be positive) {
   CAF_CHECK(test::throws<std::invalid_argument>([] { state_ttl::of(0); },
-                                               "positive"));
+                                                "positive"));
   CAF_CHECK(test::throws<std::invalid_argument>([] { state_ttl::of(-5); },
-                                               "positive"));
+                                                "positive"));
 }

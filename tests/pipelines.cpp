@@ -36,10 +36,11 @@ CAF_TEST(map filter chain matches a plain loop) {
     stream_execution_environment env;
     env.set_parallelism(p);
     auto out = std::make_shared<collected<int64_t>>();
-    env.from_generator(100000, [](uint64_t i) { return static_cast<int64_t>(i); })
-      .map([](int64_t x) { return x * 3; })
-      .filter([](int64_t x) { return x % 2 == 0; })
-      .collect_into(out);
+    env.from_generator(100000,
+                       [](uint64_t i) { return static_cast<int64_t>(i); })
+        .map([](int64_t x) { return x * 3; })
+        .filter([](int64_t x) { return x % 2 == 0; })
+        .collect_into(out);
     env.execute("map-filter");
     std::vector<int64_t> expected;
     for (int64_t i = 0; i < 100000; ++i)
@@ -62,10 +63,10 @@ CAF_TEST(keyed rolling sum ends with per key totals) {
     }
     auto out = std::make_shared<collected<trade>>();
     env.from_collection(input)
-      .rebalance()
-      .key_by([](const trade& t) { return t.symbol; })
-      .sum(&trade::qty)
-      .collect_into(out);
+        .rebalance()
+        .key_by([](const trade& t) { return t.symbol; })
+        .sum(&trade::qty)
+        .collect_into(out);
     env.execute("rolling-sum");
     auto xs = out->values();
     CAF_CHECK_EQUAL(xs.size(), input.size());
@@ -85,20 +86,20 @@ CAF_TEST(union and flat map) {
   auto a = env.from_collection(std::vector<std::string>{"a b", "c"});
   auto b = env.from_collection(std::vector<std::string>{"d e f"});
   a.union_with(b)
-    .flat_map<std::string>([](const std::string& line,
-                              collector<std::string>& col) {
-      std::string word;
-      for (char c : line + " ") {
-        if (c == ' ') {
-          if (!word.empty())
-            col.collect(word);
-          word.clear();
-        } else {
-          word += c;
-        }
-      }
-    })
-    .collect_into(out);
+      .flat_map<std::string>(
+          [](const std::string& line, collector<std::string>& col) {
+            std::string word;
+            for (char c : line + " ") {
+              if (c == ' ') {
+                if (!word.empty())
+                  col.collect(word);
+                word.clear();
+              } else {
+                word += c;
+              }
+            }
+          })
+      .collect_into(out);
   env.execute();
   CAF_CHECK_EQUAL(sorted(out->values()),
                   (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
@@ -108,13 +109,13 @@ CAF_TEST(a failing user function fails the job with its message) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_generator(1000, [](uint64_t i) { return static_cast<int>(i); })
-    .map([](int x) {
-      if (x == 500)
-        throw std::runtime_error("bad record 500");
-      return x;
-    })
-    .name("Validate")
-    .collect_into(std::make_shared<collected<int>>());
+      .map([](int x) {
+        if (x == 500)
+          throw std::runtime_error("bad record 500");
+        return x;
+      })
+      .name("Validate")
+      .collect_into(std::make_shared<collected<int>>());
   try {
     env.execute("failing");
     CAF_FAIL("execute() did not throw");
@@ -128,7 +129,9 @@ CAF_TEST(a failing user function fails the job with its message) {
 CAF_TEST(misconfigured jobs fail before they start) {
   {
     stream_execution_environment env;
-    env.from_elements({1, 2, 3}).map([](int x) { return x; }).set_parallelism(200);
+    env.from_elements({1, 2, 3})
+        .map([](int x) { return x; })
+        .set_parallelism(200);
     CAF_CHECK(test::throws<std::invalid_argument>([&] { env.execute(); }));
   }
   {
@@ -150,8 +153,9 @@ CAF_TEST(an unbounded job can be cancelled) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto out = std::make_shared<collected<uint64_t>>();
-  env.from_generator(0, [](uint64_t i) { return i; }, 10000)
-    .collect_into(out);
+  env.from_generator(
+         0, [](uint64_t i) { return i; }, 10000)
+      .collect_into(out);
   auto client = env.execute_async("unbounded");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CAF_CHECK(client->status() == job_status::running);
@@ -187,9 +191,9 @@ CAF_TEST(window_all counts every record once at parallelism one) {
     int64_t get_result(const int64_t& acc) const { return acc; }
     void merge(int64_t& a, const int64_t& b) const { a += b; }
   };
-  struct emit : process_window_function<uint8_t, int64_t,
-                                        std::pair<int64_t, int64_t>,
-                                        time_window> {
+  struct emit
+      : process_window_function<uint8_t, int64_t, std::pair<int64_t, int64_t>,
+                                time_window> {
     void process(const uint8_t&, const context& ctx,
                  const std::vector<int64_t>& xs,
                  collector<std::pair<int64_t, int64_t>>& col) override {
@@ -197,13 +201,14 @@ CAF_TEST(window_all counts every record once at parallelism one) {
     }
   };
   env.from_collection(input)
-    .rebalance()
-    .assign_timestamps_and_watermarks(
-      watermark_strategy<reading>::for_bounded_out_of_orderness(50)
-        .with_timestamp_assigner([](const reading& r, timestamp) { return r.ts; }))
-    .window_all(tumbling_event_time_windows::of(1000))
-    .aggregate(count_agg{}, [] { return std::make_unique<emit>(); })
-    .collect_into(out);
+      .rebalance()
+      .assign_timestamps_and_watermarks(
+          watermark_strategy<reading>::for_bounded_out_of_orderness(50)
+              .with_timestamp_assigner(
+                  [](const reading& r, timestamp) { return r.ts; }))
+      .window_all(tumbling_event_time_windows::of(1000))
+      .aggregate(count_agg{}, [] { return std::make_unique<emit>(); })
+      .collect_into(out);
   env.execute("window all");
   std::map<int64_t, int64_t> got;
   for (auto& [start, n] : out->values())
@@ -215,12 +220,12 @@ CAF_TEST(window_all counts every record once at parallelism one) {
 CAF_TEST(window_all rejects a parallelism above one) {
   stream_execution_environment env;
   env.from_elements({reading{1, 1}})
-    .window_all(tumbling_event_time_windows::of(10))
-    .reduce([](const reading& a, const reading&) { return a; })
-    .set_parallelism(2)
-    .print("", [](const reading& r) { return std::to_string(r.ts); });
+      .window_all(tumbling_event_time_windows::of(10))
+      .reduce([](const reading& a, const reading&) { return a; })
+      .set_parallelism(2)
+      .print("", [](const reading& r) { return std::to_string(r.ts); });
   CAF_CHECK(test::throws<std::invalid_argument>([&] { env.execute(); },
-                                               "non-parallel"));
+                                                "non-parallel"));
 }
 
 CAF_TEST(a generator with a rate paces itself) {
@@ -229,8 +234,9 @@ CAF_TEST(a generator with a rate paces itself) {
   auto out = std::make_shared<collected<uint64_t>>();
   // 3000 records at 10000 records/s take at least 0.3 s (less than that
   // would mean the rate is ignored; there is no upper bound asserted).
-  env.from_generator(3000, [](uint64_t i) { return i; }, 10000)
-    .collect_into(out);
+  env.from_generator(
+         3000, [](uint64_t i) { return i; }, 10000)
+      .collect_into(out);
   auto start = monotonic_now_ns();
   env.execute("paced");
   auto elapsed_ms = (monotonic_now_ns() - start) / 1000000;
@@ -247,22 +253,22 @@ CAF_TEST(a slow sink holds back an unbounded source) {
   auto produced = std::make_shared<std::atomic<uint64_t>>(0);
   auto sunk = std::make_shared<std::atomic<uint64_t>>(0);
   struct slow final : sink_function<uint64_t> {
-    explicit slow(std::shared_ptr<std::atomic<uint64_t>> n) : n_(std::move(n)) {}
+    explicit slow(std::shared_ptr<std::atomic<uint64_t>> n)
+        : n_(std::move(n)) {}
     void invoke(const uint64_t&, timestamp) override {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
       n_->fetch_add(1);
     }
     std::shared_ptr<std::atomic<uint64_t>> n_;
   };
-  env
-    .from_generator(0,
-                    [produced](uint64_t i) {
-                      produced->fetch_add(1);
-                      return i;
-                    })
-    .key_by([](uint64_t x) { return x % 7; })
-    .map([](uint64_t x) { return x; })
-    .add_sink([sunk] { return std::make_unique<slow>(sunk); });
+  env.from_generator(0,
+                     [produced](uint64_t i) {
+                       produced->fetch_add(1);
+                       return i;
+                     })
+      .key_by([](uint64_t x) { return x % 7; })
+      .map([](uint64_t x) { return x; })
+      .add_sink([sunk] { return std::make_unique<slow>(sunk); });
   auto client = env.execute_async("backpressure");
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   auto p = produced->load();
@@ -287,11 +293,12 @@ CAF_TEST(a keyed stream unioned with another keeps its hash partitioning) {
   auto b = env.from_collection(std::vector<int>{10, 20});
   auto out = std::make_shared<collected<int>>();
   a.key_by([](int x) { return x % 2; })
-    .union_with(b)
-    .map([](int x) { return x + 1; })
-    .collect_into(out);
+      .union_with(b)
+      .map([](int x) { return x + 1; })
+      .collect_into(out);
   env.execute("union of keyed");
-  CAF_CHECK_EQUAL(sorted(out->values()), (std::vector<int>{2, 3, 4, 5, 11, 21}));
+  CAF_CHECK_EQUAL(sorted(out->values()),
+                  (std::vector<int>{2, 3, 4, 5, 11, 21}));
 }
 
 CAF_TEST(an operator whose close fails fails the job) {
@@ -303,7 +310,7 @@ CAF_TEST(an operator whose close fails fails the job) {
   stream_execution_environment env;
   env.set_parallelism(1);
   env.from_elements({1, 2, 3}).add_sink(
-    [] { return std::make_unique<failing_close>(); }, "Failing Sink");
+      [] { return std::make_unique<failing_close>(); }, "Failing Sink");
   CAF_CHECK(test::throws<job_failed>([&] { env.execute("close fails"); },
                                      "flush to disk failed"));
 }
@@ -316,13 +323,13 @@ CAF_TEST(after a cancelled job is waited for no subtask runs any more) {
   auto seen = std::make_shared<std::atomic<uint64_t>>(0);
   struct counting final : sink_function<uint64_t> {
     explicit counting(std::shared_ptr<std::atomic<uint64_t>> n)
-      : n_(std::move(n)) {}
+        : n_(std::move(n)) {}
     void invoke(const uint64_t&, timestamp) override { n_->fetch_add(1); }
     std::shared_ptr<std::atomic<uint64_t>> n_;
   };
   env.from_generator(0, [](uint64_t i) { return i; })
-    .rebalance()
-    .add_sink([seen] { return std::make_unique<counting>(seen); });
+      .rebalance()
+      .add_sink([seen] { return std::make_unique<counting>(seen); });
   auto client = env.execute_async("cancel and wait");
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   client->cancel();

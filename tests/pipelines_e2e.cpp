@@ -21,7 +21,8 @@ using namespace libstream;
 
 namespace {
 
-// -- input ----------------------------------------------------------------------
+// -- input
+// ----------------------------------------------------------------------
 
 struct event {
   int key = 0;
@@ -51,7 +52,7 @@ std::vector<T> sorted(std::vector<T> xs) {
 
 /// Emits a window_result per window from the pre-reduced event.
 struct to_result final
-  : process_window_function<int, event, window_result, time_window> {
+    : process_window_function<int, event, window_result, time_window> {
   void process(const int& key, const context& ctx,
                const std::vector<event>& elements,
                collector<window_result>& out) override {
@@ -74,14 +75,15 @@ std::vector<window_result> run_windows(const std::vector<event>& input, int p,
   env.set_parallelism(p);
   auto out = std::make_shared<collected<window_result>>();
   env.from_collection(input)
-    .assign_timestamps_and_watermarks(
-      watermark_strategy<event>::for_bounded_out_of_orderness(disorder_bound)
-        .with_timestamp_assigner(
-          [](const event& e, timestamp) { return e.ts; }))
-    .key_by([](const event& e) { return e.key; })
-    .window(assigner)
-    .reduce(add_events, [] { return std::make_unique<to_result>(); })
-    .collect_into(out);
+      .assign_timestamps_and_watermarks(
+          watermark_strategy<event>::for_bounded_out_of_orderness(
+              disorder_bound)
+              .with_timestamp_assigner(
+                  [](const event& e, timestamp) { return e.ts; }))
+      .key_by([](const event& e) { return e.key; })
+      .window(assigner)
+      .reduce(add_events, [] { return std::make_unique<to_result>(); })
+      .collect_into(out);
   env.execute("windows");
   return sorted(out->values());
 }
@@ -93,13 +95,14 @@ public:
   using target = collected<std::pair<int, T>>;
 
   explicit tagged_sink(std::shared_ptr<target> out, int delay_every = 0)
-    : out_(std::move(out)), delay_every_(delay_every) {}
+      : out_(std::move(out)), delay_every_(delay_every) {}
 
   void open(const runtime_info& info) override { index_ = info.subtask_index; }
 
   void invoke(const T& value, timestamp) override {
     buffer_.emplace_back(index_, value);
-    if (delay_every_ > 0 && buffer_.size() % static_cast<size_t>(delay_every_) == 0)
+    if (delay_every_ > 0
+        && buffer_.size() % static_cast<size_t>(delay_every_) == 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
@@ -140,7 +143,8 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 } // namespace
 
-// -- windows -----------------------------------------------------------------------
+// -- windows
+// -----------------------------------------------------------------------
 
 CAF_TEST(tumbling event time windows agree with a loop at any parallelism) {
   auto input = make_events(3000, 7);
@@ -154,8 +158,8 @@ CAF_TEST(tumbling event time windows agree with a loop at any parallelism) {
   }
   std::vector<window_result> expected;
   for (auto& [k, acc] : ref)
-    expected.emplace_back(std::get<0>(k), std::get<1>(k),
-                          std::get<1>(k) + size, acc.first, acc.second);
+    expected.emplace_back(std::get<0>(k), std::get<1>(k), std::get<1>(k) + size,
+                          acc.first, acc.second);
   std::sort(expected.begin(), expected.end());
   for (int p : {1, 2, 4}) {
     CAF_MESSAGE("parallelism " << p);
@@ -180,26 +184,27 @@ CAF_TEST(sliding event time windows agree with a loop at any parallelism) {
   }
   std::vector<window_result> expected;
   for (auto& [k, acc] : ref)
-    expected.emplace_back(std::get<0>(k), std::get<1>(k),
-                          std::get<1>(k) + size, acc.first, acc.second);
+    expected.emplace_back(std::get<0>(k), std::get<1>(k), std::get<1>(k) + size,
+                          acc.first, acc.second);
   std::sort(expected.begin(), expected.end());
   for (int p : {1, 2, 4}) {
     CAF_MESSAGE("parallelism " << p);
-    auto got = run_windows(input, p,
-                           sliding_event_time_windows::of(size, slide));
+    auto got
+        = run_windows(input, p, sliding_event_time_windows::of(size, slide));
     CAF_CHECK_EQUAL(got.size(), expected.size());
     CAF_CHECK(got == expected);
   }
 }
 
-// -- keyed process function with timers --------------------------------------------
+// -- keyed process function with timers
+// --------------------------------------------
 
 namespace {
 
 /// Sums values per key and 100 ms bucket in map state; an event-time timer
 /// at the bucket's last millisecond emits (key, bucket, sum) and clears it.
 struct bucket_sums final
-  : keyed_process_function<int, event, std::tuple<int, int64_t, int64_t>> {
+    : keyed_process_function<int, event, std::tuple<int, int64_t, int64_t>> {
   map_state<int64_t, int64_t> sums;
 
   void open(keyed_state_store<int>& store, const runtime_info&) override {
@@ -242,21 +247,23 @@ CAF_TEST(a keyed process function with event time timers) {
     env.set_parallelism(p);
     auto out = std::make_shared<collected<std::tuple<int, int64_t, int64_t>>>();
     env.from_collection(input)
-      .assign_timestamps_and_watermarks(
-        watermark_strategy<event>::for_bounded_out_of_orderness(disorder_bound)
-          .with_timestamp_assigner(
-            [](const event& e, timestamp) { return e.ts; }))
-      .key_by([](const event& e) { return e.key; })
-      .process<std::tuple<int, int64_t, int64_t>>(
-        [] { return std::make_unique<bucket_sums>(); })
-      .collect_into(out);
+        .assign_timestamps_and_watermarks(
+            watermark_strategy<event>::for_bounded_out_of_orderness(
+                disorder_bound)
+                .with_timestamp_assigner(
+                    [](const event& e, timestamp) { return e.ts; }))
+        .key_by([](const event& e) { return e.key; })
+        .process<std::tuple<int, int64_t, int64_t>>(
+            [] { return std::make_unique<bucket_sums>(); })
+        .collect_into(out);
     env.execute("timers");
     CAF_CHECK(sorted(out->values()) == expected);
     CAF_CHECK_EQUAL(out->size(), expected.size());
   }
 }
 
-// -- late data ----------------------------------------------------------------------
+// -- late data
+// ----------------------------------------------------------------------
 
 namespace {
 
@@ -285,21 +292,22 @@ CAF_TEST(late data goes to the side output end to end) {
   auto main_out = std::make_shared<collected<window_result>>();
   auto late_out = std::make_shared<collected<int64_t>>();
   auto windows
-    = env.from_collection(input)
-        .rebalance()
-        .assign_timestamps_and_watermarks(
-          watermark_strategy<event>::for_generator(
-            [] { return std::make_unique<per_event_watermarks>(); })
-            .with_timestamp_assigner(
-              [](const event& e, timestamp) { return e.ts; }))
-        .key_by([](const event& e) { return e.key; })
-        .window(tumbling_event_time_windows::of(1000))
-        .side_output_late_data(late_tag)
-        .reduce(add_events, [] { return std::make_unique<to_result>(); });
+      = env.from_collection(input)
+            .rebalance()
+            .assign_timestamps_and_watermarks(
+                watermark_strategy<event>::for_generator([] {
+                  return std::make_unique<per_event_watermarks>();
+                }).with_timestamp_assigner([](const event& e, timestamp) {
+                  return e.ts;
+                }))
+            .key_by([](const event& e) { return e.key; })
+            .window(tumbling_event_time_windows::of(1000))
+            .side_output_late_data(late_tag)
+            .reduce(add_events, [] { return std::make_unique<to_result>(); });
   windows.collect_into(main_out);
   windows.get_side_output(late_tag)
-    .map([](const event& e) { return e.ts; })
-    .collect_into(late_out);
+      .map([](const event& e) { return e.ts; })
+      .collect_into(late_out);
   env.execute("late data");
   // Reference: a loop that tracks the watermark (max ts - 1 so far).
   std::map<int64_t, std::pair<int64_t, int64_t>> ref;
@@ -337,20 +345,21 @@ CAF_TEST(a punctuated watermark does not overtake the records before it) {
   auto main_out = std::make_shared<collected<window_result>>();
   auto late_out = std::make_shared<collected<int64_t>>();
   auto windows
-    = env.from_collection(input)
-        .assign_timestamps_and_watermarks(
-          watermark_strategy<event>::for_generator(
-            [] { return std::make_unique<per_event_watermarks>(); })
-            .with_timestamp_assigner(
-              [](const event& e, timestamp) { return e.ts; }))
-        .key_by([](const event& e) { return e.key; })
-        .window(tumbling_event_time_windows::of(1000))
-        .side_output_late_data(late_tag)
-        .reduce(add_events, [] { return std::make_unique<to_result>(); });
+      = env.from_collection(input)
+            .assign_timestamps_and_watermarks(
+                watermark_strategy<event>::for_generator([] {
+                  return std::make_unique<per_event_watermarks>();
+                }).with_timestamp_assigner([](const event& e, timestamp) {
+                  return e.ts;
+                }))
+            .key_by([](const event& e) { return e.key; })
+            .window(tumbling_event_time_windows::of(1000))
+            .side_output_late_data(late_tag)
+            .reduce(add_events, [] { return std::make_unique<to_result>(); });
   windows.collect_into(main_out);
   windows.get_side_output(late_tag)
-    .map([](const event& e) { return e.ts; })
-    .collect_into(late_out);
+      .map([](const event& e) { return e.ts; })
+      .collect_into(late_out);
   env.execute("punctuated");
   // In order timestamps: nothing is late; 5 windows of 10 records.
   CAF_CHECK_EQUAL(late_out->size(), 0u);
@@ -360,7 +369,8 @@ CAF_TEST(a punctuated watermark does not overtake the records before it) {
   CAF_CHECK(sorted(main_out->values()) == expected);
 }
 
-// -- partitioning --------------------------------------------------------------------
+// -- partitioning
+// --------------------------------------------------------------------
 
 CAF_TEST(broadcast delivers every record to every subtask) {
   stream_execution_environment env;
@@ -402,9 +412,9 @@ CAF_TEST(rescale from 2 to 4 keeps each producer on its own consumers) {
   auto out = std::make_shared<tagged>();
   // Generator subtask k of 2 emits k, k + 2, ...: subtask 0 the even values.
   env.from_generator(1000, [](uint64_t i) { return static_cast<int64_t>(i); })
-    .set_parallelism(2)
-    .rescale()
-    .add_sink(make_tagged_sink(out));
+      .set_parallelism(2)
+      .rescale()
+      .add_sink(make_tagged_sink(out));
   env.execute("rescale up");
   auto got = by_subtask(*out);
   CAF_CHECK_EQUAL(got.size(), 4u);
@@ -424,9 +434,9 @@ CAF_TEST(rescale from 4 to 2 merges neighbouring producers) {
   env.set_parallelism(2);
   auto out = std::make_shared<tagged>();
   env.from_generator(1000, [](uint64_t i) { return static_cast<int64_t>(i); })
-    .set_parallelism(4)
-    .rescale()
-    .add_sink(make_tagged_sink(out));
+      .set_parallelism(4)
+      .rescale()
+      .add_sink(make_tagged_sink(out));
   env.execute("rescale down");
   auto got = by_subtask(*out);
   CAF_CHECK_EQUAL(got.size(), 2u);
@@ -447,9 +457,10 @@ CAF_TEST(custom partitioning sends each key where the partitioner says) {
   for (int64_t i = 0; i < 900; ++i)
     input.push_back(i * 7);
   env.from_collection(input)
-    .partition_custom([](int64_t key, int n) { return static_cast<int>(key % n); },
-                      [](int64_t x) { return x; })
-    .add_sink(make_tagged_sink(out));
+      .partition_custom(
+          [](int64_t key, int n) { return static_cast<int>(key % n); },
+          [](int64_t x) { return x; })
+      .add_sink(make_tagged_sink(out));
   env.execute("custom");
   auto got = by_subtask(*out);
   for (int s = 0; s < 3; ++s) {
@@ -465,9 +476,9 @@ CAF_TEST(a custom partitioner out of range fails the job) {
   stream_execution_environment env;
   env.set_parallelism(2);
   env.from_elements<int64_t>({1, 2, 3})
-    .partition_custom([](int64_t, int n) { return n; },
-                      [](int64_t x) { return x; })
-    .add_sink(make_tagged_sink(std::make_shared<tagged>()));
+      .partition_custom([](int64_t, int n) { return n; },
+                        [](int64_t x) { return x; })
+      .add_sink(make_tagged_sink(std::make_shared<tagged>()));
   try {
     env.execute("bad partitioner");
     CAF_FAIL("execute() did not throw");
@@ -478,7 +489,8 @@ CAF_TEST(a custom partitioner out of range fails the job) {
   }
 }
 
-// -- backpressure ----------------------------------------------------------------------
+// -- backpressure
+// ----------------------------------------------------------------------
 
 CAF_TEST(a slow sink loses nothing under backpressure) {
   stream_execution_environment env;
@@ -489,9 +501,9 @@ CAF_TEST(a slow sink loses nothing under backpressure) {
   const int64_t n = 20000;
   env.from_generator(static_cast<uint64_t>(n),
                      [](uint64_t i) { return static_cast<int64_t>(i); })
-    .map([](int64_t x) { return x; })
-    .rebalance()
-    .add_sink(make_tagged_sink(out, 100));
+      .map([](int64_t x) { return x; })
+      .rebalance()
+      .add_sink(make_tagged_sink(out, 100));
   auto r = env.execute("slow sink");
   CAF_CHECK(r.status == job_status::finished);
   std::vector<int64_t> all;

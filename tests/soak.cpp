@@ -80,13 +80,14 @@ CAF_TEST(a paced keyed window job runs with stable memory and exact counts) {
   env.set_parallelism(2);
   auto out = std::make_shared<collected<row>>();
   env.from_generator(n, make_tick, rate)
-    .assign_timestamps_and_watermarks(
-      watermark_strategy<tick>::for_bounded_out_of_orderness(2000)
-        .with_timestamp_assigner([](const tick& t, timestamp) { return t.ts; }))
-    .key_by([](const tick& t) { return t.key; })
-    .window(tumbling_event_time_windows::of(window))
-    .aggregate(count_agg{}, [] { return std::make_unique<emit>(); })
-    .collect_into(out);
+      .assign_timestamps_and_watermarks(
+          watermark_strategy<tick>::for_bounded_out_of_orderness(2000)
+              .with_timestamp_assigner(
+                  [](const tick& t, timestamp) { return t.ts; }))
+      .key_by([](const tick& t) { return t.key; })
+      .window(tumbling_event_time_windows::of(window))
+      .aggregate(count_agg{}, [] { return std::make_unique<emit>(); })
+      .collect_into(out);
   auto client = env.execute_async("soak");
   std::this_thread::sleep_for(std::chrono::seconds(4));
   auto early = rss_kib();

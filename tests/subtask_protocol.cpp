@@ -50,39 +50,39 @@ using log_ptr = std::shared_ptr<probe_log>;
 
 caf::behavior probe(caf::event_based_actor* self, log_ptr log) {
   self->set_down_handler(
-    [log](caf::down_msg& dm) { log->downs.push_back(dm.reason); });
+      [log](caf::down_msg& dm) { log->downs.push_back(dm.reason); });
   return {
-    [log](batch_msg& m) {
-      log->order += 'b';
-      log->batches.emplace_back(m.channel, m.seq);
-      value_batch xs;
-      if (auto* typed = dynamic_cast<typed_batch<int64_t>*>(m.payload.get()))
-        for (auto& r : typed->records)
-          xs.push_back(r.value);
-      log->batch_values.push_back(std::move(xs));
-    },
-    [log](watermark_atom, uint32_t ch, int64_t wm) {
-      log->order += 'w';
-      log->watermarks.emplace_back(ch, wm);
-    },
-    [log](idle_atom, uint32_t ch, bool idle) {
-      log->order += 'i';
-      log->idleness.emplace_back(ch, idle);
-    },
-    [log](end_atom, uint32_t ch) {
-      log->order += 'e';
-      log->ends.push_back(ch);
-    },
-    [log](credit_atom, uint32_t ch, int32_t n) {
-      log->credits.emplace_back(ch, n);
-    },
-    [log](finished_atom, uint64_t job, int32_t v, int32_t i) {
-      log->finished.emplace_back(job, v, i);
-    },
-    [log](failed_atom, uint64_t, std::string& what) {
-      log->failed.push_back(what);
-    },
-    [self](caf::actor& whom) { self->monitor(whom); },
+      [log](batch_msg& m) {
+        log->order += 'b';
+        log->batches.emplace_back(m.channel, m.seq);
+        value_batch xs;
+        if (auto* typed = dynamic_cast<typed_batch<int64_t>*>(m.payload.get()))
+          for (auto& r : typed->records)
+            xs.push_back(r.value);
+        log->batch_values.push_back(std::move(xs));
+      },
+      [log](watermark_atom, uint32_t ch, int64_t wm) {
+        log->order += 'w';
+        log->watermarks.emplace_back(ch, wm);
+      },
+      [log](idle_atom, uint32_t ch, bool idle) {
+        log->order += 'i';
+        log->idleness.emplace_back(ch, idle);
+      },
+      [log](end_atom, uint32_t ch) {
+        log->order += 'e';
+        log->ends.push_back(ch);
+      },
+      [log](credit_atom, uint32_t ch, int32_t n) {
+        log->credits.emplace_back(ch, n);
+      },
+      [log](finished_atom, uint64_t job, int32_t v, int32_t i) {
+        log->finished.emplace_back(job, v, i);
+      },
+      [log](failed_atom, uint64_t, std::string& what) {
+        log->failed.push_back(what);
+      },
+      [self](caf::actor& whom) { self->monitor(whom); },
   };
 }
 
@@ -176,11 +176,11 @@ relay_graph(int credits, std::function<int64_t(int64_t)> f = nullptr) {
   if (!f)
     f = [](int64_t x) { return x; };
   env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
-    .set_parallelism(2)
-    .rebalance()
-    .map([f](int64_t x) { return f(x); }, "Relay")
-    .rebalance()
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .set_parallelism(2)
+      .rebalance()
+      .map([f](int64_t x) { return f(x); }, "Relay")
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
   return std::make_shared<const job_graph>(env.builder()->plan());
 }
 
@@ -234,8 +234,8 @@ CAF_TEST(a source without credit stops sending until credit returns) {
   env.set_buffer_timeout(0);
   env.config().credits_per_channel = 1;
   env.from_collection(std::vector<int64_t>{10, 20, 30})
-    .rebalance()
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = std::make_shared<const job_graph>(env.builder()->plan());
   auto v = vertex_named(*g, "Collection Source");
   auto& vx = g->vertices()[static_cast<size_t>(v)];
@@ -264,9 +264,9 @@ CAF_TEST(a source without credit stops sending until credit returns) {
   CAF_CHECK_EQUAL(out_log->batch_values,
                   (std::vector<value_batch>{{10}, {20}, {30}}));
   CAF_CHECK_EQUAL(out_log->order, "bbbwe");
-  CAF_CHECK_EQUAL(out_log->watermarks,
-                  (std::vector<std::pair<uint32_t, int64_t>>{
-                    {5, max_watermark}}));
+  CAF_CHECK_EQUAL(
+      out_log->watermarks,
+      (std::vector<std::pair<uint32_t, int64_t>>{{5, max_watermark}}));
   CAF_CHECK_EQUAL(out_log->ends, (std::vector<uint32_t>{5}));
   CAF_CHECK_EQUAL(coord_log->finished.size(), 1u);
   CAF_CHECK_EQUAL(coord_log->downs.size(), 1u);
@@ -368,7 +368,7 @@ CAF_TEST(the watermark is the minimum over the active input channels) {
   self->send(sub, batch_msg{1, 0, make_batch({77})});
   run();
   CAF_CHECK_EQUAL(out_log->idleness, (std::vector<std::pair<uint32_t, bool>>{
-                                       {2, true}, {2, false}}));
+                                         {2, true}, {2, false}}));
   CAF_CHECK_EQUAL(out_log->watermarks, (wms{{2, 5}, {2, 10}}));
   CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{77}));
   // Active again, the order on the wire is: idle, active, the record.
@@ -392,7 +392,8 @@ CAF_TEST(a watermark on a channel that does not exist fails the subtask) {
   CAF_CHECK_EQUAL(coord_log->downs.size(), 1u);
 }
 
-// -- end of stream -------------------------------------------------------------
+// -- end of stream
+// -------------------------------------------------------------
 
 CAF_TEST(end of partition on every channel ends the subtask) {
   auto g = relay_graph(8);
@@ -421,13 +422,13 @@ CAF_TEST(end of partition on every channel ends the subtask) {
   // end of partition, and the coordinator learns this subtask finished.
   CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1, 2}));
   CAF_CHECK_EQUAL(out_log->order, "bbwe");
-  CAF_CHECK_EQUAL(out_log->watermarks,
-                  (std::vector<std::pair<uint32_t, int64_t>>{
-                    {4, max_watermark}}));
+  CAF_CHECK_EQUAL(
+      out_log->watermarks,
+      (std::vector<std::pair<uint32_t, int64_t>>{{4, max_watermark}}));
   CAF_CHECK_EQUAL(out_log->ends, (std::vector<uint32_t>{4}));
-  CAF_CHECK_EQUAL(coord_log->finished,
-                  (std::vector<std::tuple<uint64_t, int32_t, int32_t>>{
-                    {job_id, v, 0}}));
+  CAF_CHECK_EQUAL(
+      coord_log->finished,
+      (std::vector<std::tuple<uint64_t, int32_t, int32_t>>{{job_id, v, 0}}));
   CAF_REQUIRE_EQUAL(coord_log->downs.size(), 1u);
   CAF_CHECK(!coord_log->downs[0]); // a normal exit
   CAF_CHECK(coord_log->failed.empty());
@@ -464,7 +465,8 @@ CAF_TEST(a channel that ends twice fails the subtask) {
   CAF_CHECK(out_log->ends.empty());
 }
 
-// -- faults --------------------------------------------------------------------
+// -- faults
+// --------------------------------------------------------------------
 
 CAF_TEST(a batch sequence gap fails the subtask naming the gap) {
   auto g = relay_graph(8);
@@ -524,7 +526,8 @@ CAF_TEST(a user exception fails the subtask naming the operator) {
   CAF_CHECK_EQUAL(coord_log->downs.size(), 1u);
 }
 
-// -- control plane ---------------------------------------------------------------
+// -- control plane
+// ---------------------------------------------------------------
 
 CAF_TEST(wiring without channels for an output edge is refused) {
   auto g = relay_graph(8);
@@ -552,7 +555,8 @@ CAF_TEST(a cancelled subtask stops without reporting) {
   CAF_CHECK(out_log->order.empty());
 }
 
-// -- processing time -----------------------------------------------------------
+// -- processing time
+// -----------------------------------------------------------
 
 namespace {
 
@@ -578,12 +582,12 @@ CAF_TEST(processing time follows the actor clock of the test coordinator) {
   env.set_parallelism(1);
   env.set_buffer_timeout(0);
   env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
-    .set_parallelism(2)
-    .key_by([](int64_t x) { return x; })
-    .process<int64_t>([] { return std::make_unique<delayed_echo>(); },
-                      "Delayed")
-    .rebalance()
-    .collect_into(std::make_shared<collected<int64_t>>());
+      .set_parallelism(2)
+      .key_by([](int64_t x) { return x; })
+      .process<int64_t>([] { return std::make_unique<delayed_echo>(); },
+                        "Delayed")
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
   auto g = std::make_shared<const job_graph>(env.builder()->plan());
   auto v = vertex_named(*g, "Delayed");
   auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);

@@ -11,7 +11,8 @@ bool throws(F&& f, const std::string& needle = "") {
   try {
     f();
   } catch (const E& e) {
-    return needle.empty() || std::string{e.what()}.find(needle) != std::string::npos;
+    return needle.empty()
+           || std::string{e.what()}.find(needle) != std::string::npos;
   } catch (...) {
     return false;
   }

@@ -24,15 +24,20 @@ namespace {
 
 using change = watermark_valve::change;
 
-std::optional<timestamp> wm_of(const change& c) { return c.watermark; }
-std::optional<bool> idle_of(const change& c) { return c.idle; }
+std::optional<timestamp> wm_of(const change& c) {
+  return c.watermark;
+}
+std::optional<bool> idle_of(const change& c) {
+  return c.idle;
+}
 
 using opt_ts = std::optional<timestamp>;
 using opt_bool = std::optional<bool>;
 
 } // namespace
 
-// -- watermark valve ----------------------------------------------------------------
+// -- watermark valve
+// ----------------------------------------------------------------
 
 CAF_TEST(the valve forwards the minimum over all channels) {
   watermark_valve v{3};
@@ -130,7 +135,8 @@ CAF_TEST(the valve refuses channels that do not exist) {
   CAF_CHECK(test::throws<std::out_of_range>([&] { v.on_record(2); }));
 }
 
-// -- timestamps and watermarks operator ----------------------------------------------
+// -- timestamps and watermarks operator
+// ----------------------------------------------
 
 namespace {
 
@@ -144,14 +150,13 @@ using harness_t = one_input_harness<reading, reading>;
 std::unique_ptr<operator_base> assigner(watermark_strategy<reading> s,
                                         duration_ms interval = 200) {
   return std::make_unique<timestamps_and_watermarks_operator<reading>>(
-    s.with_timestamp_assigner(
-      [](const reading& r, timestamp) { return r.ts; }),
-    interval);
+      s.with_timestamp_assigner(
+          [](const reading& r, timestamp) { return r.ts; }),
+      interval);
 }
 
 /// Records and watermarks in the order they arrive.
-class order_recorder final : public operator_base,
-                             public record_sink<reading> {
+class order_recorder final : public operator_base, public record_sink<reading> {
 public:
   void process_batch(record_batch<reading>& batch) override {
     for (auto& r : batch) {
@@ -200,8 +205,8 @@ using tvec = std::vector<timestamp>;
 } // namespace
 
 CAF_TEST(bounded out of orderness emits max ts minus bound minus one) {
-  harness_t h{assigner(
-    watermark_strategy<reading>::for_bounded_out_of_orderness(100))};
+  harness_t h{
+      assigner(watermark_strategy<reading>::for_bounded_out_of_orderness(100))};
   h.open();
   CAF_CHECK_EQUAL(h.pending_processing_time_requests(), 1u);
   h.process_element({1000, 1}, no_timestamp);
@@ -229,7 +234,8 @@ CAF_TEST(bounded out of orderness emits max ts minus bound minus one) {
 }
 
 CAF_TEST(monotonous timestamps emit max ts minus one) {
-  harness_t h{assigner(watermark_strategy<reading>::for_monotonous_timestamps())};
+  harness_t h{
+      assigner(watermark_strategy<reading>::for_monotonous_timestamps())};
   h.open();
   for (int64_t t : {10, 20, 30})
     h.process_element({t, 0}, no_timestamp);
@@ -239,7 +245,7 @@ CAF_TEST(monotonous timestamps emit max ts minus one) {
 
 CAF_TEST(a custom generator decides the watermark) {
   harness_t h{assigner(watermark_strategy<reading>::for_generator(
-    [] { return std::make_unique<coarse>(); }))};
+      [] { return std::make_unique<coarse>(); }))};
   h.open();
   h.set_processing_time(200);
   CAF_CHECK(h.output().watermarks.empty());
@@ -252,7 +258,7 @@ CAF_TEST(a punctuated watermark follows the record that caused it) {
   // Regression for watermarks overtaking records of the same batch: the
   // operator ran the generator over the whole batch before forwarding it.
   harness_t h{assigner(watermark_strategy<reading>::for_generator(
-    [] { return std::make_unique<punctuated>(); }))};
+      [] { return std::make_unique<punctuated>(); }))};
   order_recorder rec;
   h.op().connect("", rec);
   h.open();
@@ -268,9 +274,9 @@ CAF_TEST(a punctuated watermark follows the record that caused it) {
 }
 
 CAF_TEST(idleness is declared after the timeout and lifted by a record) {
-  harness_t h{assigner(
-    watermark_strategy<reading>::for_bounded_out_of_orderness(0)
-      .with_idleness(500))};
+  harness_t h{
+      assigner(watermark_strategy<reading>::for_bounded_out_of_orderness(0)
+                   .with_idleness(500))};
   h.open();
   h.process_element({100, 0}, no_timestamp);
   for (timestamp t = 200; t <= 400; t += 200)
@@ -289,8 +295,8 @@ CAF_TEST(idleness is declared after the timeout and lifted by a record) {
 }
 
 CAF_TEST(idleness works without a watermark generator) {
-  harness_t h{assigner(watermark_strategy<reading>::no_watermarks()
-                         .with_idleness(300))};
+  harness_t h{assigner(
+      watermark_strategy<reading>::no_watermarks().with_idleness(300))};
   h.open();
   CAF_CHECK_EQUAL(h.pending_processing_time_requests(), 1u);
   for (timestamp t = 200; t <= 400; t += 200)
@@ -301,7 +307,7 @@ CAF_TEST(idleness works without a watermark generator) {
 
 CAF_TEST(ingestion time stamps records with the processing time) {
   harness_t h{std::make_unique<timestamps_and_watermarks_operator<reading>>(
-    watermark_strategy<reading>::for_ingestion_time(), 200)};
+      watermark_strategy<reading>::for_ingestion_time(), 200)};
   h.open();
   h.set_processing_time(1234);
   h.process_element({5, 0}, 77);
@@ -315,8 +321,8 @@ CAF_TEST(ingestion time stamps records with the processing time) {
 }
 
 CAF_TEST(upstream watermarks are replaced except the final one) {
-  harness_t h{assigner(
-    watermark_strategy<reading>::for_bounded_out_of_orderness(0))};
+  harness_t h{
+      assigner(watermark_strategy<reading>::for_bounded_out_of_orderness(0))};
   h.open();
   h.process_watermark(50);
   CAF_CHECK(h.output().watermarks.empty());
@@ -330,14 +336,15 @@ CAF_TEST(upstream watermarks are replaced except the final one) {
 
 CAF_TEST(the strategy refuses bad settings) {
   CAF_CHECK(test::throws<std::invalid_argument>(
-    [] { watermark_strategy<reading>::for_bounded_out_of_orderness(-1); },
-    "negative"));
+      [] { watermark_strategy<reading>::for_bounded_out_of_orderness(-1); },
+      "negative"));
   CAF_CHECK(test::throws<std::invalid_argument>(
-    [] { watermark_strategy<reading>::no_watermarks().with_idleness(0); },
-    "positive"));
+      [] { watermark_strategy<reading>::no_watermarks().with_idleness(0); },
+      "positive"));
 }
 
-// -- key groups -------------------------------------------------------------------------
+// -- key groups
+// -------------------------------------------------------------------------
 
 CAF_TEST(key group ranges cover every key group exactly once) {
   for (int max_p : {1, 7, 10, 128, 1000})
@@ -360,7 +367,8 @@ CAF_TEST(key group ranges cover every key group exactly once) {
       }
       CAF_CHECK_EQUAL(expected_first, max_p);
       for (int kg = 0; kg < max_p; ++kg)
-        if (subtask_of_key_group(kg, p, max_p) != owner[static_cast<size_t>(kg)])
+        if (subtask_of_key_group(kg, p, max_p)
+            != owner[static_cast<size_t>(kg)])
           CAF_FAIL("key group " << kg << " of " << max_p << " at parallelism "
                                 << p << ": subtask_of_key_group says "
                                 << subtask_of_key_group(kg, p, max_p)

@@ -24,7 +24,8 @@ using namespace libstream;
 
 namespace {
 
-// -- the records ---------------------------------------------------------------
+// -- the records
+// ---------------------------------------------------------------
 
 struct bench_trade {
   int64_t ts = 0;         // event time (ms)
@@ -65,8 +66,12 @@ inline bench_trade make_trade(uint64_t i) {
   return t;
 }
 
-inline double notional(const bench_trade& t) { return t.price * t.quantity; }
-inline bool large(double x) { return x > 20000.0; }
+inline double notional(const bench_trade& t) {
+  return t.price * t.quantity;
+}
+inline bool large(double x) {
+  return x > 20000.0;
+}
 
 struct window_stats {
   int64_t window_start = 0;
@@ -114,7 +119,8 @@ void report(const char* name, uint64_t n, double engine_s, double loop_s,
   std::fflush(stdout);
 }
 
-// -- 1: chained map/filter -------------------------------------------------------
+// -- 1: chained map/filter
+// -------------------------------------------------------
 
 double loop_map_filter(uint64_t n, uint64_t& kept) {
   auto start = monotonic_now_ns();
@@ -150,9 +156,9 @@ double engine_map_filter(uint64_t n, uint64_t& kept) {
   env.set_parallelism(1);
   auto c = std::make_shared<checksum>();
   env.from_generator(n, [](uint64_t i) { return make_trade(i); })
-    .map([](const bench_trade& t) { return notional(t); })
-    .filter([](double x) { return large(x); })
-    .add_sink([c] { return std::make_unique<sum_sink>(c); });
+      .map([](const bench_trade& t) { return notional(t); })
+      .filter([](double x) { return large(x); })
+      .add_sink([c] { return std::make_unique<sum_sink>(c); });
   auto start = monotonic_now_ns();
   env.execute("bench map/filter");
   auto s = seconds_since(start);
@@ -160,7 +166,8 @@ double engine_map_filter(uint64_t n, uint64_t& kept) {
   return s;
 }
 
-// -- 2/3: keyed tumbling window count + average -------------------------------------
+// -- 2/3: keyed tumbling window count + average
+// -------------------------------------
 
 double loop_window(uint64_t n, uint64_t& windows, int64_t& counted) {
   auto start = monotonic_now_ns();
@@ -240,19 +247,19 @@ double engine_window(uint64_t n, int parallelism, uint64_t& windows,
   env.set_parallelism(parallelism);
   auto c = std::make_shared<checksum>();
   auto strategy = watermark_strategy<bench_trade>::for_bounded_out_of_orderness(
-                    out_of_orderness_ms)
-                    .with_timestamp_assigner(
-                      [](const bench_trade& t, timestamp) { return t.ts; });
+                      out_of_orderness_ms)
+                      .with_timestamp_assigner(
+                          [](const bench_trade& t, timestamp) { return t.ts; });
   env.from_generator(n, [](uint64_t i) { return make_trade(i); })
-    .assign_timestamps_and_watermarks(strategy)
-    .key_by([](const bench_trade& t) { return t.industry; })
-    .window(tumbling_event_time_windows::of(window_ms))
-    .aggregate(avg_price_agg{})
-    .map([](const stats_acc& acc) {
-      return window_stats{0, 0, acc.count,
-                          acc.price_sum / static_cast<double>(acc.count)};
-    })
-    .add_sink([c] { return std::make_unique<window_sink>(c); });
+      .assign_timestamps_and_watermarks(strategy)
+      .key_by([](const bench_trade& t) { return t.industry; })
+      .window(tumbling_event_time_windows::of(window_ms))
+      .aggregate(avg_price_agg{})
+      .map([](const stats_acc& acc) {
+        return window_stats{0, 0, acc.count,
+                            acc.price_sum / static_cast<double>(acc.count)};
+      })
+      .add_sink([c] { return std::make_unique<window_sink>(c); });
   auto start = monotonic_now_ns();
   env.execute("bench window");
   auto s = seconds_since(start);
@@ -261,11 +268,12 @@ double engine_window(uint64_t n, int parallelism, uint64_t& windows,
   return s;
 }
 
-// -- latency ---------------------------------------------------------------------------
+// -- latency
+// ---------------------------------------------------------------------------
 
 struct latency_sink final : sink_function<bench_trade> {
   explicit latency_sink(std::shared_ptr<std::vector<int64_t>> out)
-    : out_(std::move(out)) {}
+      : out_(std::move(out)) {}
   void invoke(const bench_trade& t, timestamp) override {
     samples_.push_back(monotonic_now_ns() - t.created_ns);
   }
@@ -281,26 +289,25 @@ void latency(uint64_t n, double rate) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto samples = std::make_shared<std::vector<int64_t>>();
-  env
-    .from_generator(
-      n,
-      [](uint64_t i) {
-        auto t = make_trade(i);
-        t.created_ns = monotonic_now_ns();
-        return t;
-      },
-      rate)
-    .key_by([](const bench_trade& t) { return t.industry; })
-    .reduce([](const bench_trade&, const bench_trade& x) { return x; })
-    .add_sink([samples] { return std::make_unique<latency_sink>(samples); });
+  env.from_generator(
+         n,
+         [](uint64_t i) {
+           auto t = make_trade(i);
+           t.created_ns = monotonic_now_ns();
+           return t;
+         },
+         rate)
+      .key_by([](const bench_trade& t) { return t.industry; })
+      .reduce([](const bench_trade&, const bench_trade& x) { return x; })
+      .add_sink([samples] { return std::make_unique<latency_sink>(samples); });
   env.execute("bench latency");
   auto& xs = *samples;
   std::sort(xs.begin(), xs.end());
   auto pct = [&](double p) {
     return xs.empty() ? 0.0
                       : static_cast<double>(
-                          xs[static_cast<size_t>(p * (xs.size() - 1))])
-                          / 1e6;
+                            xs[static_cast<size_t>(p * (xs.size() - 1))])
+                            / 1e6;
   };
   std::printf("latency, source -> key_by -> reduce -> sink, parallelism 2, "
               "%.0f rec/s, default buffer timeout: p50 %.3f ms, p99 %.3f ms "
@@ -308,7 +315,8 @@ void latency(uint64_t n, double rate) {
               rate, pct(0.5), pct(0.99), xs.size());
 }
 
-// -- memory under a slow sink --------------------------------------------------------------
+// -- memory under a slow sink
+// --------------------------------------------------------------
 
 long rss_kib() {
   std::ifstream in{"/proc/self/status"};
@@ -321,7 +329,7 @@ long rss_kib() {
 
 struct slow_sink final : sink_function<bench_trade> {
   explicit slow_sink(std::shared_ptr<std::atomic<uint64_t>> n)
-    : n_(std::move(n)) {}
+      : n_(std::move(n)) {}
   void invoke(const bench_trade&, timestamp) override {
     // About 200k records/s: far slower than the source.
     auto until = monotonic_now_ns() + 5000;
@@ -337,24 +345,24 @@ void memory(int seconds) {
   env.set_parallelism(2);
   auto sunk = std::make_shared<std::atomic<uint64_t>>(0);
   auto produced = std::make_shared<std::atomic<uint64_t>>(0);
-  env
-    .from_generator(0,
-                    [produced](uint64_t i) {
-                      produced->fetch_add(1, std::memory_order_relaxed);
-                      return make_trade(i);
-                    })
-    .key_by([](const bench_trade& t) { return t.industry; })
-    .map([](const bench_trade& t) { return t; })
-    .add_sink([sunk] { return std::make_unique<slow_sink>(sunk); })
-    .set_parallelism(1);
+  env.from_generator(0,
+                     [produced](uint64_t i) {
+                       produced->fetch_add(1, std::memory_order_relaxed);
+                       return make_trade(i);
+                     })
+      .key_by([](const bench_trade& t) { return t.industry; })
+      .map([](const bench_trade& t) { return t; })
+      .add_sink([sunk] { return std::make_unique<slow_sink>(sunk); })
+      .set_parallelism(1);
   auto client = env.execute_async("bench slow sink");
   auto start = monotonic_now_ns();
   long at5 = 0;
   long at_end = 0;
   uint64_t produced5 = 0;
   for (int s = 1; s <= seconds; ++s) {
-    std::this_thread::sleep_until(std::chrono::steady_clock::time_point{
-      std::chrono::nanoseconds{start + static_cast<int64_t>(s) * 1000000000}});
+    std::this_thread::sleep_until(
+        std::chrono::steady_clock::time_point{std::chrono::nanoseconds{
+            start + static_cast<int64_t>(s) * 1000000000}});
     if (s == 5) {
       at5 = rss_kib();
       produced5 = produced->load();
@@ -370,7 +378,8 @@ void memory(int seconds) {
               "target within 10%%); produced %llu by 5 s, %llu by %d s, "
               "sunk %llu\n",
               at5, at_end, seconds,
-              100.0 * static_cast<double>(at_end - at5) / static_cast<double>(at5),
+              100.0 * static_cast<double>(at_end - at5)
+                  / static_cast<double>(at5),
               static_cast<unsigned long long>(produced5),
               static_cast<unsigned long long>(produced_end), seconds,
               static_cast<unsigned long long>(sunk_end));
@@ -387,16 +396,17 @@ int main(int argc, char** argv) {
   uint32_t num_industries = industries;
   po::options_description desc{"stream-bench options"};
   desc.add_options()("help,h", "show this help")(
-    "records", po::value(&n)->default_value(n), "records per throughput run")(
-    "memory-seconds", po::value(&memory_seconds)->default_value(memory_seconds),
-    "duration of the slow-sink memory run")("skip-memory",
-                                            "skip the slow-sink memory run")(
-    "only", po::value(&only)->default_value(0),
-    "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency) or 4 "
-    "(memory)")("repeat", po::value(&repeat)->default_value(repeat),
-               "repetitions of each throughput run (the median is shown)")(
-    "industries", po::value(&num_industries)->default_value(num_industries),
-    "distinct keys of the keyed pipelines");
+      "records", po::value(&n)->default_value(n), "records per throughput run")(
+      "memory-seconds",
+      po::value(&memory_seconds)->default_value(memory_seconds),
+      "duration of the slow-sink memory run")("skip-memory",
+                                              "skip the slow-sink memory run")(
+      "only", po::value(&only)->default_value(0),
+      "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency) or 4 "
+      "(memory)")("repeat", po::value(&repeat)->default_value(repeat),
+                  "repetitions of each throughput run (the median is shown)")(
+      "industries", po::value(&num_industries)->default_value(num_industries),
+      "distinct keys of the keyed pipelines");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -406,7 +416,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (vm.count("help")) {
-    std::puts("stream-bench [--records N] [--memory-seconds S] [--skip-memory]");
+    std::puts(
+        "stream-bench [--records N] [--memory-seconds S] [--skip-memory]");
     return 0;
   }
   if (num_industries < 1) {
@@ -419,7 +430,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (memory_seconds < 6) {
-    std::fprintf(stderr, "stream-bench: error: --memory-seconds must be >= 6\n");
+    std::fprintf(stderr,
+                 "stream-bench: error: --memory-seconds must be >= 6\n");
     return 2;
   }
   std::printf("stream-bench: %llu records per run, median of %d runs, %u "

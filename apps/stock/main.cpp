@@ -20,37 +20,37 @@ int main(int argc, char** argv) {
   stock::job_options o;
   po::options_description desc{"stock_aggregator options"};
   std::string input, output, dead_letter;
-  desc.add_options()
-    ("help,h", "show this help")
-    ("input", po::value(&input),
-     "CSV file with header timestamp_ms,symbol,industry,price,quantity "
-     "(default: the built-in generator)")
-    ("output", po::value(&output), "CSV result file (default: stdout)")
-    ("dead-letter", po::value(&dead_letter),
-     "write malformed input lines here instead of failing the job")
-    ("window-ms", po::value(&o.window_ms)->default_value(o.window_ms),
-     "tumbling event-time window size in milliseconds")
-    ("max-out-of-orderness-ms",
-     po::value(&o.max_out_of_orderness_ms)->default_value(o.max_out_of_orderness_ms),
-     "how late (ms) a trade may arrive and still count in its window")
-    ("parallelism", po::value(&o.parallelism)->default_value(o.parallelism),
-     "parallelism of the job's operators")
-    ("records", po::value(&o.records)->default_value(o.records),
-     "trades the generator produces (generator only)")
-    ("quiet", "generator: print only the summary, not the rows")
-    ("print-plan", "print the job's chains, parallelism and partitioning, "
-     "then exit without running it")
-    ("config", po::value<std::string>(),
-     "INI file with any of these options (key = value); the command line "
-     "wins (see configs/stock_aggregator.ini)");
+  desc.add_options()("help,h", "show this help")(
+      "input", po::value(&input),
+      "CSV file with header timestamp_ms,symbol,industry,price,quantity "
+      "(default: the built-in generator)")("output", po::value(&output),
+                                           "CSV result file (default: stdout)")(
+      "dead-letter", po::value(&dead_letter),
+      "write malformed input lines here instead of failing the job")(
+      "window-ms", po::value(&o.window_ms)->default_value(o.window_ms),
+      "tumbling event-time window size in milliseconds")(
+      "max-out-of-orderness-ms",
+      po::value(&o.max_out_of_orderness_ms)
+          ->default_value(o.max_out_of_orderness_ms),
+      "how late (ms) a trade may arrive and still count in its window")(
+      "parallelism", po::value(&o.parallelism)->default_value(o.parallelism),
+      "parallelism of the job's operators")(
+      "records", po::value(&o.records)->default_value(o.records),
+      "trades the generator produces (generator only)")(
+      "quiet", "generator: print only the summary, not the rows")(
+      "print-plan", "print the job's chains, parallelism and partitioning, "
+                    "then exit without running it")(
+      "config", po::value<std::string>(),
+      "INI file with any of these options (key = value); the command line "
+      "wins (see configs/stock_aggregator.ini)");
   po::variables_map vm;
   try {
     // No positional arguments: a file name without --input is an error,
     // not a silent run of the generator.
     po::store(po::command_line_parser(argc, argv)
-                .options(desc)
-                .positional(po::positional_options_description{})
-                .run(),
+                  .options(desc)
+                  .positional(po::positional_options_description{})
+                  .run(),
               vm);
     if (vm.count("config")) {
       auto path = vm["config"].as<std::string>();
@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "stock_aggregator: error: " << e.what()
-              << " (see --help)\n";
+    std::cerr << "stock_aggregator: error: " << e.what() << " (see --help)\n";
     return 2;
   }
   if (vm.count("help")) {
@@ -92,7 +91,8 @@ int main(int argc, char** argv) {
                  "%.0f records/s",
                  static_cast<unsigned long long>(s.records),
                  static_cast<unsigned long long>(s.rows), s.seconds,
-                 s.seconds > 0 ? static_cast<double>(s.records) / s.seconds : 0.0);
+                 s.seconds > 0 ? static_cast<double>(s.records) / s.seconds
+                               : 0.0);
     if (o.dead_letter)
       std::fprintf(stderr, ", %llu malformed lines written to %s",
                    static_cast<unsigned long long>(s.malformed),

@@ -43,9 +43,9 @@ struct trade_stats : aggregate_function<trade, trade_acc, trade_acc> {
   }
 };
 
-class emit_row final : public process_window_function<std::string, trade_acc,
-                                                      industry_window,
-                                                      time_window> {
+class emit_row final
+    : public process_window_function<std::string, trade_acc, industry_window,
+                                     time_window> {
 public:
   void process(const std::string& industry, const context& ctx,
                const std::vector<trade_acc>& elements,
@@ -58,7 +58,7 @@ public:
       row.trades = acc.trades;
       row.volume = acc.volume;
       row.avg_price = static_cast<double>(
-        static_cast<long double>(acc.price_nanos) / acc.trades / 1e9L);
+          static_cast<long double>(acc.price_nanos) / acc.trades / 1e9L);
       out.collect(std::move(row));
     }
   }
@@ -71,9 +71,8 @@ public:
   parse_csv(std::optional<output_tag<text_line>> dead,
             std::shared_ptr<std::atomic<uint64_t>> malformed,
             std::shared_ptr<std::atomic<uint64_t>> parsed)
-    : dead_(std::move(dead)),
-      malformed_(std::move(malformed)),
-      parsed_(std::move(parsed)) {}
+      : dead_(std::move(dead)), malformed_(std::move(malformed)),
+        parsed_(std::move(parsed)) {}
 
   void close() override {
     parsed_->fetch_add(count_);
@@ -106,8 +105,8 @@ public:
       ctx.output(*dead_, line);
       return;
     }
-    auto shown = line.text.size() > 120 ? line.text.substr(0, 120) + "..."
-                                        : line.text;
+    auto shown
+        = line.text.size() > 120 ? line.text.substr(0, 120) + "..." : line.text;
     throw std::runtime_error(where + ": malformed record: " + error
                              + " (line: '" + shown + "')");
   }
@@ -120,8 +119,8 @@ private:
 };
 
 constexpr const char* industries[] = {
-  "Technology", "Finance",   "Healthcare", "Energy",    "Utilities",
-  "Materials",  "Industrials", "Consumer Staples", "Real Estate", "Telecom",
+    "Technology", "Finance",     "Healthcare",       "Energy",      "Utilities",
+    "Materials",  "Industrials", "Consumer Staples", "Real Estate", "Telecom",
 };
 constexpr int num_industries = 10;
 constexpr int symbols_per_industry = 5;
@@ -168,8 +167,9 @@ public:
     auto ind = static_cast<int>((h >> 16) % num_industries);
     auto sym = static_cast<int>((h >> 24) % symbols_per_industry);
     t.industry = names_->industries[static_cast<size_t>(ind)];
-    t.symbol = names_->symbols[static_cast<size_t>(ind * symbols_per_industry
-                                                   + sym)];
+    t.symbol
+        = names_
+              ->symbols[static_cast<size_t>(ind * symbols_per_industry + sym)];
     auto cents = 1000 + static_cast<int64_t>((h >> 32) % 90000);
     t.price_nanos = cents * 10000000;
     t.price = static_cast<double>(cents) / 100.0;
@@ -179,7 +179,7 @@ public:
 
 private:
   std::shared_ptr<std::vector<uint64_t>> starts_
-    = std::make_shared<std::vector<uint64_t>>();
+      = std::make_shared<std::vector<uint64_t>>();
   struct names {
     std::vector<std::string> industries;
     std::vector<std::string> symbols;
@@ -219,46 +219,46 @@ job_summary run(const job_options& o) {
       dead.emplace("dead-letter");
     auto lines = env.read_text_lines(*o.input);
     auto parsed = lines.process<trade>(
-      [dead, malformed, counted] {
-        return std::make_unique<parse_csv>(dead, malformed, counted);
-      },
-      "Parse CSV");
+        [dead, malformed, counted] {
+          return std::make_unique<parse_csv>(dead, malformed, counted);
+        },
+        "Parse CSV");
     parsed.uid("parse-csv");
     if (dead)
       parsed.get_side_output(*dead)
-        .write_as_text(*o.dead_letter,
-                       [](const text_line& l) { return l.text; })
-        .set_parallelism(1)
-        .name("Dead Letter");
+          .write_as_text(*o.dead_letter,
+                         [](const text_line& l) { return l.text; })
+          .set_parallelism(1)
+          .name("Dead Letter");
     trades = parsed;
   } else {
     trades = env.from_generator(o.records, trade_generator{o.records}, 0,
                                 "Trade Generator");
   }
   auto strategy = watermark_strategy<trade>::for_bounded_out_of_orderness(
-                    o.max_out_of_orderness_ms)
-                    .with_timestamp_assigner([](const trade& t, timestamp) {
-                      return t.timestamp_ms;
-                    });
+                      o.max_out_of_orderness_ms)
+                      .with_timestamp_assigner([](const trade& t, timestamp) {
+                        return t.timestamp_ms;
+                      });
   auto results
-    = trades
-        ->assign_timestamps_and_watermarks(strategy)
-        .key_by([](const trade& t) { return t.industry; })
-        .window(tumbling_event_time_windows::of(o.window_ms))
-        .aggregate(trade_stats{}, [] { return std::make_unique<emit_row>(); },
-                   "Industry Window")
-        .map(
-          [rows](const industry_window& w) {
-            rows->fetch_add(1, std::memory_order_relaxed);
-            return w;
-          },
-          "Rows");
+      = trades->assign_timestamps_and_watermarks(strategy)
+            .key_by([](const trade& t) { return t.industry; })
+            .window(tumbling_event_time_windows::of(o.window_ms))
+            .aggregate(
+                trade_stats{}, [] { return std::make_unique<emit_row>(); },
+                "Industry Window")
+            .map(
+                [rows](const industry_window& w) {
+                  rows->fetch_add(1, std::memory_order_relaxed);
+                  return w;
+                },
+                "Rows");
   results.uid("industry-window");
   auto csv = [](const industry_window& w) { return to_csv(w); };
   if (o.output) {
     results.write_as_text(*o.output, csv, std::string{output_header})
-      .set_parallelism(1)
-      .name("CSV Output");
+        .set_parallelism(1)
+        .name("CSV Output");
   } else if (o.input || o.print_rows) {
     results.print("", csv, std::string{output_header}).set_parallelism(1);
   } else {
@@ -273,7 +273,7 @@ job_summary run(const job_options& o) {
     // Through the Cap'n Proto plan a coordinator receives.
     job_summary s;
     s.plan = to_string(decode_job_plan(
-      encode_job_plan(env.builder()->plan(), "stock aggregator")));
+        encode_job_plan(env.builder()->plan(), "stock aggregator")));
     return s;
   }
   auto start = monotonic_now_ns();

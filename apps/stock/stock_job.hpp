@@ -4,7 +4,6 @@
 #include <optional>
 #include <string>
 
-
 namespace stock {
 
 /// What the stock aggregator runs: trades from a CSV file or the built-in

@@ -22,8 +22,8 @@ bool parse_int(std::string_view s, Int& out) {
 bool parse_price_nanos(std::string_view s, int64_t& nanos) {
   auto dot = s.find('.');
   auto whole = s.substr(0, dot);
-  auto frac = dot == std::string_view::npos ? std::string_view{}
-                                            : s.substr(dot + 1);
+  auto frac
+      = dot == std::string_view::npos ? std::string_view{} : s.substr(dot + 1);
   if (whole.empty() || whole.size() > 9)
     return false;
   if (dot != std::string_view::npos && frac.empty())
@@ -61,11 +61,10 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
   for (;;) {
     auto pos = line.find(',', start);
     auto field = line.substr(start, pos == std::string_view::npos
-                                      ? std::string_view::npos
-                                      : pos - start);
+                                        ? std::string_view::npos
+                                        : pos - start);
     if (n == 5) {
-      error = "expected 5 fields (" + std::string{csv_header}
-              + "), got more";
+      error = "expected 5 fields (" + std::string{csv_header} + "), got more";
       return std::nullopt;
     }
     fields[n++] = field;
@@ -80,8 +79,7 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
   }
   trade t;
   if (!parse_int(fields[0], t.timestamp_ms)) {
-    error = "timestamp_ms '" + std::string{fields[0]}
-            + "' is not an integer";
+    error = "timestamp_ms '" + std::string{fields[0]} + "' is not an integer";
     return std::nullopt;
   }
   // About +-31,700 years around the epoch: far from int64 overflow in

@@ -27,7 +27,7 @@ bool parse_price_nanos(std::string_view s, int64_t& nanos);
 
 /// The expected header line of an input file.
 inline constexpr std::string_view csv_header
-  = "timestamp_ms,symbol,industry,price,quantity";
+    = "timestamp_ms,symbol,industry,price,quantity";
 
 /// Parses one CSV line. On failure returns nullopt and sets `error` to what
 /// is wrong (without the location; callers add file and line).
@@ -50,7 +50,7 @@ struct industry_window {
 
 /// The output header and one output row (avg_price with 6 decimals).
 inline constexpr std::string_view output_header
-  = "window_start_ms,window_end_ms,industry,trades,volume,avg_price";
+    = "window_start_ms,window_end_ms,industry,trades,volume,avg_price";
 std::string to_csv(const industry_window& row);
 
 } // namespace stock

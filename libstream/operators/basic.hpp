@@ -80,7 +80,7 @@ template <class In, class Out>
 class process_operator final : public one_input_operator<In, Out> {
 public:
   explicit process_operator(std::unique_ptr<process_function<In, Out>> fn)
-    : fn_(std::move(fn)), pctx_(this->out_) {}
+      : fn_(std::move(fn)), pctx_(this->out_) {}
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
@@ -105,7 +105,8 @@ private:
   process_context<Out> pctx_;
 };
 
-// -- sinks ----------------------------------------------------------------------
+// -- sinks
+// ----------------------------------------------------------------------
 
 /// The end of a pipeline, as Flink's SinkFunction.
 template <class T>
@@ -123,7 +124,7 @@ template <class T>
 class sink_operator final : public operator_base, public record_sink<T> {
 public:
   explicit sink_operator(std::unique_ptr<sink_function<T>> fn)
-    : fn_(std::move(fn)) {}
+      : fn_(std::move(fn)) {}
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);

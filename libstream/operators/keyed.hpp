@@ -58,7 +58,7 @@ public:
   using reduce_fn = std::function<T(const T&, const T&)>;
 
   rolling_reduce_operator(key_selector<T, K> key, reduce_fn fn)
-    : keyed_operator<K, T, T>(std::move(key)), fn_(std::move(fn)) {}
+      : keyed_operator<K, T, T>(std::move(key)), fn_(std::move(fn)) {}
 
   void open(operator_context& ctx) override {
     keyed_operator<K, T, T>::open(ctx);
@@ -96,25 +96,23 @@ public:
 
   keyed_process_operator(key_selector<In, K> key,
                          std::unique_ptr<function_type> fn)
-    : keyed_operator<K, In, Out>(std::move(key)),
-      fn_(std::move(fn)),
-      pctx_(this->out_, *this) {}
+      : keyed_operator<K, In, Out>(std::move(key)), fn_(std::move(fn)),
+        pctx_(this->out_, *this) {}
 
   void open(operator_context& ctx) override {
     keyed_operator<K, In, Out>::open(ctx);
     timers_.bind(ctx, *this);
     store_ = std::make_unique<keyed_state_store<K>>(
-      this->backend(), this->current_,
-      [&ctx] { return ctx.current_processing_time(); });
+        this->backend(), this->current_,
+        [&ctx] { return ctx.current_processing_time(); });
     fn_->open(*store_, info_of(ctx));
   }
 
   void close() override { fn_->close(); }
 
   void on_processing_time(timestamp now) override {
-    timers_.advance_processing_time(now, [this](auto& t) {
-      fire(t, time_domain::processing_time);
-    });
+    timers_.advance_processing_time(
+        now, [this](auto& t) { fire(t, time_domain::processing_time); });
     this->out_.flush();
   }
 
@@ -133,7 +131,7 @@ protected:
 
   void on_watermark(timestamp wm) override {
     timers_.advance_watermark(
-      wm, [this](auto& t) { fire(t, time_domain::event_time); });
+        wm, [this](auto& t) { fire(t, time_domain::event_time); });
   }
 
 private:

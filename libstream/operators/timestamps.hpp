@@ -14,12 +14,12 @@ namespace libstream {
 /// except the final one at the end of a bounded input.
 template <class T>
 class timestamps_and_watermarks_operator final
-  : public one_input_operator<T, T>,
-    private watermark_output {
+    : public one_input_operator<T, T>,
+      private watermark_output {
 public:
   timestamps_and_watermarks_operator(watermark_strategy<T> strategy,
                                      duration_ms interval)
-    : strategy_(std::move(strategy)), interval_(interval) {}
+      : strategy_(std::move(strategy)), interval_(interval) {}
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
@@ -28,7 +28,7 @@ public:
     // The built-in generator never emits on events: observe timestamps
     // without a virtual call per record.
     bounded_
-      = dynamic_cast<bounded_out_of_orderness_generator*>(generator_.get());
+        = dynamic_cast<bounded_out_of_orderness_generator*>(generator_.get());
     auto now = ctx.current_processing_time();
     last_record_time_ = now;
     next_emit_ = now + interval_;
@@ -125,7 +125,8 @@ private:
       mark_idle();
   }
 
-  // -- watermark_output ----------------------------------------------------------
+  // -- watermark_output
+  // ----------------------------------------------------------
 
   void emit_watermark(timestamp wm) override {
     if (in_batch_) {

@@ -22,7 +22,7 @@ struct is_printable : std::false_type {};
 template <class T>
 struct is_printable<T, std::void_t<decltype(std::declval<std::ostream&>()
                                             << std::declval<const T&>())>>
-  : std::true_type {};
+    : std::true_type {};
 
 /// Serialises whole lines written by concurrent subtasks to one stream.
 std::mutex& output_mutex();
@@ -37,9 +37,8 @@ public:
   /// `header`, if any, is printed once, by the first subtask, at open().
   explicit print_sink(std::string prefix = "", format_fn format = nullptr,
                       std::string header = "")
-    : prefix_(std::move(prefix)),
-      format_(std::move(format)),
-      header_(std::move(header)) {
+      : prefix_(std::move(prefix)), format_(std::move(format)),
+        header_(std::move(header)) {
     if constexpr (!is_printable<T>::value)
       if (!format_)
         throw std::invalid_argument("print() of a type without operator<< "
@@ -89,9 +88,8 @@ public:
   using format_fn = std::function<std::string(const T&)>;
 
   file_sink(std::string path, format_fn format, std::string header = "")
-    : path_(std::move(path)),
-      format_(std::move(format)),
-      header_(std::move(header)) {
+      : path_(std::move(path)), format_(std::move(format)),
+        header_(std::move(header)) {
     if (!format_)
       throw std::invalid_argument("file_sink needs a format function");
   }
@@ -163,7 +161,7 @@ template <class T>
 class collect_sink final : public sink_function<T> {
 public:
   explicit collect_sink(std::shared_ptr<collected<T>> target)
-    : target_(std::move(target)) {}
+      : target_(std::move(target)) {}
 
   void invoke(const T& value, timestamp) override {
     buffer_.push_back(value);

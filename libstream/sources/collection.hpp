@@ -13,7 +13,7 @@ template <class T>
 class collection_source final : public source_operator<T> {
 public:
   explicit collection_source(std::shared_ptr<const std::vector<T>> xs)
-    : xs_(std::move(xs)) {}
+      : xs_(std::move(xs)) {}
 
   typename source_operator<T>::poll_result poll() override {
     using poll_result = typename source_operator<T>::poll_result;
@@ -42,7 +42,7 @@ template <class T, class F>
 class generator_source final : public source_operator<T> {
 public:
   generator_source(uint64_t count, F fn, double rate)
-    : count_(count), fn_(std::move(fn)), rate_(rate) {}
+      : count_(count), fn_(std::move(fn)), rate_(rate) {}
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
@@ -58,14 +58,15 @@ public:
     size_t budget = default_batch_records;
     if (rate_ > 0) {
       // Records this subtask may have emitted by now at its share of the rate.
-      auto elapsed_s = static_cast<double>(monotonic_now_ns() - start_ns_) / 1e9;
+      auto elapsed_s
+          = static_cast<double>(monotonic_now_ns() - start_ns_) / 1e9;
       auto allowed = static_cast<uint64_t>(elapsed_s * rate_
                                            / static_cast<double>(stride_))
                      + 1;
       if (emitted_ >= allowed)
         return poll_result::idle;
-      budget = static_cast<size_t>(
-        std::min<uint64_t>(budget, allowed - emitted_));
+      budget
+          = static_cast<size_t>(std::min<uint64_t>(budget, allowed - emitted_));
     }
     auto& out = this->out_.main();
     for (size_t n = 0; n < budget; ++n) {

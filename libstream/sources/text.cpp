@@ -21,7 +21,8 @@ constexpr size_t max_line_bytes = 16 * 1024 * 1024;
 
 } // namespace
 
-// -- text file ------------------------------------------------------------------
+// -- text file
+// ------------------------------------------------------------------
 
 struct text_file_source::impl {
   std::ifstream in;
@@ -75,11 +76,12 @@ void text_file_source::close() {
     impl_->in.close();
 }
 
-// -- socket -----------------------------------------------------------------------
+// -- socket
+// -----------------------------------------------------------------------
 
 socket_text_source::socket_text_source(std::string host, uint16_t port,
                                        char delimiter)
-  : host_(std::move(host)), port_(port), delimiter_(delimiter) {}
+    : host_(std::move(host)), port_(port), delimiter_(delimiter) {}
 
 socket_text_source::~socket_text_source() {
   if (fd_ >= 0)
@@ -178,7 +180,9 @@ source_operator_base::poll_result socket_text_source::poll() {
   return got ? poll_result::more : poll_result::idle;
 }
 
-void socket_text_source::cancel() { cancelled_ = true; }
+void socket_text_source::cancel() {
+  cancelled_ = true;
+}
 
 void socket_text_source::close() {
   if (fd_ >= 0) {

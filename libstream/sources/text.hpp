@@ -11,7 +11,7 @@ namespace libstream {
 /// A line of text and where it came from, so that a parse error can name
 /// the file (or socket) and the line.
 struct text_line {
-  std::string origin; // file path or host:port
+  std::string origin;  // file path or host:port
   uint64_t number = 0; // 1-based line number
   std::string text;
 };

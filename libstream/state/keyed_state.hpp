@@ -179,7 +179,7 @@ public:
 
   reducing_state() = default;
   reducing_state(value_state<V> inner, reduce_fn fn)
-    : inner_(std::move(inner)), fn_(std::move(fn)) {}
+      : inner_(std::move(inner)), fn_(std::move(fn)) {}
 
   void add(const V& value) {
     auto cur = inner_.value();
@@ -208,7 +208,7 @@ public:
 
   aggregating_state() = default;
   explicit aggregating_state(std::shared_ptr<impl> ptr)
-    : impl_(std::move(ptr)) {}
+      : impl_(std::move(ptr)) {}
 
   void add(const In& value) { impl_->add(value); }
   std::optional<Out> get() const { return impl_->get(); }
@@ -337,7 +337,7 @@ struct bound_aggregating final : aggregating_state<In, Out>::impl,
                                  table_binding<K, Acc> {
   using base = table_binding<K, Acc>;
   bound_aggregating(keyed_table<K, Acc>* t, const current_key<K>* k, Agg agg)
-    : base{t, k}, agg(std::move(agg)) {}
+      : base{t, k}, agg(std::move(agg)) {}
   void add(const In& value) override {
     if (auto* acc = base::find()) {
       agg.add(value, *acc);
@@ -369,34 +369,34 @@ public:
 
   keyed_state_store(keyed_state_backend& backend, const current_key<K>& key,
                     clock_fn processing_clock = nullptr)
-    : backend_(&backend), key_(&key), clock_(std::move(processing_clock)) {}
+      : backend_(&backend), key_(&key), clock_(std::move(processing_clock)) {}
 
   template <class V>
   value_state<V> get_state(const std::string& name) {
     using binding = detail::table_binding<K, V>;
     return value_state<V>{std::make_shared<detail::bound_value<V, binding>>(
-      binding{&backend_->table<K, V>(name), key_})};
+        binding{&backend_->table<K, V>(name), key_})};
   }
 
   template <class V>
   value_state<V> get_state(const std::string& name, state_ttl ttl) {
     using binding = detail::ttl_binding<K, V>;
     return value_state<V>{std::make_shared<detail::bound_value<V, binding>>(
-      ttl_binding_for<V>(name, ttl))};
+        ttl_binding_for<V>(name, ttl))};
   }
 
   template <class V>
   list_state<V> get_list_state(const std::string& name) {
     using binding = detail::table_binding<K, std::vector<V>>;
     return list_state<V>{std::make_shared<detail::bound_list<V, binding>>(
-      binding{&backend_->table<K, std::vector<V>>(name), key_})};
+        binding{&backend_->table<K, std::vector<V>>(name), key_})};
   }
 
   template <class V>
   list_state<V> get_list_state(const std::string& name, state_ttl ttl) {
     using binding = detail::ttl_binding<K, std::vector<V>>;
     return list_state<V>{std::make_shared<detail::bound_list<V, binding>>(
-      ttl_binding_for<std::vector<V>>(name, ttl))};
+        ttl_binding_for<std::vector<V>>(name, ttl))};
   }
 
   template <class UK, class UV>
@@ -404,8 +404,8 @@ public:
     using map_type = std::unordered_map<UK, UV>;
     using binding = detail::table_binding<K, map_type>;
     return map_state<UK, UV>{
-      std::make_shared<detail::bound_map<UK, UV, binding>>(
-        binding{&backend_->table<K, map_type>(name), key_})};
+        std::make_shared<detail::bound_map<UK, UV, binding>>(
+            binding{&backend_->table<K, map_type>(name), key_})};
   }
 
   template <class UK, class UV>
@@ -413,8 +413,8 @@ public:
     using map_type = std::unordered_map<UK, UV>;
     using binding = detail::ttl_binding<K, map_type>;
     return map_state<UK, UV>{
-      std::make_shared<detail::bound_map<UK, UV, binding>>(
-        ttl_binding_for<map_type>(name, ttl))};
+        std::make_shared<detail::bound_map<UK, UV, binding>>(
+            ttl_binding_for<map_type>(name, ttl))};
   }
 
   template <class V, class F>
@@ -430,8 +430,8 @@ public:
     using out = typename Agg::output_type;
     auto& t = backend_->table<K, acc>(name);
     return aggregating_state<in, out>{
-      std::make_shared<detail::bound_aggregating<K, in, acc, out, Agg>>(
-        &t, key_, std::move(agg))};
+        std::make_shared<detail::bound_aggregating<K, in, acc, out, Agg>>(
+            &t, key_, std::move(agg))};
   }
 
 private:
@@ -445,7 +445,7 @@ private:
       throw std::logic_error("state '" + name
                              + "': TTL needs a processing-time clock");
     return detail::ttl_binding<K, V>{
-      &backend_->table<K, detail::ttl_cell<V>>(name), key_, ttl, clock_};
+        &backend_->table<K, detail::ttl_cell<V>>(name), key_, ttl, clock_};
   }
 
   keyed_state_backend* backend_;

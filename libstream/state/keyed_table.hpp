@@ -211,7 +211,7 @@ private:
 class keyed_state_backend {
 public:
   keyed_state_backend(key_group_range range, int max_parallelism)
-    : range_(range), max_parallelism_(max_parallelism) {}
+      : range_(range), max_parallelism_(max_parallelism) {}
 
   /// Returns the table `name`, creating it on first use. Throws when the
   /// name is already used with other types.
@@ -219,9 +219,9 @@ public:
   keyed_table<K, V, Hash>& table(const std::string& name) {
     auto i = tables_.find(name);
     if (i == tables_.end())
-      i = tables_.emplace(name,
-                          std::make_unique<keyed_table<K, V, Hash>>(range_))
-            .first;
+      i = tables_
+              .emplace(name, std::make_unique<keyed_table<K, V, Hash>>(range_))
+              .first;
     auto* ptr = dynamic_cast<keyed_table<K, V, Hash>*>(i->second.get());
     if (ptr == nullptr)
       throw std::logic_error("keyed state '" + name

@@ -52,10 +52,8 @@ public:
   explicit one_input_harness(std::unique_ptr<operator_base> op,
                              int subtask_index = 0, int parallelism = 1,
                              int max_parallelism = default_max_parallelism)
-    : op_(std::move(op)),
-      index_(subtask_index),
-      parallelism_(parallelism),
-      max_parallelism_(max_parallelism) {
+      : op_(std::move(op)), index_(subtask_index), parallelism_(parallelism),
+        max_parallelism_(max_parallelism) {
     input_ = dynamic_cast<record_sink<In>*>(op_.get());
     if (input_ == nullptr)
       throw std::logic_error("the operator does not take this input type");
@@ -120,7 +118,8 @@ public:
     return xs;
   }
 
-  // -- operator_context ---------------------------------------------------------
+  // -- operator_context
+  // ---------------------------------------------------------
 
   const std::string& task_name() const override { return name_; }
   int subtask_index() const override { return index_; }

@@ -2,9 +2,9 @@
 
 #include <array>
 #include <cstddef>
+#include <limits>
 #include <memory>
 #include <stdexcept>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -157,7 +157,8 @@ inline window_list<time_window> sliding(timestamp ts, duration_ms size,
 
 } // namespace detail
 
-// -- time windows ---------------------------------------------------------------
+// -- time windows
+// ---------------------------------------------------------------
 
 namespace detail {
 
@@ -193,8 +194,8 @@ struct basic_tumbling_windows {
   static constexpr bool event_time = EventTime;
   static constexpr bool merging = false;
   static constexpr const char* name = EventTime
-                                        ? "tumbling_event_time_windows"
-                                        : "tumbling_processing_time_windows";
+                                          ? "tumbling_event_time_windows"
+                                          : "tumbling_processing_time_windows";
 
   duration_ms size = 0;
   duration_ms offset = 0;
@@ -239,8 +240,8 @@ struct basic_sliding_windows {
   static constexpr bool event_time = EventTime;
   static constexpr bool merging = false;
   static constexpr const char* name = EventTime
-                                        ? "sliding_event_time_windows"
-                                        : "sliding_processing_time_windows";
+                                          ? "sliding_event_time_windows"
+                                          : "sliding_processing_time_windows";
 
   duration_ms size = 0;
   duration_ms slide = 0;
@@ -275,8 +276,8 @@ struct basic_session_windows {
   static constexpr bool event_time = EventTime;
   static constexpr bool merging = true;
   static constexpr const char* name = EventTime
-                                        ? "event_time_session_windows"
-                                        : "processing_time_session_windows";
+                                          ? "event_time_session_windows"
+                                          : "processing_time_session_windows";
 
   duration_ms gap = 0;
 
