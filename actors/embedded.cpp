@@ -112,8 +112,6 @@ public:
     return std::make_shared<embedded_client>(coordinator_, id, future);
   }
 
-  caf::actor coordinator() const { return coordinator_; }
-
 private:
   void add_node(caf::scoped_actor& self, int32_t slots) {
     auto id = "node-" + std::to_string(nodes_.size());
@@ -145,12 +143,6 @@ make_embedded_executor(const execution_config& cfg) {
 std::shared_ptr<job_executor>
 make_embedded_executor(caf::actor_system& sys, const execution_config& cfg) {
   return std::make_shared<embedded_executor>(sys, cfg);
-}
-
-caf::actor coordinator_of(const job_executor& exec) {
-  if (auto* e = dynamic_cast<const embedded_executor*>(&exec))
-    return e->coordinator();
-  return {};
 }
 
 } // namespace libstream

@@ -19,8 +19,4 @@ namespace libstream {
 std::shared_ptr<job_executor>
 make_embedded_executor(caf::actor_system& sys, const execution_config& cfg);
 
-/// The coordinator actor of an executor made by make_embedded_executor
-/// (for monitoring it or talking to it directly); invalid for others.
-caf::actor coordinator_of(const job_executor& exec);
-
 } // namespace libstream

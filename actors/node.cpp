@@ -14,8 +14,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
   self->state.slots = slots;
   return {
       [self](deploy_atom, deployment& d) -> caf::actor {
-        ++self->state.deployed;
-        // A thread per subtask, as Flink's task threads: a busy source or
+          // A thread per subtask, as Flink's task threads: a busy source or
         // operator never delays another subtask behind it in a scheduler
         // queue, and pipelined subtasks really run in parallel.
         if (d.graph->config().thread_per_subtask)

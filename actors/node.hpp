@@ -15,7 +15,6 @@ struct node_state {
   static inline const char* name = "libstream.node";
   std::string id;
   int32_t slots = 0;
-  uint64_t deployed = 0;
 };
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,

@@ -117,7 +117,6 @@ void subtask_state::process_input(input_event& ev) {
                                  + std::to_string(ev.seq));
       ++in.next_seq;
       apply(valve->on_record(ev.channel));
-      records_in += ev.payload->size();
       chain.input->process(*ev.payload);
       ev.payload.reset();
       self->send(in.producer, credit_atom_v, in.producer_channel, int32_t{1});
@@ -375,10 +374,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
               ch.credits = cfg.credits_per_channel;
               st.outputs.push_back(std::move(ch));
             }
-            auto cv = st.dep.graph->consumer_vertex(g.edge);
-            auto& cvx = st.dep.graph->vertices().at(static_cast<size_t>(cv));
-            st.gates.push_back(std::make_unique<output_gate>(
-                &st, std::move(idx), cvx.parallelism, cvx.max_parallelism));
+            st.gates.push_back(
+                std::make_unique<output_gate>(&st, std::move(idx)));
           }
           // Open from the end of the chain to its head, so that every
           // operator's downstream is ready before it can emit.

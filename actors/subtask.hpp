@@ -42,17 +42,10 @@ struct subtask_state;
 /// them. Sends when the channel has credit, queues otherwise.
 class output_gate final : public channel_writer {
 public:
-  output_gate(subtask_state* st, std::vector<uint32_t> channels,
-              int consumer_parallelism, int consumer_max_parallelism)
-      : st_(st), channels_(std::move(channels)),
-        consumer_parallelism_(consumer_parallelism),
-        consumer_max_parallelism_(consumer_max_parallelism) {}
+  output_gate(subtask_state* st, std::vector<uint32_t> channels)
+      : st_(st), channels_(std::move(channels)) {}
 
   size_t channels() const override { return channels_.size(); }
-  int consumer_parallelism() const override { return consumer_parallelism_; }
-  int consumer_max_parallelism() const override {
-    return consumer_max_parallelism_;
-  }
   void send_batch(size_t channel, erased_batch_ptr batch) override;
   void send_watermark(timestamp wm) override;
   void send_idleness(bool idle) override;
@@ -61,8 +54,6 @@ public:
 private:
   subtask_state* st_;
   std::vector<uint32_t> channels_; // indices into subtask_state::outputs
-  int consumer_parallelism_;
-  int consumer_max_parallelism_;
 };
 
 /// The state of one operator subtask: its chain of operators, its input
@@ -112,7 +103,6 @@ struct subtask_state : operator_context {
   bool done = false;
   bool flush_armed = false;
   int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
-  uint64_t records_in = 0;
 
   // -- operator_context
   // ---------------------------------------------------------

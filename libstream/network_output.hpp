@@ -22,10 +22,7 @@ public:
   virtual ~channel_writer() = default;
   /// The number of channels (consumer subtasks this producer sends to).
   virtual size_t channels() const = 0;
-  /// The parallelism of the consuming operator.
-  virtual int consumer_parallelism() const = 0;
-  virtual int consumer_max_parallelism() const = 0;
-  /// The index among the consumers of channel 0 (for pointwise edges).
+  /// Sends a batch on one channel, in order with the control events.
   virtual void send_batch(size_t channel, erased_batch_ptr batch) = 0;
   virtual void send_watermark(timestamp wm) = 0;
   virtual void send_idleness(bool idle) = 0;

@@ -190,8 +190,6 @@ public:
     size_ = 0;
   }
 
-  bool connected() const noexcept { return !sinks_.empty(); }
-
 private:
   void deliver(record_batch<T>& batch) {
     auto n = sinks_.size();
