@@ -34,14 +34,12 @@ public:
 
 protected:
   /// Sets the current key; `key` must outlive the use of keyed state.
+  /// Sets the current key: its hash and key group are computed here, once
+  /// per record, for every state access that follows.
   void set_current_key(const K& key) {
     current_.key = &key;
-    current_.key_group = key_group_of(key, max_parallelism_);
-  }
-
-  void set_current_key(const K& key, int key_group) {
-    current_.key = &key;
-    current_.key_group = key_group;
+    current_.hash = key_hash(key);
+    current_.key_group = key_group_of_hash(current_.hash, max_parallelism_);
   }
 
   key_selector<In, K> key_;
@@ -70,12 +68,13 @@ protected:
     auto& out = this->out_.main();
     for (auto& r : batch) {
       auto key = this->key_(r.value);
-      auto kg = key_group_of(key, this->max_parallelism_);
-      if (auto* acc = table_->find(key, kg)) {
+      auto h = key_hash(key);
+      auto kg = key_group_of_hash(h, this->max_parallelism_);
+      if (auto* acc = table_->find(key, kg, h)) {
         *acc = fn_(*acc, r.value);
         out.collect(*acc, r.ts);
       } else {
-        table_->put(key, kg, r.value);
+        table_->put(key, kg, h, r.value);
         out.collect(std::move(r.value), r.ts);
       }
     }
@@ -137,7 +136,7 @@ protected:
 private:
   template <class Timer>
   void fire(const Timer& t, time_domain domain) {
-    this->set_current_key(t.key, t.key_group);
+    this->set_current_key(t.key);
     collector<Out> out{this->out_.main(), t.time};
     pctx_.reset(&t.key, t.time);
     fn_->on_timer(t.time, domain, pctx_, out);

@@ -20,6 +20,7 @@ template <class K>
 struct current_key {
   const K* key = nullptr;
   int key_group = -1;
+  uint32_t hash = 0; // key_hash(*key), computed once per record
 
   const K& get() const {
     if (key == nullptr)
@@ -247,14 +248,14 @@ struct table_binding {
   keyed_table<K, V>* table;
   const current_key<K>* key;
 
-  V* find() { return table->find(key->get(), key->key_group); }
+  V* find() { return table->find(key->get(), key->key_group, key->hash); }
   V& get_or_create() {
-    return table->get_or_create(key->get(), key->key_group);
+    return table->get_or_create(key->get(), key->key_group, key->hash);
   }
   void update(V value) {
-    table->put(key->get(), key->key_group, std::move(value));
+    table->put(key->get(), key->key_group, key->hash, std::move(value));
   }
-  void clear() { table->erase(key->get(), key->key_group); }
+  void clear() { table->erase(key->get(), key->key_group, key->hash); }
 };
 
 /// A value with the processing time it was last written (or read).
@@ -274,12 +275,12 @@ struct ttl_binding {
 
   /// A read: expired entries are removed and not returned.
   V* find() {
-    auto* c = table->find(key->get(), key->key_group);
+    auto* c = table->find(key->get(), key->key_group, key->hash);
     if (c == nullptr)
       return nullptr;
     auto now = clock();
     if (now - c->stamp >= cfg.ttl) {
-      table->erase(key->get(), key->key_group);
+      table->erase(key->get(), key->key_group, key->hash);
       return nullptr;
     }
     if (cfg.refresh == state_ttl::update::on_read_and_write)
@@ -290,18 +291,18 @@ struct ttl_binding {
   /// A write through the returned reference: refreshes the stamp.
   V& get_or_create() {
     if (find() == nullptr)
-      table->erase(key->get(), key->key_group);
-    auto& c = table->get_or_create(key->get(), key->key_group);
+      table->erase(key->get(), key->key_group, key->hash);
+    auto& c = table->get_or_create(key->get(), key->key_group, key->hash);
     c.stamp = clock();
     return c.value;
   }
 
   void update(V value) {
-    table->put(key->get(), key->key_group,
+    table->put(key->get(), key->key_group, key->hash,
                ttl_cell<V>{std::move(value), clock()});
   }
 
-  void clear() { table->erase(key->get(), key->key_group); }
+  void clear() { table->erase(key->get(), key->key_group, key->hash); }
 };
 
 template <class V, class Binding>

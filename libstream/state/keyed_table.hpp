@@ -84,7 +84,10 @@ public:
   }
 
   void put(const K& key, int key_group, V value) {
-    auto h = key_hash<K, Hash>(key);
+    put(key, key_group, key_hash<K, Hash>(key), std::move(value));
+  }
+
+  void put(const K& key, int key_group, uint32_t h, V value) {
     if (auto* v = find(key, key_group, h))
       *v = std::move(value);
     else
