@@ -76,8 +76,9 @@ struct resolved_input {
   int producer;
   std::string tag;
   std::optional<partitioning> part;
-  // The output factory of the partition node that chose `part` (it knows
-  // the key for hash and custom partitioning); null = the default edge.
+  // Builds the edge's network output: the factory of the partition node
+  // that chose `part` (it knows the key for hash and custom partitioning),
+  // else of the side-output node, else of the producer.
   network_output_factory make_output;
   std::function<void(operator_base&)> declare_side;
 };
@@ -103,36 +104,16 @@ void resolve(const std::vector<transformation_ptr>& nodes, int id,
         resolve(nodes, in, part, factory, tag, declare, out);
       break;
     case transformation_kind::side_output:
-      resolve(nodes, t.inputs.at(0), part, factory, t.side_tag, t.declare_side,
-              out);
+      // What flows is the side output's type: its node's factory serves
+      // unless a partition node nearer the consumer chose one.
+      resolve(nodes, t.inputs.at(0), part, factory ? factory : t.make_output,
+              t.side_tag, t.declare_side, out);
       break;
     default:
+      if (!factory)
+        factory = t.make_output; // a default edge of the producer's type
       out.push_back(resolved_input{id, tag, part, factory, declare});
   }
-}
-
-/// The output factory of a default edge: the type of what flows is the
-/// producer's output type, or the side output's, found on the consumer's
-/// path.
-network_output_factory
-side_or_producer_factory(const std::vector<transformation_ptr>& nodes,
-                         const transformation& consumer,
-                         const resolved_input& ri) {
-  if (ri.tag.empty())
-    return nodes.at(static_cast<size_t>(ri.producer))->make_output;
-  // Find the side-output node with this tag above the consumer.
-  std::vector<int> todo(consumer.inputs.begin(), consumer.inputs.end());
-  while (!todo.empty()) {
-    auto id = todo.back();
-    todo.pop_back();
-    auto& t = *nodes.at(static_cast<size_t>(id));
-    if (t.kind == transformation_kind::side_output && t.side_tag == ri.tag
-        && t.inputs.at(0) == ri.producer)
-      return t.make_output;
-    if (is_virtual(t))
-      todo.insert(todo.end(), t.inputs.begin(), t.inputs.end());
-  }
-  throw std::logic_error("side output '" + ri.tag + "' has no output type");
 }
 
 } // namespace
@@ -217,11 +198,7 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
         throw std::invalid_argument(label(t)
                                     + " needs a keyed input: call "
                                       "key_by() before it");
-      // The partition node's factory, else the producing node's own
-      // (which is the side-output node's for a side output: its type).
       e.make_output = ri.make_output;
-      if (!e.make_output)
-        e.make_output = side_or_producer_factory(ns, t, ri);
       g.edges_.push_back(std::move(e));
       has_consumer.insert(ri.producer);
     }
