@@ -64,42 +64,37 @@ protected:
     timestamp now = no_timestamp;
     if (strategy_.ingestion_time() || !assign)
       now = this->context().current_processing_time();
-    // A watermark a generator emits on an event follows the record that
-    // caused it and never overtakes the records before it: such a
-    // (punctuated) watermark is held while the event is handled, the
-    // records up to it are forwarded, then the watermark.
     auto& out = this->out_.main();
+    size_t forwarded = 0; // records already passed on (punctuated case)
     if (bounded_ != nullptr && !strategy_.ingestion_time() && assign) {
+      // The built-in generator: no virtual call, no watermark per event.
       for (auto& r : batch) {
         r.ts = assign(r.value, r.ts);
         bounded_->observe(r.ts);
       }
-      if (now == no_timestamp)
-        now = this->context().current_processing_time();
-      last_record_time_ = now;
-      out.collect_batch(batch);
-      if (now >= next_emit_)
-        periodic(now);
-      return;
-    }
-    size_t forwarded = 0;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto& r = batch[i];
-      if (strategy_.ingestion_time())
-        r.ts = now;
-      else if (assign)
-        r.ts = assign(r.value, r.ts);
-      if (!generator_)
-        continue;
-      in_batch_ = true;
-      generator_->on_event(r.ts, *this);
-      in_batch_ = false;
-      if (held_ != min_watermark) {
-        for (; forwarded <= i; ++forwarded)
-          out.collect(std::move(batch[forwarded].value), batch[forwarded].ts);
-        auto wm = held_;
-        held_ = min_watermark;
-        emit_watermark(wm);
+    } else {
+      // A watermark a generator emits on an event follows the record that
+      // caused it and never overtakes the records before it: it is held
+      // while the event is handled, the records up to it are forwarded,
+      // then the watermark.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& r = batch[i];
+        if (strategy_.ingestion_time())
+          r.ts = now;
+        else if (assign)
+          r.ts = assign(r.value, r.ts);
+        if (!generator_)
+          continue;
+        in_batch_ = true;
+        generator_->on_event(r.ts, *this);
+        in_batch_ = false;
+        if (held_ != min_watermark) {
+          for (; forwarded <= i; ++forwarded)
+            out.collect(std::move(batch[forwarded].value), batch[forwarded].ts);
+          auto wm = held_;
+          held_ = min_watermark;
+          emit_watermark(wm);
+        }
       }
     }
     if (now == no_timestamp)
