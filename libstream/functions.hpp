@@ -50,6 +50,12 @@ struct runtime_info {
   int max_parallelism = default_max_parallelism;
 };
 
+/// The runtime_info of the subtask behind `ctx`.
+inline runtime_info info_of(operator_context& ctx) {
+  return runtime_info{ctx.task_name(), ctx.subtask_index(), ctx.parallelism(),
+                      ctx.max_parallelism()};
+}
+
 // -- process functions --------------------------------------------------------
 
 /// Timer access for the current key, as Flink's TimerService.

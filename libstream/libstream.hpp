@@ -8,6 +8,7 @@
 #include "libstream/environment.hpp"
 #include "libstream/executor.hpp"
 #include "libstream/functions.hpp"
+#include "libstream/sinks/sink.hpp"
 #include "libstream/sinks/sinks.hpp"
 #include "libstream/sources/collection.hpp"
 #include "libstream/sources/text.hpp"

@@ -9,11 +9,6 @@
 
 namespace libstream {
 
-inline runtime_info info_of(operator_context& ctx) {
-  return runtime_info{ctx.task_name(), ctx.subtask_index(), ctx.parallelism(),
-                      ctx.max_parallelism()};
-}
-
 /// One output record per input record: Out f(const In&).
 template <class In, class Out, class F>
 class map_operator final : public one_input_operator<In, Out> {
@@ -103,51 +98,6 @@ protected:
 private:
   std::unique_ptr<process_function<In, Out>> fn_;
   process_context<Out> pctx_;
-};
-
-// -- sinks
-// ----------------------------------------------------------------------
-
-/// The end of a pipeline, as Flink's SinkFunction.
-template <class T>
-class sink_function {
-public:
-  virtual ~sink_function() = default;
-  virtual void open(const runtime_info& info) {}
-  virtual void invoke(const T& value, timestamp ts) = 0;
-  /// The input ended (bounded stream): write out what is buffered.
-  virtual void finish() {}
-  virtual void close() {}
-};
-
-template <class T>
-class sink_operator final : public operator_base, public record_sink<T> {
-public:
-  explicit sink_operator(std::unique_ptr<sink_function<T>> fn)
-      : fn_(std::move(fn)) {}
-
-  void open(operator_context& ctx) override {
-    operator_base::open(ctx);
-    fn_->open(info_of(ctx));
-  }
-
-  void process_batch(record_batch<T>& batch) override {
-    for (auto& r : batch)
-      fn_->invoke(r.value, r.ts);
-  }
-
-  void process_watermark(timestamp) override {}
-  void process_idleness(bool) override {}
-  void end_input() override { fn_->finish(); }
-  void close() override { fn_->close(); }
-  void flush() override {}
-
-  void connect(const std::string&, operator_base&) override {
-    throw std::logic_error("a sink has no outputs");
-  }
-
-private:
-  std::unique_ptr<sink_function<T>> fn_;
 };
 
 } // namespace libstream

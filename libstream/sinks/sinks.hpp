@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "libstream/operators/basic.hpp"
+#include "libstream/sinks/sink.hpp"
 
 namespace libstream {
 

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "libstream/functions.hpp"
+#include "libstream/operator.hpp"
+
+namespace libstream {
+
+/// The end of a pipeline, as Flink's SinkFunction.
+template <class T>
+class sink_function {
+public:
+  virtual ~sink_function() = default;
+  virtual void open(const runtime_info& info) {}
+  virtual void invoke(const T& value, timestamp ts) = 0;
+  /// The input ended (bounded stream): write out what is buffered.
+  virtual void finish() {}
+  virtual void close() {}
+};
+
+template <class T>
+class sink_operator final : public operator_base, public record_sink<T> {
+public:
+  explicit sink_operator(std::unique_ptr<sink_function<T>> fn)
+      : fn_(std::move(fn)) {}
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    fn_->open(info_of(ctx));
+  }
+
+  void process_batch(record_batch<T>& batch) override {
+    for (auto& r : batch)
+      fn_->invoke(r.value, r.ts);
+  }
+
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void end_input() override { fn_->finish(); }
+  void close() override { fn_->close(); }
+  void flush() override {}
+
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+
+private:
+  std::unique_ptr<sink_function<T>> fn_;
+};
+
+} // namespace libstream
