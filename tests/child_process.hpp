@@ -16,6 +16,8 @@
 
 #include <sys/wait.h>
 
+#include "test_util.hpp"
+
 namespace libstream::test {
 
 /// A fresh directory under $TMPDIR (or /tmp), removed with its contents
@@ -120,10 +122,6 @@ inline run_result run_child(const temp_dir& dir, const std::string& exe,
 /// True if `s` contains exactly one '\n' and it is the last character.
 inline bool is_one_line(const std::string& s) {
   return !s.empty() && s.find('\n') == s.size() - 1;
-}
-
-inline bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace libstream::test

@@ -11,26 +11,13 @@
 
 #include "libstream/testing/harness.hpp"
 #include "libstream/window/window_operator.hpp"
+#include "window_fixtures.hpp"
 
 using namespace libstream;
 using libstream::testing::one_input_harness;
+using namespace libstream::test;
 
 namespace {
-
-struct event {
-  std::string key;
-  int64_t value = 0;
-};
-
-const key_selector<event, std::string> by_key
-    = [](const event& e) { return e.key; };
-
-const auto sum = [](const event& x, const event& y) {
-  return event{x.key, x.value + y.value};
-};
-
-using opts_t = window_options<time_window, event>;
-using svec = std::vector<std::string>;
 
 template <class T>
 svec take(libstream::testing::capture<T>& c) {

@@ -9,26 +9,12 @@
 #include "libstream/window/assigners.hpp"
 #include "libstream/window/triggers.hpp"
 #include "libstream/window/window.hpp"
+#include "test_util.hpp"
 
 using namespace libstream;
+using namespace libstream::test;
 
 namespace {
-
-/// Runs `f` and returns the message of the std::invalid_argument it throws,
-/// or "<no exception>".
-template <class F>
-std::string invalid_argument_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 /// The windows of `size` and `slide` (offset) containing `ts`, by brute
 /// force over every window start: the expectation for the assigners.

@@ -13,27 +13,16 @@
 
 #include "libstream/testing/harness.hpp"
 #include "libstream/window/window_operator.hpp"
+#include "test_util.hpp"
+#include "window_fixtures.hpp"
 
 using namespace libstream;
 using libstream::testing::one_input_harness;
+using namespace libstream::test;
 
 namespace {
 
 // -- fixtures -----------------------------------------------------------------
-
-struct event {
-  std::string key;
-  int64_t value = 0;
-};
-
-const key_selector<event, std::string> by_key
-    = [](const event& e) { return e.key; };
-
-const auto sum = [](const event& x, const event& y) {
-  return event{x.key, x.value + y.value};
-};
-
-using opts_t = window_options<time_window, event>;
 
 /// "key:value@ts" for each record, in emission order.
 std::vector<std::string> strs(const std::vector<record<event>>& xs) {
@@ -55,8 +44,6 @@ std::vector<std::string> sorted(std::vector<std::string> xs) {
   std::sort(xs.begin(), xs.end());
   return xs;
 }
-
-using svec = std::vector<std::string>;
 
 /// Count and average of the values in a window.
 struct count_avg {
@@ -125,20 +112,6 @@ std::vector<std::string> values(one_input_harness<event, std::string>& h) {
 
 window_operator_base& stats(operator_base& op) {
   return dynamic_cast<window_operator_base&>(op);
-}
-
-template <class F>
-std::string invalid_argument_of(F f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "<no exception>";
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
 }
 
 } // namespace
