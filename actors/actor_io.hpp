@@ -47,9 +47,6 @@
 #include "libstream/data_stream.hpp"
 #include "libstream/environment.hpp"
 
-CAF_BEGIN_TYPE_ID_BLOCK(libstream_io, caf::id_block::libstream::end)
-CAF_ADD_ATOM(libstream_io, libstream::runtime, demand_atom, "demand")
-CAF_END_TYPE_ID_BLOCK(libstream_io)
 
 namespace libstream {
 

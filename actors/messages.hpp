@@ -16,6 +16,10 @@
 //   (timer_atom)     a requested processing time is due
 // Any thread to a subtask (made by operator_context::make_waker):
 //   (wakeup_atom, uint64 token)  call on_wakeup() of the operator `token`
+// Application actors and the actor source and sink (actors/actor_io.hpp):
+//   source -> feeder         (demand_atom, actor inbox, int32 n)
+//   feeder -> inbox          std::vector<T>, then (end_atom, uint32 0)
+//   sink relay -> target     request std::vector<T> -> (empty reply)
 // Control plane:
 //   node -> coordinator      (register_atom, actor node, int32 slots)
 //   coordinator -> node      (deploy_atom, deployment) -> actor subtask
@@ -114,6 +118,7 @@ CAF_ADD_ATOM(libstream, libstream::runtime, failed_atom, "failed")
 CAF_ADD_ATOM(libstream, libstream::runtime, submit_atom, "submit")
 CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
 CAF_ADD_ATOM(libstream, libstream::runtime, wakeup_atom, "wakeup")
+CAF_ADD_ATOM(libstream, libstream::runtime, demand_atom, "demand")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_timeout_atom, "stoptime")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
