@@ -137,7 +137,7 @@ public:
 
   void flush() override {
     for (size_t ch = 0; ch < buffers_.size(); ++ch)
-      if (fill_[ch] > 0)
+      if (!buffers_[ch].empty())
         send(ch);
   }
 
@@ -146,47 +146,35 @@ protected:
     if ((kind_ == partitioning::hash || kind_ == partitioning::custom)
         && !has_selector_)
       throw std::logic_error("hash and custom partitioning need a selector");
-    buffers_.resize(writer_->channels());
-    fill_.assign(buffers_.size(), 0);
-    for (auto& b : buffers_)
-      b.resize(capacity_);
+    buffers_.clear();
+    for (size_t ch = 0; ch < writer_->channels(); ++ch)
+      buffers_.emplace_back(capacity_);
     if (!buffers_.empty())
       next_ = static_cast<size_t>(this->ctx_ ? this->ctx_->subtask_index() : 0)
               % buffers_.size();
   }
 
 private:
-  // A channel buffer is a vector of `capacity_` slots and a fill count: a
-  // record is one assignment (no growth check, no out-of-line push_back),
-  // and a new buffer costs an allocation only (record() initialises
-  // nothing).
   LIBSTREAM_HOT_INLINE void push(size_t ch, record<T>&& r) {
-    buffers_[ch][fill_[ch]] = std::move(r);
-    if (++fill_[ch] == capacity_)
+    if (buffers_[ch].push(std::move(r.value), r.ts))
       send(ch);
   }
 
   void push_copy(size_t ch, const record<T>& r) {
-    buffers_[ch][fill_[ch]] = r;
-    if (++fill_[ch] == capacity_)
+    if (buffers_[ch].push(r.value, r.ts))
       send(ch);
   }
 
-  /// Ships the filled part of a channel's buffer and starts a new one.
+  /// Ships a channel's records and starts the channel over.
   void send(size_t ch) {
-    auto& b = buffers_[ch];
-    b.resize(fill_[ch]);
-    auto full = std::make_shared<typed_batch<T>>(std::move(b));
-    b = record_batch<T>(capacity_);
-    fill_[ch] = 0;
-    writer_->send_batch(ch, std::move(full));
+    writer_->send_batch(ch,
+                        std::make_shared<typed_batch<T>>(buffers_[ch].take()));
   }
 
   partitioning kind_;
   Selector select_{};
   bool has_selector_ = false;
-  std::vector<record_batch<T>> buffers_;
-  std::vector<size_t> fill_;
+  std::vector<record_buffer<T>> buffers_;
   size_t next_ = 0;
 };
 

@@ -11,15 +11,8 @@
 
 #include "libstream/key_group.hpp"
 #include "libstream/record.hpp"
+#include "libstream/record_buffer.hpp"
 #include "libstream/time.hpp"
-
-/// Forces inlining on the per-record hot path: a record built by the caller
-/// then copied through an out-of-line call stalls on store forwarding.
-#if defined(__GNUC__)
-#define LIBSTREAM_HOT_INLINE inline __attribute__((always_inline))
-#else
-#define LIBSTREAM_HOT_INLINE inline
-#endif
 
 namespace libstream {
 
@@ -138,10 +131,6 @@ protected:
 
 /// A typed operator output: buffers records and hands them to every
 /// connected downstream operator in batches.
-///
-/// The buffer keeps `default_batch_records` constructed slots and a fill
-/// count, so that emitting a record is an assignment the compiler can keep
-/// in registers (no vector growth check on the per-record path).
 template <class T>
 class output final : public output_base {
 public:
@@ -158,18 +147,12 @@ public:
 
   /// Emits one record.
   LIBSTREAM_HOT_INLINE void collect(T&& value, timestamp ts) {
-    auto& slot = buffer_[size_];
-    slot.value = std::move(value);
-    slot.ts = ts;
-    if (++size_ == default_batch_records)
+    if (buffer_.push(std::move(value), ts))
       flush();
   }
 
   LIBSTREAM_HOT_INLINE void collect(const T& value, timestamp ts) {
-    auto& slot = buffer_[size_];
-    slot.value = value;
-    slot.ts = ts;
-    if (++size_ == default_batch_records)
+    if (buffer_.push(value, ts))
       flush();
   }
 
@@ -180,14 +163,10 @@ public:
   }
 
   void flush() override {
-    if (size_ == 0)
+    if (buffer_.empty())
       return;
-    buffer_.resize(size_);
-    deliver(buffer_);
-    // Receivers may have moved from records (assignment makes them whole
-    // again) or shrunk the batch (the missing slots are constructed anew).
-    buffer_.resize(default_batch_records);
-    size_ = 0;
+    deliver(buffer_.filled());
+    buffer_.reuse();
   }
 
 private:
@@ -202,8 +181,7 @@ private:
   }
 
   std::vector<record_sink<T>*> sinks_;
-  record_batch<T> buffer_;
-  size_t size_ = 0;
+  record_buffer<T> buffer_;
 };
 
 /// Names a side output and its element type, as Flink's OutputTag.

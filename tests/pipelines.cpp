@@ -339,3 +339,33 @@ CAF_TEST(after a cancelled job is waited for no subtask runs any more) {
   CAF_CHECK_GREATER(at_end, 0u);
   CAF_CHECK_EQUAL(seen->load(), at_end);
 }
+
+namespace {
+
+/// A record type without a default constructor.
+struct reading_of {
+  explicit reading_of(int v) : value(v) {}
+  int value;
+  bool operator<(const reading_of& other) const { return value < other.value; }
+  bool operator==(const reading_of& other) const {
+    return value == other.value;
+  }
+};
+
+} // namespace
+
+CAF_TEST(records need no default constructor) {
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto out = std::make_shared<collected<reading_of>>();
+  env.from_generator(5000, [](uint64_t i) { return static_cast<int>(i); })
+      .map([](int x) { return reading_of{x}; })
+      .key_by([](const reading_of& r) { return r.value % 3; })
+      .filter([](const reading_of& r) { return r.value % 2 == 0; })
+      .collect_into(out);
+  env.execute("no default constructor");
+  std::vector<reading_of> expected;
+  for (int i = 0; i < 5000; i += 2)
+    expected.emplace_back(i);
+  CAF_CHECK(sorted(out->values()) == expected);
+}

@@ -42,7 +42,7 @@ protected:
           batch[kept] = std::move(batch[i]);
         ++kept;
       }
-    batch.resize(kept);
+    batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(kept), batch.end());
     if (kept > 0)
       this->out_.main().collect_batch(batch);
   }

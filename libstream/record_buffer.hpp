@@ -1,0 +1,90 @@
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+#include "libstream/record.hpp"
+
+/// Forces inlining on the per-record hot path: a record built by the caller
+/// then copied through an out-of-line call stalls on store forwarding.
+#if defined(__GNUC__)
+#define LIBSTREAM_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define LIBSTREAM_HOT_INLINE inline
+#endif
+
+namespace libstream {
+
+/// Collects records into a batch of at most `capacity`, the buffer behind
+/// every operator output and network channel.
+///
+/// For default-constructible T the storage is `capacity` pre-constructed
+/// slots and a fill count: adding a record is an assignment the compiler
+/// keeps in registers (no growth check, no out-of-line push_back), and
+/// record() initialises nothing, so fresh storage costs an allocation only.
+/// Other types are appended to reserved storage.
+template <class T>
+class record_buffer {
+public:
+  static constexpr bool slots = std::is_default_constructible_v<T>;
+
+  explicit record_buffer(size_t capacity) : capacity_(capacity) { fresh(); }
+
+  size_t size() const noexcept { return size_; }
+  size_t capacity() const noexcept { return capacity_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  /// Adds a record; returns true when the buffer is now full.
+  template <class V>
+  LIBSTREAM_HOT_INLINE bool push(V&& value, timestamp ts) {
+    if constexpr (slots) {
+      auto& slot = storage_[size_];
+      slot.value = std::forward<V>(value);
+      slot.ts = ts;
+    } else {
+      storage_.emplace_back(std::forward<V>(value), ts);
+    }
+    return ++size_ == capacity_;
+  }
+
+  /// The filled records, to hand on in place; call reuse() afterwards.
+  /// Receivers may move from the records or shrink the batch.
+  record_batch<T>& filled() {
+    if constexpr (slots)
+      storage_.resize(size_);
+    return storage_;
+  }
+
+  /// Starts over on the same storage after filled() was handed on.
+  void reuse() {
+    if constexpr (slots)
+      storage_.resize(capacity_); // constructs only what was shrunk away
+    else
+      storage_.clear();
+    size_ = 0;
+  }
+
+  /// Moves the filled records out and starts over on fresh storage.
+  record_batch<T> take() {
+    auto result = std::move(filled());
+    fresh();
+    return result;
+  }
+
+private:
+  void fresh() {
+    storage_ = record_batch<T>{};
+    if constexpr (slots)
+      storage_.resize(capacity_);
+    else
+      storage_.reserve(capacity_);
+    size_ = 0;
+  }
+
+  size_t capacity_;
+  record_batch<T> storage_;
+  size_t size_ = 0;
+};
+
+} // namespace libstream
