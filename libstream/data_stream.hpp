@@ -78,7 +78,8 @@ public:
     });
   }
 
-  /// Partitions by key: K f(const T&). K needs std::hash, == and <.
+  /// Partitions by key: K f(const T&). K needs key_hasher (key_hash.hpp;
+  /// built in for numbers, strings, pairs, tuples), == and <.
   template <class F, class K = std::decay_t<std::invoke_result_t<F&, const T&>>>
   keyed_stream<T, K> key_by(F f) {
     auto& t = builder_->add(transformation_kind::partition, "Key By", {id_});

@@ -1,8 +1,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
+
+#include "libstream/key_hash.hpp"
 
 namespace libstream {
 
@@ -11,19 +12,14 @@ namespace libstream {
 constexpr int default_max_parallelism = 128;
 
 /// Spreads a key's hash code over 32 bits (murmur3's finalizer), so that
-/// weak hash functions (identity for integers) still fill all key groups.
+/// weak hash codes (integers hash to themselves) still fill all key groups.
 inline uint32_t spread_hash(uint64_t h) noexcept {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return static_cast<uint32_t>(h);
+  return static_cast<uint32_t>(mix64(h));
 }
 
-/// The spread hash of a key: the basis of its key group and of its slot in
-/// keyed state tables, computed once per record.
-template <class K, class Hash = std::hash<K>>
+/// The spread stable hash of a key (see key_hasher): the basis of its key
+/// group and of its slot in keyed state tables, computed once per record.
+template <class K, class Hash = key_hasher<K>>
 uint32_t key_hash(const K& key) {
   return spread_hash(static_cast<uint64_t>(Hash{}(key)));
 }
@@ -36,7 +32,7 @@ inline int key_group_of_hash(uint32_t h, int max_parallelism) noexcept {
 }
 
 /// The key group of a key: stable for a given key hash and max parallelism.
-template <class K, class Hash = std::hash<K>>
+template <class K, class Hash = key_hasher<K>>
 int key_group_of(const K& key, int max_parallelism) {
   return key_group_of_hash(key_hash<K, Hash>(key), max_parallelism);
 }

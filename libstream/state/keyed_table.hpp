@@ -32,7 +32,7 @@ public:
 /// allocated entries, so a value's address stays valid until its entry is
 /// erased. Lookups take the key's spread hash (key_hash), which callers
 /// compute once per record for the key group as well.
-template <class K, class V, class Hash = std::hash<K>>
+template <class K, class V, class Hash = key_hasher<K>>
 class keyed_table final : public keyed_table_base {
 public:
   struct entry {
@@ -218,7 +218,7 @@ public:
 
   /// Returns the table `name`, creating it on first use. Throws when the
   /// name is already used with other types.
-  template <class K, class V, class Hash = std::hash<K>>
+  template <class K, class V, class Hash = key_hasher<K>>
   keyed_table<K, V, Hash>& table(const std::string& name) {
     auto i = tables_.find(name);
     if (i == tables_.end())
