@@ -130,6 +130,36 @@ void end_job(self_ptr self, job_info& job, job_status status,
   maybe_complete(self, job.id);
 }
 
+/// Every subtask finished its input: asks the two-phase ones to publish
+/// what they staged. The job is finished when all of them did.
+void commit_job(self_ptr self, job_info& job) {
+  auto id = job.id;
+  for (auto& sub : job.committers) {
+    self->request(sub, caf::infinite, commit_atom_v)
+        .then(
+            [self, id, addr = sub.address()](std::string& error) {
+              auto& st = self->state;
+              if (auto k = st.subtasks.find(addr); k != st.subtasks.end())
+                k->second.finished = true;
+              auto i = st.jobs.find(id);
+              if (i == st.jobs.end() || i->second.ended)
+                return;
+              auto& job = i->second;
+              if (!error.empty())
+                end_job(self, job, job_status::failed, std::move(error));
+              else if (++job.committed == job.committers.size())
+                end_job(self, job, job_status::finished, "");
+            },
+            [self, id](caf::error& err) {
+              auto i = self->state.jobs.find(id);
+              if (i != self->state.jobs.end())
+                end_job(self, i->second, job_status::failed,
+                        "committing a subtask's output failed: "
+                            + self->system().render(err));
+            });
+  }
+}
+
 void start_job(self_ptr self, job_info& job) {
   job.status = job_status::running;
   for (auto& row : job.subtasks)
@@ -250,7 +280,14 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
 
 } // namespace
 
-caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
+caf::actor spawn_coordinator(caf::actor_system& sys,
+                             caf::timespan stop_timeout) {
+  return sys.spawn(coordinator_actor, stop_timeout);
+}
+
+caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
+                                caf::timespan stop_timeout) {
+  self->state.stop_timeout = stop_timeout;
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
     auto i = st.subtasks.find(dm.source);
@@ -312,18 +349,41 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self) {
         if (i != self->state.jobs.end())
           end_job(self, i->second, job_status::canceled, "");
       },
-      [self](finished_atom, uint64_t id, int32_t v, int32_t idx) {
+      [self](stop_atom, uint64_t id) {
+        // Flink's stop (with drain): every source ends its input now; the
+        // job then finishes as a bounded job does, committing its sinks.
+        auto i = self->state.jobs.find(id);
+        if (i == self->state.jobs.end() || i->second.ended)
+          return;
+        auto& job = i->second;
+        for (auto& vx : job.graph->vertices())
+          if (vx.is_source)
+            for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
+              if (sub)
+                self->send(sub, stop_atom_v);
+      },
+      [self](finished_atom, uint64_t id, int32_t v, int32_t idx,
+             bool awaits_commit) {
         auto& st = self->state;
         auto j = st.jobs.find(id);
-        if (j == st.jobs.end())
+        if (j == st.jobs.end() || j->second.ended)
           return;
         auto& job = j->second;
         auto& sub
             = job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(idx)];
-        if (auto k = st.subtasks.find(sub.address()); k != st.subtasks.end())
-          k->second.finished = true;
-        if (++job.finished == job.total)
-          end_job(self, job, job_status::finished, "");
+        // A subtask awaiting its commit has not finished its work yet: if
+        // it terminates before committing, the job fails.
+        if (!awaits_commit)
+          if (auto k = st.subtasks.find(sub.address()); k != st.subtasks.end())
+            k->second.finished = true;
+        if (awaits_commit)
+          job.committers.push_back(sub);
+        if (++job.finished == job.total) {
+          if (job.committers.empty())
+            end_job(self, job, job_status::finished, "");
+          else
+            commit_job(self, job);
+        }
       },
       [self](stop_timeout_atom, uint64_t id) {
         auto i = self->state.jobs.find(id);

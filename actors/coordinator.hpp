@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "caf/actor.hpp"
+#include "caf/actor_system.hpp"
 #include "caf/actor_addr.hpp"
 #include "caf/behavior.hpp"
 #include "caf/stateful_actor.hpp"
@@ -25,6 +26,11 @@ namespace libstream::runtime {
 /// listener hears of the end, and the slots are free again, only when every
 /// subtask of the job has terminated (or after stop_timeout, with the
 /// number of subtasks that did not stop in the error).
+///
+/// Subtasks with two-phase operators (file sinks) report the end of their
+/// input and stay alive; once every subtask of the job has finished, the
+/// coordinator asks each of them to commit, and the job is finished only
+/// when all commits succeeded (a failed commit fails the job).
 struct coordinator_state {
   static inline const char* name = "libstream.coordinator";
 
@@ -47,6 +53,8 @@ struct coordinator_state {
     size_t finished = 0;
     size_t outstanding = 0; // deploy requests without an answer yet
     size_t alive = 0;       // deployed subtasks not yet terminated
+    std::vector<caf::actor> committers; // finished, awaiting commit
+    size_t committed = 0;
     bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;
     std::string error;
@@ -67,6 +75,15 @@ struct coordinator_state {
   caf::timespan stop_timeout = std::chrono::seconds{30};
 };
 
-caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self);
+/// `stop_timeout`: how long an ended job's subtasks may take to terminate.
+caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
+                                caf::timespan stop_timeout);
+
+/// Spawns a coordinator. (Always with an argument: CAF 0.17.6 dereferences
+/// a null argument pack when a stateful actor is spawned without one,
+/// which AddressSanitizer reports in caf/detail/init_fun_factory.hpp.)
+caf::actor spawn_coordinator(caf::actor_system& sys,
+                             caf::timespan stop_timeout
+                             = std::chrono::seconds{30});
 
 } // namespace libstream::runtime

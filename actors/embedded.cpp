@@ -37,6 +37,8 @@ public:
 
   void cancel() override { caf::anon_send(coordinator_, cancel_atom_v, id_); }
 
+  void stop() override { caf::anon_send(coordinator_, stop_atom_v, id_); }
+
   job_result wait() override { return result_.get(); }
 
 private:
@@ -54,12 +56,12 @@ public:
     own_cfg_->set("logger.console-verbosity", caf::atom("quiet"));
     own_sys_ = std::make_unique<caf::actor_system>(*own_cfg_);
     sys_ = own_sys_.get();
-    coordinator_ = sys_->spawn(coordinator_actor);
+    coordinator_ = spawn_coordinator(*sys_);
   }
 
   embedded_executor(caf::actor_system& sys, const execution_config& cfg)
       : cfg_(cfg), sys_(&sys) {
-    coordinator_ = sys_->spawn(coordinator_actor);
+    coordinator_ = spawn_coordinator(*sys_);
   }
 
   ~embedded_executor() override {

@@ -26,11 +26,17 @@
 //   coordinator -> subtask   (wire_atom, subtask_wiring) -> ok
 //                            (start_atom)
 //                            (cancel_atom)  [high priority: no ordering duty]
-//   subtask -> coordinator   (finished_atom, uint64 job, int32 vertex, int32
-//   index)
+//                            (commit_atom) -> std::string error ("" = ok)
+//                              publish staged output: the job finished
+//                            (stop_atom)  sources end their input now
+//   subtask -> coordinator   (finished_atom, uint64 job, int32 vertex,
+//                             int32 index, bool awaits_commit)
+//                              input ended; with awaits_commit the subtask
+//                              stays alive for commit_atom or cancel_atom
 //                            (failed_atom, uint64 job, std::string what)
 //   client -> coordinator    (submit_atom, job_submission) -> uint64 job id
 //                            (cancel_atom, uint64 job)
+//                            (stop_atom, uint64 job)
 //   coordinator -> listener  (job_done_atom, libstream::job_result)
 //   coordinator -> itself    (stop_timeout_atom, uint64 job)  give up waiting
 //                            for the subtasks of an ended job to terminate
@@ -120,6 +126,8 @@ CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
 CAF_ADD_ATOM(libstream, libstream::runtime, wakeup_atom, "wakeup")
 CAF_ADD_ATOM(libstream, libstream::runtime, demand_atom, "demand")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_timeout_atom, "stoptime")
+CAF_ADD_ATOM(libstream, libstream::runtime, commit_atom, "commit")
+CAF_ADD_ATOM(libstream, libstream::runtime, stop_atom, "stop")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 

@@ -278,16 +278,49 @@ void subtask_state::maybe_finish() {
   if (done || !input_ended || blocked())
     return;
   done = true;
+  // Two-phase operators (file sinks) staged their output at end_input; it
+  // is published only when the whole job has finished, so the subtask
+  // waits for the coordinator's commit (or cancel) with its operators open.
+  for (auto& op : chain.operators)
+    if (op->transactional())
+      awaiting_commit = true;
+  if (awaiting_commit) {
+    self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex,
+               dep.index, true);
+    return;
+  }
   // A close() that throws (a sink failing to write out) fails the job: the
   // subtask is not finished until its operators are.
   auto error = close_operators();
   if (error.empty())
     self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex,
-               dep.index);
+               dep.index, false);
   else
     self->send(dep.coordinator, failed_atom_v, dep.job,
                "task " + task + " failed: " + error);
   self->quit();
+}
+
+std::string subtask_state::commit_and_close() {
+  std::string error;
+  for (auto& op : chain.operators) {
+    if (!op->transactional() || !opened.count(op.get()))
+      continue;
+    try {
+      op->commit();
+    } catch (const std::exception& e) {
+      error = e.what();
+      break;
+    } catch (...) {
+      error = "unknown exception in commit()";
+      break;
+    }
+  }
+  auto close_error = close_operators();
+  if (error.empty())
+    error = close_error;
+  awaiting_commit = false;
+  return error.empty() ? error : "task " + task + " failed: " + error;
 }
 
 std::string subtask_state::close_operators() {
@@ -409,11 +442,30 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         else if (st.inputs.empty())
           guarded(st, [&] { st.end_chain(); });
       },
+      [self](commit_atom) -> std::string {
+        auto& st = self->state;
+        if (!st.awaiting_commit)
+          return "task " + st.task + " has nothing to commit";
+        auto error = st.commit_and_close();
+        self->quit();
+        return error;
+      },
+      [self](stop_atom) {
+        // Flink's stop: the source ends its input as if it were exhausted,
+        // and the job finishes (committing its sinks) from there.
+        auto& st = self->state;
+        if (st.done || st.chain.source == nullptr)
+          return;
+        st.chain.source->cancel();
+        if (st.started)
+          self->send(self, poll_atom_v);
+      },
       [self](cancel_atom) {
         auto& st = self->state;
-        if (st.done)
+        if (st.done && !st.awaiting_commit)
           return;
         st.done = true;
+        st.awaiting_commit = false;
         if (st.chain.source != nullptr)
           st.chain.source->cancel();
         st.close_operators(); // cancellation does not report close errors

@@ -100,7 +100,8 @@ struct subtask_state : operator_context {
   bool started = false;
   bool source_waiting = false; // a poll was skipped while blocked
   bool input_ended = false;    // end_input ran through the chain
-  bool done = false;
+  bool done = false;            // no more input, time or source work
+  bool awaiting_commit = false; // done, operators open until commit/cancel
   bool flush_armed = false;
   int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
 
@@ -140,6 +141,9 @@ struct subtask_state : operator_context {
   void end_chain();
   void maybe_finish();
   std::string close_operators();
+  /// Commits the transactional operators, closes all; returns the first
+  /// error ("" when none).
+  std::string commit_and_close();
   void fail(const std::string& what);
 };
 

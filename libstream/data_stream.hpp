@@ -194,11 +194,13 @@ public:
   data_stream_sink<T> write_as_text(std::string path,
                                     std::function<std::string(const T&)> format,
                                     std::string header = "") {
-    return add_sink(
+    auto sink = add_sink(
         [path, format, header] {
           return std::make_unique<file_sink<T>>(path, format, header);
         },
         "File Sink");
+    sink.writes_file(path);
+    return sink;
   }
 
   // -- settings of the producing operator
@@ -288,6 +290,15 @@ public:
 
   data_stream_sink& name(std::string n) {
     builder_->node(id_).name = std::move(n);
+    return *this;
+  }
+
+  /// Declares that the sink writes `path` (a custom sink writing a file),
+  /// so that a job whose output is one of its input files, or is written
+  /// by two sinks, is refused before it starts. write_as_text declares
+  /// its path itself.
+  data_stream_sink& writes_file(std::string path) {
+    builder_->node(id_).file_written = std::move(path);
     return *this;
   }
   data_stream_sink& uid(std::string u) {

@@ -85,27 +85,36 @@ public:
     });
   }
 
-  /// The lines of a text file with their line numbers (bounded).
-  data_stream<text_line> read_text_lines(std::string path) {
-    auto s = add_source<text_line>("Text File " + path, [path] {
-      return std::make_unique<text_file_source>(path);
+  /// The lines of a text file with their line numbers (bounded). A line
+  /// longer than `max_line_bytes` fails the job naming file and line.
+  data_stream<text_line>
+  read_text_lines(std::string path,
+                  size_t max_line_bytes = default_max_line_bytes) {
+    auto s = add_source<text_line>("Text File " + path, [path, max_line_bytes] {
+      return std::make_unique<text_file_source>(path, max_line_bytes);
     });
+    builder_->node(s.id()).files_read.push_back(path);
     builder_->node(s.id()).non_parallel = true;
     return s;
   }
 
   /// The lines of a text file, as Flink's readTextFile.
-  data_stream<std::string> read_text_file(std::string path) {
-    return read_text_lines(std::move(path))
+  data_stream<std::string>
+  read_text_file(std::string path,
+                 size_t max_line_bytes = default_max_line_bytes) {
+    return read_text_lines(std::move(path), max_line_bytes)
         .map([](const text_line& l) { return l.text; }, "Line Text");
   }
 
   /// Lines from a TCP server, until it closes the connection.
-  data_stream<text_line> socket_text_lines(std::string host, uint16_t port,
-                                           char delimiter = '\n') {
+  data_stream<text_line>
+  socket_text_lines(std::string host, uint16_t port, char delimiter = '\n',
+                    size_t max_line_bytes = default_max_line_bytes) {
     auto s = add_source<text_line>(
-        "Socket " + host + ":" + std::to_string(port), [host, port, delimiter] {
-          return std::make_unique<socket_text_source>(host, port, delimiter);
+        "Socket " + host + ":" + std::to_string(port),
+        [host, port, delimiter, max_line_bytes] {
+          return std::make_unique<socket_text_source>(host, port, delimiter,
+                                                      max_line_bytes);
         });
     builder_->node(s.id()).non_parallel = true;
     return s;

@@ -35,8 +35,15 @@ class job_client {
 public:
   virtual ~job_client() = default;
   virtual job_status status() = 0;
-  /// Stops the job's subtasks; wait() then reports `canceled`.
+  /// Stops the job's subtasks at once; wait() then reports `canceled`.
+  /// Nothing a two-phase sink staged is published (file sinks leave any
+  /// earlier file untouched). Thread-safe, also from a signal thread.
   virtual void cancel() = 0;
+  /// Flink's stop with drain: every source ends its input now, as if it
+  /// were exhausted; the job then finishes as a bounded job does (the
+  /// final watermark fires every window, two-phase sinks commit), and
+  /// wait() reports `finished`. Thread-safe.
+  virtual void stop() = 0;
   /// Blocks until the job ends.
   virtual job_result wait() = 0;
 };

@@ -169,6 +169,10 @@ public:
   virtual void process_element(const In& value, context& ctx,
                                collector<Out>& out)
       = 0;
+  /// The bounded input ended (not called when the job is cancelled or
+  /// fails): emit what is held, or throw to fail the job, for example when
+  /// the input lacked something it must have (as Flink's BoundedOneInput).
+  virtual void end_input(collector<Out>& out) {}
   virtual void close() {}
 };
 

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/stat.h>
+
 namespace libstream {
 
 const char* to_string(partitioning p) noexcept {
@@ -116,6 +118,85 @@ void resolve(const std::vector<transformation_ptr>& nodes, int id,
   }
 }
 
+/// What identifies a file on this machine: device and inode when it
+/// exists; otherwise the parent directory's and the name (so that two
+/// paths to one new file compare equal too).
+struct file_id {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::string name; // empty when the file exists
+  bool known = false;
+
+  friend bool operator==(const file_id& x, const file_id& y) {
+    return x.known && y.known && x.dev == y.dev && x.ino == y.ino
+           && x.name == y.name;
+  }
+};
+
+file_id identify(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0)
+    return {st.st_dev, st.st_ino, "", true};
+  auto slash = path.rfind('/');
+  auto dir = slash == std::string::npos ? std::string{"."}
+                                        : path.substr(0, slash == 0 ? 1 : slash);
+  auto name = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (::stat(dir.c_str(), &st) == 0)
+    return {st.st_dev, st.st_ino, name, true};
+  return {};
+}
+
+/// Refuses a job that would overwrite one of its inputs, or write one
+/// file from two sinks: compares the files, not the path strings.
+void check_files(const std::vector<transformation_ptr>& ns,
+                 const std::map<int, int>& par) {
+  struct input {
+    const transformation* t;
+    std::string path;
+    file_id id;
+  };
+  std::vector<input> inputs;
+  for (auto& t : ns)
+    for (auto& path : t->files_read)
+      inputs.push_back({t.get(), path, identify(path)});
+  struct output {
+    const transformation* t;
+    std::string path;
+    file_id id;
+  };
+  std::vector<output> outputs;
+  for (auto& t : ns) {
+    if (t->file_written.empty())
+      continue;
+    auto p = par.count(t->id) ? par.at(t->id) : 1;
+    if (p == 1) {
+      outputs.push_back({t.get(), t->file_written, identify(t->file_written)});
+    } else {
+      outputs.push_back({t.get(), t->file_written, identify(t->file_written)});
+      for (int i = 0; i < p; ++i) {
+        auto part = t->file_written + "/part-" + std::to_string(i);
+        outputs.push_back({t.get(), part, identify(part)});
+      }
+    }
+  }
+  for (auto& out : outputs) {
+    for (auto& in : inputs)
+      if (out.id == in.id)
+        throw std::invalid_argument(
+            label(*out.t) + " would write '" + out.path + "', which is the "
+            + "input file '" + in.path + "' of " + label(*in.t)
+            + ": the input would be destroyed; choose another output path");
+    for (auto& other : outputs)
+      if (&other != &out && other.t != out.t && other.id == out.id)
+        throw std::invalid_argument(
+            label(*out.t) + " and " + label(*other.t) + " would both write '"
+            + out.path + "'" + (out.path != other.path
+                                    ? " (also named '" + other.path + "')"
+                                    : std::string{})
+            + ": give each output its own path");
+  }
+}
+
 } // namespace
 
 job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
@@ -165,6 +246,7 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
   if (!any_physical)
     throw std::invalid_argument("the job has no operators: add a source and "
                                 "a sink before execute()");
+  check_files(ns, par);
   // Resolve edges through virtual nodes.
   std::map<int, int> inputs_of;
   std::set<int> has_consumer;

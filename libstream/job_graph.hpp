@@ -59,6 +59,11 @@ struct transformation {
   // side-output nodes
   std::string side_tag;
   std::function<void(operator_base&)> declare_side;
+  // Files a source reads and the path a sink writes (a file, or with
+  // parallelism > 1 a directory of part-<i> files): planning refuses a job
+  // whose output is one of its inputs, or is written by two sinks.
+  std::vector<std::string> files_read;
+  std::string file_written;
 };
 
 using transformation_ptr = std::shared_ptr<transformation>;

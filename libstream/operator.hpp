@@ -96,7 +96,19 @@ public:
   /// The (bounded) input ended. Emits what is still held and forwards.
   virtual void end_input() = 0;
 
-  /// Called once after end_input or on cancellation; releases resources.
+  /// True when the operator stages output at end_input that commit()
+  /// publishes once the whole job has finished (a two-phase sink). The
+  /// subtask then stays alive after its input ended until the coordinator
+  /// tells it to commit, or cancels it.
+  virtual bool transactional() const { return false; }
+
+  /// Publishes what was staged (see transactional). Called at most once,
+  /// after end_input and before close.
+  virtual void commit() {}
+
+  /// Called once after end_input (and commit) or on cancellation; releases
+  /// resources. A transactional operator closed without commit() discards
+  /// what it staged.
   virtual void close() {}
 
   /// Connects `downstream` to the output named `tag` ("" = main output).

@@ -5,6 +5,7 @@
 //
 // Run with --help for every flag.
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -12,11 +13,15 @@
 #include <boost/program_options.hpp>
 
 #include "libstream/executor.hpp"
+#include "libstream/signals.hpp"
 #include "stock/stock_job.hpp"
 
 namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
+  // Before any thread starts: SIGINT and SIGTERM cancel the job cleanly
+  // (libstream::wait_interruptible), they do not kill the process mid-line.
+  libstream::block_termination_signals();
   stock::job_options o;
   po::options_description desc{"stock_aggregator options"};
   std::string input, output, dead_letter;
@@ -83,8 +88,21 @@ int main(int argc, char** argv) {
   try {
     auto s = stock::run(o);
     if (o.plan_only) {
-      std::cout << s.plan;
+      std::cout << s.plan << std::flush;
+      if (!std::cout) {
+        std::cerr << "stock_aggregator: error: cannot write the plan to "
+                     "stdout\n";
+        return 1;
+      }
       return 0;
+    }
+    if (s.signal != 0) {
+      std::fprintf(stderr,
+                   "stock_aggregator: %s: the job was cancelled; output "
+                   "files are left as they were\n",
+                   s.signal == SIGINT ? "interrupted (SIGINT)"
+                                      : "terminated (SIGTERM)");
+      return 128 + s.signal;
     }
     std::fprintf(stderr,
                  "stock_aggregator: %llu records, %llu result rows, %.3f s, "

@@ -9,6 +9,8 @@
 
 #include "libstream/libstream.hpp"
 #include "libstream/plan_codec.hpp"
+#include "libstream/quote.hpp"
+#include "libstream/signals.hpp"
 #include "stock/trade.hpp"
 
 using namespace libstream;
@@ -64,8 +66,42 @@ public:
   }
 };
 
-/// Parses CSV lines; malformed ones go to the dead-letter side output or
-/// fail the job with file and line.
+/// Checks the header line of the input file and passes on every other
+/// line. Runs with parallelism 1 beside the (non-parallel) file source, so
+/// it sees the whole file: an empty file (no header at all) fails the job
+/// like a wrong header.
+class check_header final : public process_function<text_line, text_line> {
+public:
+  explicit check_header(std::string input) : input_(std::move(input)) {}
+
+  void process_element(const text_line& line, context&,
+                       collector<text_line>& out) override {
+    if (line.number != 1) {
+      out.collect(line);
+      return;
+    }
+    saw_header_ = true;
+    // The text source drops a UTF-8 byte order mark.
+    if (line.text != csv_header)
+      throw std::runtime_error(line.origin + ":1: expected the header line '"
+                               + std::string{csv_header} + "', got "
+                               + quote_excerpt(line.text));
+  }
+
+  void end_input(collector<text_line>&) override {
+    if (!saw_header_)
+      throw std::runtime_error(input_ + ": the file is empty: expected the "
+                                        "header line '"
+                               + std::string{csv_header} + "'");
+  }
+
+private:
+  std::string input_;
+  bool saw_header_ = false;
+};
+
+/// Parses CSV lines after the header; malformed ones go to the dead-letter
+/// side output or fail the job with file and line.
 class parse_csv final : public process_function<text_line, trade> {
 public:
   parse_csv(std::optional<output_tag<text_line>> dead,
@@ -81,17 +117,6 @@ public:
 
   void process_element(const text_line& line, context& ctx,
                        collector<trade>& out) override {
-    auto where = line.origin + ":" + std::to_string(line.number);
-    if (line.number == 1) {
-      auto text = std::string_view{line.text};
-      if (text.substr(0, 3) == "\xEF\xBB\xBF")
-        text.remove_prefix(3); // UTF-8 byte order mark
-      if (text != csv_header)
-        throw std::runtime_error(where + ": expected the header line '"
-                                 + std::string{csv_header} + "', got '"
-                                 + line.text + "'");
-      return;
-    }
     if (line.text.empty())
       return; // blank lines carry no record
     std::string error;
@@ -105,10 +130,9 @@ public:
       ctx.output(*dead_, line);
       return;
     }
-    auto shown
-        = line.text.size() > 120 ? line.text.substr(0, 120) + "..." : line.text;
-    throw std::runtime_error(where + ": malformed record: " + error
-                             + " (line: '" + shown + "')");
+    throw std::runtime_error(line.origin + ":" + std::to_string(line.number)
+                             + ": malformed record: " + error + " (line: "
+                             + quote_excerpt(line.text) + ")");
   }
 
 private:
@@ -217,7 +241,13 @@ job_summary run(const job_options& o) {
   if (o.input) {
     if (o.dead_letter)
       dead.emplace("dead-letter");
-    auto lines = env.read_text_lines(*o.input);
+    auto lines = env.read_text_lines(*o.input)
+                     .process<text_line>(
+                         [input = *o.input] {
+                           return std::make_unique<check_header>(input);
+                         },
+                         "Check Header")
+                     .set_parallelism(1);
     auto parsed = lines.process<trade>(
         [dead, malformed, counted] {
           return std::make_unique<parse_csv>(dead, malformed, counted);
@@ -277,8 +307,13 @@ job_summary run(const job_options& o) {
     return s;
   }
   auto start = monotonic_now_ns();
-  env.execute("stock aggregator");
+  auto client = env.execute_async("stock aggregator");
+  auto outcome = wait_interruptible(*client, on_signal::cancel);
+  if (outcome.result.status == job_status::failed)
+    throw job_failed("job '" + outcome.result.job_name
+                     + "' failed: " + outcome.result.error);
   job_summary s;
+  s.signal = outcome.signal;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
   // Parsers add their counts at close(), before their subtasks report the
   // end; the generator makes exactly `records`.

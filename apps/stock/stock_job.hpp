@@ -26,12 +26,16 @@ struct job_summary {
   uint64_t malformed = 0; // lines sent to the dead-letter file
   uint64_t rows = 0;      // result rows written
   double seconds = 0;
+  int signal = 0;   // SIGINT or SIGTERM cancelled the job (0 = none)
   std::string plan; // with plan_only: the decoded Cap'n Proto job plan
 };
 
-/// Runs the job to its end. Throws std::invalid_argument for bad options,
-/// libstream::job_failed (naming file and line) for malformed input
-/// without a dead-letter file.
+/// Runs the job to its end. Throws std::invalid_argument for bad options
+/// (also an output path that is the input file, or two outputs on one
+/// file), libstream::job_failed (naming file and line) for malformed input
+/// without a dead-letter file. The first SIGINT or SIGTERM (blocked by the
+/// caller with libstream::block_termination_signals) cancels the job:
+/// nothing is written to the output files, and `signal` says which it was.
 job_summary run(const job_options& opts);
 
 } // namespace stock

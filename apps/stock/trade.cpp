@@ -5,6 +5,8 @@
 #include <tuple>
 #include <vector>
 
+#include "libstream/quote.hpp"
+
 namespace stock {
 
 namespace {
@@ -79,7 +81,7 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
   }
   trade t;
   if (!parse_int(fields[0], t.timestamp_ms)) {
-    error = "timestamp_ms '" + std::string{fields[0]} + "' is not an integer";
+    error = "timestamp_ms " + libstream::quote_excerpt(fields[0], 40) + " is not an integer";
     return std::nullopt;
   }
   // About +-31,700 years around the epoch: far from int64 overflow in

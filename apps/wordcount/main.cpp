@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -26,6 +27,8 @@
 #include <boost/program_options.hpp>
 
 #include "libstream/libstream.hpp"
+#include "libstream/signals.hpp"
+#include "libstream/sinks/staged_file.hpp"
 
 namespace po = boost::program_options;
 using namespace libstream;
@@ -81,8 +84,10 @@ std::string to_line(const word_count& w) {
 }
 
 /// Keeps the latest count of every word and writes "word,count" lines,
-/// sorted by word, when the input ends. Runs with parallelism 1. The output
-/// file is opened at open(), so an unwritable path fails the job at once.
+/// sorted by word, when the input ends. Runs with parallelism 1. A file is
+/// staged and appears only when the job has finished (a two-phase sink,
+/// as write_as_text); it is created at open(), so an unwritable path fails
+/// the job at once.
 class final_counts_sink final : public sink_function<word_count> {
 public:
   explicit final_counts_sink(std::optional<std::string> path)
@@ -90,10 +95,8 @@ public:
 
   void open(const runtime_info&) override {
     if (path_) {
-      file_.open(*path_, std::ios::out | std::ios::trunc | std::ios::binary);
-      if (!file_)
-        throw std::runtime_error("cannot open output file '" + *path_
-                                 + "': " + std::strerror(errno));
+      file_ = std::make_unique<staged_file>(*path_);
+      file_->open();
     }
   }
 
@@ -104,19 +107,37 @@ public:
   }
 
   void finish() override {
-    std::ostream& out = path_ ? static_cast<std::ostream&>(file_) : std::cout;
-    for (auto& [word, count] : counts_)
-      out << word << ',' << count << '\n';
-    out.flush();
-    if (!out)
-      throw std::runtime_error(
-          "error writing "
-          + (path_ ? "'" + *path_ + "'" : std::string{"stdout"}));
+    std::string text;
+    for (auto& [word, count] : counts_) {
+      text += word;
+      text += ',';
+      text += std::to_string(count);
+      text += '\n';
+      if (file_ && text.size() >= 64 * 1024) {
+        file_->write(text);
+        text.clear();
+      }
+    }
+    if (file_) {
+      file_->write(text);
+      file_->finish();
+    } else {
+      write_stdout(text);
+    }
+  }
+
+  bool transactional() const override { return file_ != nullptr; }
+
+  void commit() override { file_->publish(); }
+
+  void close() override {
+    if (file_)
+      file_->discard();
   }
 
 private:
   std::optional<std::string> path_;
-  std::ofstream file_;
+  std::unique_ptr<staged_file> file_;
   std::map<std::string, int64_t> counts_;
 };
 
@@ -183,7 +204,9 @@ struct options {
   std::optional<int64_t> window_ms;
 };
 
-void run(const options& o) {
+/// Runs the job; returns the signal that stopped or cancelled it (0 when
+/// it ran to its end).
+int run(const options& o) {
   stream_execution_environment env;
   if (o.parallelism)
     env.set_parallelism(*o.parallelism);
@@ -225,19 +248,35 @@ void run(const options& o) {
         counts.print("", to_line).set_parallelism(1);
     } else {
       auto path = o.output;
-      counts
-          .add_sink(
-              [path] { return std::make_unique<final_counts_sink>(path); },
-              "Final Counts")
-          .set_parallelism(1);
+      auto sink = counts
+                      .add_sink(
+                          [path] {
+                            return std::make_unique<final_counts_sink>(path);
+                          },
+                          "Final Counts")
+                      .set_parallelism(1);
+      if (path)
+        sink.writes_file(*path);
     }
   }
-  env.execute("word count");
+  // A bounded input is cancelled by the first signal (a partial count
+  // must not look like a result); an unbounded one is stopped: the source
+  // ends as if the server had closed the connection, and what was counted
+  // is written out.
+  auto client = env.execute_async("word count");
+  auto outcome = wait_interruptible(
+      *client, o.socket ? on_signal::stop : on_signal::cancel);
+  if (outcome.result.status == job_status::failed)
+    throw job_failed("job '" + outcome.result.job_name
+                     + "' failed: " + outcome.result.error);
+  return outcome.signal;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts (see wait_interruptible in run()).
+  block_termination_signals();
   po::options_description desc{
       "word_count: counts the words of a text (lowercased; a word is a run of "
       "letters and digits).\n\n"
@@ -324,10 +363,18 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (o.socket && !o.output)
-    std::cout << std::unitbuf; // unbounded: show every line at once
   try {
-    run(o);
+    if (auto sig = run(o); sig != 0) {
+      std::cerr << prog << ": "
+                << (sig == SIGINT ? "interrupted (SIGINT)"
+                                  : "terminated (SIGTERM)")
+                << (o.socket ? ": the input was stopped and what was counted "
+                               "is written"
+                             : ": the job was cancelled; output files are "
+                               "left as they were")
+                << '\n';
+      return 128 + sig;
+    }
     return 0;
   } catch (const std::invalid_argument& e) {
     std::cerr << prog << ": error: " << e.what() << '\n';

@@ -95,6 +95,11 @@ protected:
     this->out_.flush();
   }
 
+  void on_end_input() override {
+    collector<Out> out{this->out_.main(), no_timestamp};
+    fn_->end_input(out);
+  }
+
 private:
   std::unique_ptr<process_function<In, Out>> fn_;
   process_context<Out> pctx_;

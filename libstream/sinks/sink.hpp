@@ -17,8 +17,25 @@ public:
   virtual ~sink_function() = default;
   virtual void open(const runtime_info& info) {}
   virtual void invoke(const T& value, timestamp ts) = 0;
+  /// The buffer timeout passed: hand on what is buffered, if the sink
+  /// buffers for latency's sake (optional).
+  virtual void flush() {}
+
   /// The input ended (bounded stream): write out what is buffered.
   virtual void finish() {}
+
+  /// True for a two-phase sink: what it writes up to finish() is staged,
+  /// and published by commit() only once the whole job has finished
+  /// without error (Flink's TwoPhaseCommitSinkFunction, with the end of
+  /// the job as its one checkpoint). Its subtask waits for that before
+  /// close().
+  virtual bool transactional() const { return false; }
+
+  /// Publishes what finish() staged. Called at most once, after finish()
+  /// and before close(), when every subtask of the job finished its input.
+  /// A close() without commit() (a failed or cancelled job) discards it.
+  virtual void commit() {}
+
   virtual void close() {}
 };
 
@@ -41,8 +58,10 @@ public:
   void process_watermark(timestamp) override {}
   void process_idleness(bool) override {}
   void end_input() override { fn_->finish(); }
+  bool transactional() const override { return fn_->transactional(); }
+  void commit() override { fn_->commit(); }
   void close() override { fn_->close(); }
-  void flush() override {}
+  void flush() override { fn_->flush(); }
 
   void connect(const std::string&, operator_base&) override {
     throw std::logic_error("a sink has no outputs");

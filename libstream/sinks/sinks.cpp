@@ -2,20 +2,62 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace libstream {
 
-std::mutex& output_mutex() {
+namespace {
+
+std::mutex& stdout_mutex() {
   static std::mutex mtx;
   return mtx;
 }
 
+} // namespace
+
+void write_stdout(std::string_view whole_lines) {
+  std::lock_guard<std::mutex> guard{stdout_mutex()};
+  std::cout.flush();
+  size_t done = 0;
+  while (done < whole_lines.size()) {
+    auto n = ::write(STDOUT_FILENO, whole_lines.data() + done,
+                     whole_lines.size() - done);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error(std::string{"error writing to stdout: "}
+                               + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
 void make_directory_or_throw(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-    throw std::runtime_error("cannot create output directory '" + path
-                             + "': " + std::strerror(errno));
+  if (::mkdir(path.c_str(), 0755) == 0)
+    return;
+  auto err = errno;
+  struct stat st {};
+  if (err == EEXIST && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return;
+  throw std::runtime_error("cannot create output directory '" + path + "': "
+                           + (err == EEXIST ? std::string{"a file of that "
+                                                          "name exists"}
+                                            : std::strerror(err)));
+}
+
+std::string part_file_path(const std::string& dir, int index) {
+  return dir + "/part-" + std::to_string(index);
+}
+
+void remove_part_files_from(const std::string& dir, int first) {
+  for (int i = first;; ++i) {
+    auto file = part_file_path(dir, i);
+    if (::unlink(file.c_str()) != 0)
+      break;
+  }
 }
 
 } // namespace libstream

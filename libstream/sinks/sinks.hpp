@@ -1,10 +1,10 @@
 #pragma once
 
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -13,8 +13,19 @@
 #include <vector>
 
 #include "libstream/sinks/sink.hpp"
+#include "libstream/sinks/staged_file.hpp"
 
 namespace libstream {
+
+/// Creates directory `path` unless it exists; throws with the reason.
+void make_directory_or_throw(const std::string& path);
+
+/// The file of subtask `index` of a parallel file sink writing to `dir`.
+std::string part_file_path(const std::string& dir, int index);
+
+/// Removes `dir/part-<i>` for every i >= `first` (left by an earlier run
+/// with a higher parallelism). Best effort.
+void remove_part_files_from(const std::string& dir, int first);
 
 template <class T, class = void>
 struct is_printable : std::false_type {};
@@ -24,11 +35,20 @@ struct is_printable<T, std::void_t<decltype(std::declval<std::ostream&>()
                                             << std::declval<const T&>())>>
     : std::true_type {};
 
-/// Serialises whole lines written by concurrent subtasks to one stream.
-std::mutex& output_mutex();
+/// Writes whole lines to the process's standard output (file descriptor
+/// 1) with write(2), under a process-wide lock, so that lines of
+/// concurrent subtasks never interleave and a line is never cut by a
+/// buffer boundary. Every write is checked: a failure (a full disk, a
+/// closed pipe with SIGPIPE ignored) throws std::runtime_error with the
+/// system's reason. Flushes std::cout first, so output the application
+/// printed through it keeps its place.
+void write_stdout(std::string_view whole_lines);
 
 /// Writes each record with operator<< (or `format`) as one line to stdout;
 /// with parallelism > 1 each line is prefixed by "<subtask>> " as in Flink.
+/// Lines are buffered per subtask and written whole (see write_stdout) when
+/// the buffer fills, at the buffer timeout and at the end; a failed write
+/// fails the job.
 template <class T>
 class print_sink final : public sink_function<T> {
 public:
@@ -48,40 +68,64 @@ public:
   void open(const runtime_info& info) override {
     if (info.parallelism > 1)
       prefix_ += std::to_string(info.subtask_index + 1) + "> ";
-    if (!header_.empty() && info.subtask_index == 0) {
-      std::lock_guard<std::mutex> guard{output_mutex()};
-      std::cout << header_ << '\n';
-    }
+    if (!header_.empty() && info.subtask_index == 0)
+      write_stdout(header_ + "\n");
   }
 
   void invoke(const T& value, timestamp) override {
-    std::string line = prefix_;
+    buffer_ += prefix_;
     if (format_) {
-      line += format_(value);
+      buffer_ += format_(value);
     } else if constexpr (is_printable<T>::value) {
       std::ostringstream os;
       os << value;
-      line += os.str();
+      buffer_ += os.str();
     }
-    line += '\n';
-    std::lock_guard<std::mutex> guard{output_mutex()};
-    std::cout << line;
+    buffer_ += '\n';
+    if (buffer_.size() >= flush_bytes)
+      write_out();
   }
 
-  void finish() override {
-    std::lock_guard<std::mutex> guard{output_mutex()};
-    std::cout.flush();
+  /// The buffer timeout passed: what was printed shows now.
+  void flush() override { write_out(); }
+
+  void finish() override { write_out(); }
+
+  /// Also on cancellation: the whole lines printed so far are written.
+  void close() override {
+    try {
+      write_out();
+    } catch (...) {
+      buffer_.clear(); // close() of a cancelled job reports nothing
+    }
   }
 
 private:
+  static constexpr size_t flush_bytes = 64 * 1024;
+
+  void write_out() {
+    if (buffer_.empty())
+      return;
+    std::string lines;
+    lines.swap(buffer_);
+    write_stdout(lines);
+  }
+
   std::string prefix_;
   format_fn format_;
   std::string header_;
+  std::string buffer_;
 };
 
-/// Writes one line per record to a file. With parallelism 1 the file is
-/// `path`; with more, `path` is a directory holding one `part-<i>` file per
-/// subtask. An optional header line starts each file. Errors name the path.
+/// Writes one line per record to a file, as a two-phase sink: the file is
+/// staged under a hidden temporary name and appears at its path only when
+/// the whole job has finished without error (see staged_file); a failed
+/// or cancelled job leaves any earlier file at the path untouched. With
+/// parallelism 1 the file is `path`; with more, `path` is a directory
+/// holding one `part-<i>` file per subtask (and part files of an earlier
+/// run with a higher parallelism are removed when the job commits). An
+/// optional header line starts each file. Errors name the path and the
+/// system's reason.
 template <class T>
 class file_sink final : public sink_function<T> {
 public:
@@ -96,38 +140,44 @@ public:
 
   void open(const runtime_info& info) override {
     auto file = path_;
+    parallelism_ = info.parallelism;
+    index_ = info.subtask_index;
     if (info.parallelism > 1) {
-      make_directory(path_);
-      file = path_ + "/part-" + std::to_string(info.subtask_index);
+      make_directory_or_throw(path_);
+      file = part_file_path(path_, info.subtask_index);
     }
-    out_.open(file, std::ios::out | std::ios::trunc | std::ios::binary);
-    if (!out_)
-      throw std::runtime_error("cannot open output file '" + file + "'");
-    file_ = file;
+    out_ = std::make_unique<staged_file>(file);
+    out_->open();
     if (!header_.empty())
-      out_ << header_ << '\n';
+      out_->write_line(header_);
   }
 
   void invoke(const T& value, timestamp) override {
-    out_ << format_(value) << '\n';
+    out_->write_line(format_(value));
   }
 
-  void finish() override {
-    out_.flush();
-    if (!out_)
-      throw std::runtime_error("error writing output file '" + file_ + "'");
+  void finish() override { out_->finish(); }
+
+  bool transactional() const override { return true; }
+
+  void commit() override {
+    out_->publish();
+    if (parallelism_ > 1 && index_ == 0)
+      remove_part_files_from(path_, parallelism_);
   }
 
-  void close() override { out_.close(); }
+  void close() override {
+    if (out_)
+      out_->discard();
+  }
 
 private:
-  static void make_directory(const std::string& path);
-
   std::string path_;
-  std::string file_;
   format_fn format_;
   std::string header_;
-  std::ofstream out_;
+  std::unique_ptr<staged_file> out_;
+  int parallelism_ = 1;
+  int index_ = 0;
 };
 
 /// Records collected by collect_sink, shared by all its subtasks; read them
@@ -184,12 +234,5 @@ private:
   std::shared_ptr<collected<T>> target_;
   std::vector<T> buffer_;
 };
-
-void make_directory_or_throw(const std::string& path);
-
-template <class T>
-void file_sink<T>::make_directory(const std::string& path) {
-  make_directory_or_throw(path);
-}
 
 } // namespace libstream

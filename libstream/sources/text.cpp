@@ -1,66 +1,143 @@
 #include "libstream/sources/text.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
+#include <vector>
 
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 namespace libstream {
 
-namespace {
-
-/// A socket line longer than this fails the job rather than growing the
-/// buffer without bound.
-constexpr size_t max_line_bytes = 16 * 1024 * 1024;
-
-} // namespace
-
 // -- text file
 // ------------------------------------------------------------------
 
 struct text_file_source::impl {
-  std::ifstream in;
+  int fd = -1;
+  std::vector<char> buf; // bytes [begin, end) are read and not yet emitted
+  size_t begin = 0;
+  size_t end = 0;
   uint64_t line = 0;
+  bool eof = false;
   bool cancelled = false;
+
+  ~impl() {
+    if (fd >= 0)
+      ::close(fd);
+  }
 };
 
-text_file_source::text_file_source(std::string path) : path_(std::move(path)) {}
+namespace {
+
+constexpr size_t read_chunk = 256 * 1024;
+
+std::string system_error(int err) {
+  return std::strerror(err);
+}
+
+} // namespace
+
+text_file_source::text_file_source(std::string path, size_t max_line_bytes)
+    : path_(std::move(path)), max_line_bytes_(max_line_bytes) {
+  if (max_line_bytes_ == 0)
+    throw std::invalid_argument("the maximum line length must be positive");
+}
 
 text_file_source::~text_file_source() = default;
 
 void text_file_source::open(operator_context& ctx) {
   operator_base::open(ctx);
   impl_ = std::make_unique<impl>();
-  impl_->in.open(path_, std::ios::in | std::ios::binary);
-  if (!impl_->in)
+  impl_->fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (impl_->fd < 0)
     throw std::runtime_error("cannot open input file '" + path_
-                             + "': " + std::strerror(errno));
+                             + "': " + system_error(errno));
+  struct stat st {};
+  if (::fstat(impl_->fd, &st) == 0 && S_ISDIR(st.st_mode))
+    throw std::runtime_error("cannot read input file '" + path_
+                             + "': it is a directory; name a file");
+  impl_->buf.resize(read_chunk);
 }
 
 source_operator_base::poll_result text_file_source::poll() {
-  if (impl_->cancelled)
+  auto& d = *impl_;
+  if (d.cancelled)
     return poll_result::finished;
   auto& out = out_.main();
-  std::string text;
-  for (size_t n = 0; n < default_batch_records; ++n) {
-    if (!std::getline(impl_->in, text)) {
-      if (impl_->in.bad())
-        throw std::runtime_error("error reading '" + path_ + "' after line "
-                                 + std::to_string(impl_->line));
+  auto emit = [&](const char* first, size_t n) {
+    ++d.line;
+    if (n > 0 && first[n - 1] == '\r')
+      --n;
+    if (d.line == 1 && n >= 3 && std::memcmp(first, "\xEF\xBB\xBF", 3) == 0) {
+      first += 3; // a UTF-8 byte order mark is not text
+      n -= 3;
+    }
+    out.collect(text_line{path_, d.line, std::string{first, n}}, no_timestamp);
+  };
+  auto too_long = [&] {
+    return std::runtime_error(
+        "input file '" + path_ + "': line " + std::to_string(d.line + 1)
+        + " is longer than " + std::to_string(max_line_bytes_)
+        + " bytes; is it a text file? (the limit is the max_line_bytes "
+          "argument of read_text_lines)");
+  };
+  size_t emitted = 0;
+  while (emitted < default_batch_records) {
+    // Emit the complete lines in the buffer.
+    while (emitted < default_batch_records) {
+      auto* first = d.buf.data() + d.begin;
+      auto avail = d.end - d.begin;
+      auto* nl = static_cast<const char*>(std::memchr(first, '\n', avail));
+      if (nl == nullptr)
+        break;
+      auto n = static_cast<size_t>(nl - first);
+      if (n > max_line_bytes_ + 1) // +1: a '\r' before the newline
+        throw too_long();
+      emit(first, n);
+      d.begin += n + 1;
+      ++emitted;
+    }
+    if (emitted >= default_batch_records)
+      break;
+    if (d.eof) {
+      if (d.begin < d.end) {
+        auto n = d.end - d.begin;
+        if (n > max_line_bytes_ + 1)
+          throw too_long();
+        emit(d.buf.data() + d.begin, n);
+        d.begin = d.end;
+      }
       out.flush();
       return poll_result::finished;
     }
-    ++impl_->line;
-    if (!text.empty() && text.back() == '\r')
-      text.pop_back();
-    out.collect(text_line{path_, impl_->line, std::move(text)}, no_timestamp);
-    text = std::string{};
+    // An incomplete line is left: move it to the front and read more.
+    auto pending = d.end - d.begin;
+    if (pending > max_line_bytes_ + 1)
+      throw too_long();
+    if (d.begin > 0) {
+      std::memmove(d.buf.data(), d.buf.data() + d.begin, pending);
+      d.begin = 0;
+      d.end = pending;
+    }
+    if (d.buf.size() - d.end < read_chunk / 2)
+      d.buf.resize(std::max(d.buf.size() * 2, d.end + read_chunk));
+    auto n = ::read(d.fd, d.buf.data() + d.end, d.buf.size() - d.end);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error("error reading input file '" + path_
+                               + "' after line " + std::to_string(d.line)
+                               + ": " + system_error(errno));
+    }
+    if (n == 0)
+      d.eof = true;
+    d.end += static_cast<size_t>(n);
   }
   out.flush();
   return poll_result::more;
@@ -72,16 +149,22 @@ void text_file_source::cancel() {
 }
 
 void text_file_source::close() {
-  if (impl_)
-    impl_->in.close();
+  if (impl_ && impl_->fd >= 0) {
+    ::close(impl_->fd);
+    impl_->fd = -1;
+  }
 }
 
 // -- socket
 // -----------------------------------------------------------------------
 
 socket_text_source::socket_text_source(std::string host, uint16_t port,
-                                       char delimiter)
-    : host_(std::move(host)), port_(port), delimiter_(delimiter) {}
+                                       char delimiter, size_t max_line_bytes)
+    : host_(std::move(host)), port_(port), delimiter_(delimiter),
+      max_line_bytes_(max_line_bytes) {
+  if (max_line_bytes_ == 0)
+    throw std::invalid_argument("the maximum line length must be positive");
+}
 
 socket_text_source::~socket_text_source() {
   if (fd_ >= 0)
@@ -160,10 +243,10 @@ source_operator_base::poll_result socket_text_source::poll() {
     start = pos + 1;
   }
   pending_.erase(0, start);
-  if (pending_.size() > max_line_bytes)
+  if (pending_.size() > max_line_bytes_)
     throw std::runtime_error("socket source " + origin + ": line "
                              + std::to_string(line_ + 1) + " is longer than "
-                             + std::to_string(max_line_bytes)
+                             + std::to_string(max_line_bytes_)
                              + " bytes without a delimiter");
   if (eof_) {
     if (!pending_.empty()) {

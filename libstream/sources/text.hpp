@@ -16,12 +16,21 @@ struct text_line {
   std::string text;
 };
 
+/// Lines longer than this (without their delimiter) fail the job rather
+/// than growing a buffer without bound; the text sources take another limit
+/// as a constructor argument.
+inline constexpr size_t default_max_line_bytes = 16 * 1024 * 1024;
+
 /// Reads a text file line by line (bounded, non-parallel). A missing or
-/// unreadable file fails the job at open() with the path in the message.
-/// Trailing '\r' is stripped (CRLF files).
+/// unreadable file (a directory, a device that fails to read) fails the
+/// job with the path and the system's reason. A trailing '\r' is stripped
+/// (CRLF files), and a UTF-8 byte order mark at the start of the file is
+/// not part of line 1. A line longer than `max_line_bytes` fails the job
+/// with the file and the line number.
 class text_file_source final : public source_operator<text_line> {
 public:
-  explicit text_file_source(std::string path);
+  explicit text_file_source(std::string path,
+                            size_t max_line_bytes = default_max_line_bytes);
   ~text_file_source() override;
 
   void open(operator_context& ctx) override;
@@ -32,6 +41,7 @@ public:
 private:
   struct impl;
   std::string path_;
+  size_t max_line_bytes_;
   std::unique_ptr<impl> impl_;
 };
 
@@ -40,7 +50,8 @@ private:
 /// errors fail the job at open() naming host and port.
 class socket_text_source final : public source_operator<text_line> {
 public:
-  socket_text_source(std::string host, uint16_t port, char delimiter = '\n');
+  socket_text_source(std::string host, uint16_t port, char delimiter = '\n',
+                     size_t max_line_bytes = default_max_line_bytes);
   ~socket_text_source() override;
 
   void open(operator_context& ctx) override;
@@ -52,6 +63,7 @@ private:
   std::string host_;
   uint16_t port_;
   char delimiter_;
+  size_t max_line_bytes_;
   int fd_ = -1;
   std::string pending_;
   uint64_t line_ = 0;

@@ -1,0 +1,70 @@
+#include "libstream/signals.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+
+#include <pthread.h>
+#include <unistd.h>
+
+namespace libstream {
+
+namespace {
+
+sigset_t termination_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+} // namespace
+
+void block_termination_signals() {
+  auto set = termination_signals();
+  if (auto rc = ::pthread_sigmask(SIG_BLOCK, &set, nullptr); rc != 0)
+    throw std::runtime_error(std::string{"cannot block SIGINT and SIGTERM: "}
+                             + std::strerror(rc));
+}
+
+interruptible_result wait_interruptible(job_client& client, on_signal action,
+                                        std::chrono::milliseconds stop_grace) {
+  using clock = std::chrono::steady_clock;
+  auto set = termination_signals();
+  interruptible_result out;
+  clock::time_point stopped_at{};
+  bool cancelled = false;
+  timespec poll_interval{0, 50 * 1000 * 1000};
+  while (client.status() == job_status::running) {
+    auto sig = ::sigtimedwait(&set, nullptr, &poll_interval);
+    if (sig < 0) {
+      if (errno != EAGAIN && errno != EINTR)
+        throw std::runtime_error(std::string{"waiting for signals failed: "}
+                                 + std::strerror(errno));
+    } else if (out.signal != 0) {
+      ::_exit(128 + sig); // the second signal: at once
+    } else {
+      out.signal = sig;
+      if (action == on_signal::stop) {
+        client.stop();
+        stopped_at = clock::now();
+      } else {
+        client.cancel();
+        cancelled = true;
+      }
+    }
+    if (out.signal != 0 && !cancelled && action == on_signal::stop
+        && clock::now() - stopped_at > stop_grace) {
+      client.cancel();
+      cancelled = true;
+    }
+  }
+  out.result = client.wait();
+  return out;
+}
+
+} // namespace libstream
