@@ -151,6 +151,15 @@ void subtask_state::drain_queue() {
 
 void subtask_state::resume() {
   drain_queue();
+  // Timers and wake-ups that came due while an output channel lacked
+  // credit run now, so that their output too waits for credit.
+  if (!done && !blocked() && timers_deferred)
+    fire_timers();
+  while (!done && !blocked() && !deferred_wakeups.empty()) {
+    auto token = *deferred_wakeups.begin();
+    deferred_wakeups.erase(deferred_wakeups.begin());
+    wake(token);
+  }
   if (!done && !blocked() && source_waiting) {
     source_waiting = false;
     self->send(self, poll_atom_v);
@@ -202,22 +211,35 @@ std::function<void()> subtask_state::make_waker(operator_base* op) {
 void subtask_state::arm_timer() {
   // Timers start with the job: before start_atom the consumers of this
   // subtask may not be wired yet.
-  if (done || !started || time_requests.empty())
+  if (done || !started || time_requests.empty() || timers_deferred)
     return;
   auto t = time_requests.begin()->first;
   if (t >= timer_armed_for)
     return;
   timer_armed_for = t;
   // At most a day ahead (a far timestamp would overflow the clock); firing
-  // early finds nothing due and arms again.
+  // early finds nothing due and arms again. A timer for t fires once the
+  // clock reads t + 1 (see fire_timers).
   constexpr int64_t max_delay = 24 * 3600 * 1000;
-  auto delay = std::min(t - current_processing_time(), max_delay);
+  auto delay = std::min(t + 1 - current_processing_time(), max_delay);
   self->delayed_send(self, ms(delay), timer_atom_v);
 }
 
 void subtask_state::fire_timers() {
   timer_armed_for = max_watermark;
-  auto now = current_processing_time();
+  if (done || input_ended)
+    return;
+  if (blocked_channels > 0) {
+    // No firing while output waits for credit: what a timer emits would
+    // queue beyond the memory bound. resume() fires them.
+    timers_deferred = true;
+    return;
+  }
+  timers_deferred = false;
+  // A timer for t fires once the clock has passed t, as in Flink: while
+  // the clock still reads t, records stamped t may arrive, and a window
+  // ending at t would open again after firing.
+  auto now = current_processing_time() - 1;
   std::vector<operator_base*> due;
   while (!time_requests.empty() && time_requests.begin()->first <= now) {
     auto* op = time_requests.begin()->second;
@@ -233,6 +255,15 @@ void subtask_state::fire_timers() {
     for (auto& op : chain.operators)
       op->flush();
   arm_timer();
+}
+
+void subtask_state::wake(uint64_t token) {
+  auto i = wakers.find(token);
+  if (done || i == wakers.end())
+    return;
+  i->second->on_wakeup();
+  for (auto& op : chain.operators)
+    op->flush();
 }
 
 void subtask_state::arm_flush() {
@@ -546,13 +577,16 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
       },
       [self](wakeup_atom, uint64_t token) {
         auto& st = self->state;
-        auto i = st.wakers.find(token);
-        if (st.done || i == st.wakers.end())
+        if (st.done)
           return;
         guarded(st, [&] {
-          i->second->on_wakeup();
-          for (auto& op : st.chain.operators)
-            op->flush();
+          // Deferred while output waits for credit (not while an operator
+          // holds the input: its wake-up may be what releases the hold).
+          if (st.blocked_channels > 0) {
+            st.deferred_wakeups.insert(token);
+            return;
+          }
+          st.wake(token);
           if (!st.blocked())
             st.resume();
         });

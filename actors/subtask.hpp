@@ -97,6 +97,8 @@ struct subtask_state : operator_context {
   std::set<operator_base*> holders; // operators holding the input
   std::map<uint64_t, operator_base*> wakers;
   timestamp timer_armed_for = max_watermark;
+  bool timers_deferred = false;       // due while blocked on credits
+  std::set<uint64_t> deferred_wakeups; // called while blocked on credits
   bool started = false;
   bool source_waiting = false; // a poll was skipped while blocked
   bool input_ended = false;    // end_input ran through the chain
@@ -137,6 +139,7 @@ struct subtask_state : operator_context {
   void arm_flush();
   void arm_timer();
   void fire_timers();
+  void wake(uint64_t token);
   void poll_source();
   void end_chain();
   void maybe_finish();

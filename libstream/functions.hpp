@@ -82,16 +82,19 @@ public:
   const K& current_key() const noexcept { return *key_; }
   timer_access& timer_service() { return *timers_; }
 
-  /// Emits `value` to the side output `tag`.
+  /// Emits `value` to the side output `tag`, with the timestamp records
+  /// of the main output get (none from a processing-time timer).
   template <class T>
   void output(const output_tag<T>& tag, T value) {
-    outs_->side(tag).collect(std::move(value), ts_);
+    outs_->side(tag).collect(std::move(value), out_ts_);
   }
 
-  /// For the operator: sets what the accessors return.
-  void reset(const K* key, timestamp ts) noexcept {
+  /// For the operator: sets what the accessors return. `out_ts` is the
+  /// timestamp of emitted records.
+  void reset(const K* key, timestamp ts, timestamp out_ts) noexcept {
     key_ = key;
     ts_ = ts;
+    out_ts_ = out_ts;
   }
 
 private:
@@ -99,6 +102,7 @@ private:
   timer_access* timers_;
   const K* key_ = nullptr;
   timestamp ts_ = no_timestamp;
+  timestamp out_ts_ = no_timestamp;
 };
 
 /// Which clock fired a timer.

@@ -11,8 +11,11 @@
 namespace libstream {
 
 /// Combines the watermarks of a subtask's input channels: the subtask's
-/// watermark is the minimum over the channels that are not idle, and it only
-/// ever advances. When every channel is idle, the subtask is idle.
+/// watermark is the minimum over the channels that are neither idle nor
+/// ended, and it only ever advances. When every channel that has not ended
+/// is idle, the subtask is idle and its watermark stays where it is (an
+/// ended channel does not drag it to the end of time while the others are
+/// merely quiet); when every channel has ended, it is the end of time.
 class watermark_valve {
 public:
   /// What changed after an input event.
@@ -31,6 +34,8 @@ public:
   /// reported before is ignored (it cannot move time backwards).
   change on_watermark(size_t ch, timestamp wm) {
     auto& c = at(ch);
+    if (c.ended)
+      return {};
     if (wm > c.watermark)
       c.watermark = wm;
     change result;
@@ -45,7 +50,7 @@ public:
   /// Channel `ch` became idle or active.
   change on_idleness(size_t ch, bool idle) {
     auto& c = at(ch);
-    if (c.idle == idle)
+    if (c.ended || c.idle == idle)
       return {};
     c.idle = idle;
     return recompute();
@@ -56,13 +61,14 @@ public:
     auto& c = at(ch);
     c.watermark = max_watermark;
     c.idle = false;
+    c.ended = true;
     return recompute();
   }
 
   /// A record arrived on `ch`: an idle channel is active again.
   change on_record(size_t ch) {
     auto& c = at(ch);
-    if (!c.idle)
+    if (c.ended || !c.idle)
       return {};
     c.idle = false;
     return recompute();
@@ -72,6 +78,7 @@ private:
   struct channel {
     timestamp watermark = min_watermark;
     bool idle = false;
+    bool ended = false;
   };
 
   channel& at(size_t ch) {
@@ -84,15 +91,21 @@ private:
 
   change recompute() {
     change result;
-    bool all_idle = true;
+    bool any_open = false; // a channel that has not ended
+    bool all_idle = true;  // every open channel is idle
     timestamp low = max_watermark;
     for (auto& c : channels_) {
+      if (c.ended)
+        continue;
+      any_open = true;
       if (c.idle)
         continue;
       all_idle = false;
       if (c.watermark < low)
         low = c.watermark;
     }
+    if (!any_open)
+      all_idle = false; // all ended: the watermark is the end of time
     if (all_idle != idle_) {
       idle_ = all_idle;
       result.idle = all_idle;

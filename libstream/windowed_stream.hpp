@@ -27,9 +27,26 @@ public:
       : input_(std::move(input)), assigner_(std::move(assigner)),
         non_parallel_(non_parallel) {}
 
-  /// Replaces the assigner's default trigger.
-  windowed_stream& trigger(trigger_ptr<window_type> t) {
-    opts_.trigger = std::move(t);
+  /// Replaces the assigner's default trigger. Takes either a factory
+  /// called once per subtask, `[] { return count_trigger<W>::of(3); }`, or
+  /// a trigger by value, `count_trigger<W>{3}`, copied for each subtask.
+  /// Never one trigger object for all subtasks: a trigger with member
+  /// state would race between their threads.
+  template <class Tr>
+  windowed_stream& trigger(Tr t) {
+    using W = window_type;
+    if constexpr (std::is_base_of_v<libstream::trigger<W>, Tr>) {
+      opts_.trigger = [t]() -> trigger_ptr<W> {
+        return std::make_shared<Tr>(t);
+      };
+    } else {
+      static_assert(std::is_invocable_v<Tr&>,
+                    "trigger() takes a factory ([] { return "
+                    "count_trigger<W>::of(3); }) or a trigger by value, not "
+                    "a shared trigger object (it would be shared by all "
+                    "subtasks)");
+      opts_.trigger = [t]() mutable -> trigger_ptr<W> { return t(); };
+    }
     return *this;
   }
 

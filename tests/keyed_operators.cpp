@@ -476,6 +476,69 @@ CAF_TEST(deleted processing time timers do not fire) {
   CAF_CHECK(h.take_output().empty());
 }
 
+namespace {
+
+/// Registers a processing-time timer 100 ms ahead per element; each timer
+/// emits the key, sends it to a side output and registers the next one
+/// (a periodic timer).
+struct periodic_timer final
+    : keyed_process_function<std::string, trade, std::string> {
+  void process_element(const trade&, context& ctx,
+                       collector<std::string>&) override {
+    auto& ts = ctx.timer_service();
+    ts.register_processing_time_timer(ts.current_processing_time() + 100);
+  }
+
+  void on_timer(timestamp time, time_domain, context& ctx,
+                collector<std::string>& out) override {
+    out.collect(ctx.current_key() + "@" + std::to_string(time));
+    ctx.output(timer_tag, time);
+    ctx.timer_service().register_processing_time_timer(time + 100);
+  }
+
+  static inline const output_tag<int64_t> timer_tag{"timers"};
+};
+
+} // namespace
+
+// Regression: records emitted from a processing-time timer carried the
+// processing time as their event timestamp, so downstream event-time
+// windows misplaced them. Flink gives them none.
+CAF_TEST(records from processing time timers carry no timestamp) {
+  one_input_harness<trade, std::string> h{process_op<periodic_timer>()};
+  auto& side = h.side_output(periodic_timer::timer_tag);
+  h.open();
+  h.set_processing_time(0);
+  h.process_element({"A", 1, 0, 0}, 7);
+  h.set_processing_time(100);
+  CAF_REQUIRE_EQUAL(h.output().records.size(), 1u);
+  CAF_CHECK_EQUAL(h.output().records[0].value, "A@100");
+  CAF_CHECK_EQUAL(h.output().records[0].ts, no_timestamp);
+  CAF_REQUIRE_EQUAL(side.records.size(), 1u);
+  CAF_CHECK_EQUAL(side.records[0].ts, no_timestamp);
+}
+
+// Regression: the keyed process operator dropped pending processing-time
+// timers at the end of a bounded input while the window operator fired
+// them. Both fire them now, once, as Flink in BATCH execution.
+CAF_TEST(pending processing time timers fire at the end of input) {
+  one_input_harness<trade, std::string> h{process_op<periodic_timer>()};
+  h.open();
+  h.set_processing_time(0);
+  h.process_element({"A", 1, 0, 0}, 0); // A@100
+  h.set_processing_time(50);
+  h.process_element({"B", 1, 0, 1}, 0); // B@150
+  h.set_processing_time(120);
+  CAF_CHECK_EQUAL(h.take_output(), (std::vector<std::string>{"A@100"}));
+  // A@200 (re-registered) and B@150 are pending. At the end of input they
+  // fire in time order; the timers they register are not fired (a
+  // periodic timer would never end).
+  h.end_input();
+  CAF_CHECK_EQUAL(h.take_output(),
+                  (std::vector<std::string>{"B@150", "A@200"}));
+  CAF_CHECK(h.output().ended);
+}
+
 // -- side outputs
 // ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <set>
 #include <string>
@@ -515,3 +516,80 @@ CAF_TEST(a slow sink loses nothing under backpressure) {
   CAF_CHECK_EQUAL(all.size(), expected.size());
   CAF_CHECK(sorted(all) == expected);
 }
+
+// -- triggers per subtask
+// -------------------------------------------------------
+
+namespace {
+
+/// Which trigger objects were called from which threads, over all copies.
+struct trigger_calls {
+  std::mutex mtx;
+  std::map<const void*, std::set<std::thread::id>> threads;
+};
+
+/// Fires every third element of a window, counting in a member (state a
+/// shared trigger would race on). Records the threads that call it.
+class every_third final : public trigger<global_window> {
+public:
+  explicit every_third(std::shared_ptr<trigger_calls> calls)
+      : calls_(std::move(calls)) {}
+
+  trigger_result on_element(timestamp, const global_window&,
+                            context&) override {
+    {
+      std::lock_guard<std::mutex> guard{calls_->mtx};
+      calls_->threads[this].insert(std::this_thread::get_id());
+    }
+    return ++seen_ % 3 == 0 ? trigger_result::fire_and_purge
+                            : trigger_result::continue_;
+  }
+  trigger_result on_event_time(timestamp, const global_window&,
+                               context&) override {
+    return trigger_result::continue_;
+  }
+  trigger_result on_processing_time(timestamp, const global_window&,
+                                    context&) override {
+    return trigger_result::continue_;
+  }
+  void clear(const global_window&, context&) override {}
+
+private:
+  std::shared_ptr<trigger_calls> calls_;
+  int64_t seen_ = 0;
+};
+
+} // namespace
+
+// Regression: a custom trigger object was shared by every subtask of a
+// window operator (one shared_ptr copied into each), so a trigger with
+// member state raced between subtask threads.
+CAF_TEST(each window subtask has a trigger of its own) {
+  for (bool by_value : {true, false}) {
+    auto calls = std::make_shared<trigger_calls>();
+    stream_execution_environment env;
+    env.set_parallelism(3);
+    auto out = std::make_shared<collected<int64_t>>();
+    auto windows = env.from_generator(3000,
+                                      [](uint64_t i) {
+                                        return static_cast<int64_t>(i);
+                                      })
+                       .key_by([](int64_t x) { return x % 3; })
+                       .window(global_windows::create());
+    if (by_value)
+      windows.trigger(every_third{calls});
+    else
+      windows.trigger([calls] { return std::make_shared<every_third>(calls); });
+    windows.reduce([](int64_t a, int64_t b) { return a + b; }).collect_into(out);
+    env.execute();
+    // Keys 0, 1 and 2 fall into key groups 0, 44 and 103: one key per
+    // subtask, and each subtask calls a trigger of its own.
+    CAF_CHECK_EQUAL(calls->threads.size(), 3u);
+    for (auto& [trig, threads] : calls->threads)
+      CAF_CHECK_EQUAL(threads.size(), 1u);
+    // 1000 elements per trigger, a firing every third: 333 each (one
+    // trigger for all would fire 1000 times).
+    CAF_CHECK_EQUAL(out->size(), 999u);
+  }
+}
+

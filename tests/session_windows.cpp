@@ -287,7 +287,7 @@ CAF_TEST(merging process windows concatenates the element lists) {
 
 CAF_TEST(merging sums count trigger state) {
   opts_t opts;
-  opts.trigger = count_trigger<time_window>::of(3);
+  opts.trigger = [] { return count_trigger<time_window>::of(3); };
   one_input_harness<event, event> h{session_sum(10, opts)};
   h.open();
   h.process_element({"a", 1}, 0);  // count 1

@@ -16,6 +16,7 @@
 #include "actors/messages.hpp"
 #include "actors/subtask.hpp"
 #include "libstream/environment.hpp"
+#include "libstream/windowed_stream.hpp"
 
 using namespace libstream;
 using namespace libstream::runtime;
@@ -599,10 +600,124 @@ CAF_TEST(processing time follows the actor clock of the test coordinator) {
   advance_time(std::chrono::milliseconds{99});
   consume_messages();
   CAF_CHECK(out_log->all_values().empty());
-  // 100 ms after the element: the timer fires, its output is sent at once.
+  // 100 ms: the clock reads the timer's time; a timer fires only once the
+  // clock has passed it (records stamped 100 may still arrive).
+  advance_time(std::chrono::milliseconds{1});
+  consume_messages();
+  CAF_CHECK(out_log->all_values().empty());
+  // 101 ms: the timer fires, its output is sent at once.
   advance_time(std::chrono::milliseconds{1});
   consume_messages();
   CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{7}));
+}
+
+namespace {
+
+/// Emits the start of each window it is called for.
+struct window_start final
+    : process_window_function<int64_t, int64_t, int64_t, time_window> {
+  void process(const int64_t&, const context& ctx,
+               const std::vector<int64_t>&,
+               collector<int64_t>& out) override {
+    out.collect(ctx.window().start);
+  }
+};
+
+/// Counts the processing-time timers that fired, in all instances.
+struct counting_echo final
+    : keyed_process_function<int64_t, int64_t, int64_t> {
+  explicit counting_echo(std::shared_ptr<int> fired) : fired_(fired) {}
+  void process_element(const int64_t& x, context& ctx,
+                       collector<int64_t>&) override {
+    auto& timers = ctx.timer_service();
+    timers.register_processing_time_timer(timers.current_processing_time()
+                                          + (x == 8 ? 150 : 100));
+  }
+  void on_timer(timestamp, time_domain, context& ctx,
+                collector<int64_t>& out) override {
+    ++*fired_;
+    out.collect(ctx.current_key());
+  }
+  std::shared_ptr<int> fired_;
+};
+
+} // namespace
+
+// Regression: word_count with --window-ms 100 emitted about one row in
+// seven twice. A window's timer fired while the clock still read the
+// window's last millisecond; records stamped with it opened the window
+// again, and it fired a second time.
+CAF_TEST(a processing time window fires once when records arrive at its end) {
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_buffer_timeout(0);
+  env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .set_parallelism(2)
+      .key_by([](int64_t) { return int64_t{0}; })
+      .window(tumbling_processing_time_windows::of(10))
+      .reduce([](int64_t a, int64_t b) { return a + b; },
+              [] { return std::make_unique<window_start>(); }, "Windows")
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
+  auto g = std::make_shared<const job_graph>(env.builder()->plan());
+  auto v = vertex_named(*g, "Windows");
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
+  // A record at every millisecond for 45 ms: every window's last
+  // millisecond sees a record right after its timer is due.
+  uint64_t seq = 0;
+  for (int ms = 0; ms < 45; ++ms) {
+    self->send(sub, batch_msg{0, seq++, make_batch({1})});
+    consume_messages();
+    advance_time(std::chrono::milliseconds{1});
+    consume_messages();
+  }
+  advance_time(std::chrono::milliseconds{20});
+  consume_messages();
+  auto starts = out_log->all_values();
+  CAF_REQUIRE(starts.size() >= 4);
+  for (size_t i = 1; i < starts.size(); ++i)
+    CAF_CHECK_EQUAL(starts[i] - starts[i - 1], 10); // each window once
+}
+
+CAF_TEST(timers due while output lacks credit wait for the credit) {
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_buffer_timeout(0);
+  env.config().credits_per_channel = 1;
+  auto fired = std::make_shared<int>(0);
+  env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .set_parallelism(2)
+      .key_by([](int64_t x) { return x; })
+      .process<int64_t>(
+          [fired] { return std::make_unique<counting_echo>(fired); },
+          "Echo")
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
+  auto g = std::make_shared<const job_graph>(env.builder()->plan());
+  auto v = vertex_named(*g, "Echo");
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
+  // Keys 6 and 7: timers at +100; key 8: a timer at +150.
+  self->send(sub, batch_msg{0, 0, make_batch({6})});
+  self->send(sub, batch_msg{0, 1, make_batch({7})});
+  self->send(sub, batch_msg{0, 2, make_batch({8})});
+  consume_messages();
+  // Both +100 timers fire: 6 takes the one credit, 7 waits for credit.
+  advance_time(std::chrono::milliseconds{101});
+  consume_messages();
+  CAF_CHECK_EQUAL(*fired, 2);
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{6}));
+  // Key 8's timer comes due while the output is blocked: it does not fire.
+  advance_time(std::chrono::milliseconds{60});
+  consume_messages();
+  CAF_CHECK_EQUAL(*fired, 2);
+  // One credit: 7 goes out, the subtask runs the deferred timer (8 waits).
+  self->send(sub, credit_atom_v, uint32_t{0}, int32_t{1});
+  consume_messages();
+  CAF_CHECK_EQUAL(*fired, 3);
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{6, 7}));
+  self->send(sub, credit_atom_v, uint32_t{0}, int32_t{1});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{6, 7, 8}));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

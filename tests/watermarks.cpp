@@ -116,16 +116,32 @@ CAF_TEST(an ended channel no longer holds back the minimum) {
   CAF_CHECK(!v.idle());
 }
 
-CAF_TEST(an ended channel ends idleness of the subtask) {
+// Regression: with one channel ended and the others idle, the watermark
+// jumped to the end of time, and every later record on the idle channels
+// was dropped as late.
+CAF_TEST(an ended channel does not end the time of idle channels) {
   watermark_valve v{2};
   v.on_watermark(0, 10);
   v.on_idleness(0, true);
   v.on_idleness(1, true);
   CAF_CHECK(v.idle());
   auto c = v.on_end(1);
-  // Channel 1 ended at max, channel 0 idle: the ended channel decides.
+  // Channel 1 ended, channel 0 is only quiet: still idle, time stands.
+  CAF_CHECK(!wm_of(c));
+  CAF_CHECK(v.idle());
+  CAF_CHECK_EQUAL(v.current(), min_watermark);
+  // Channel 0 speaks again: active, its own watermark rules.
+  c = v.on_record(0);
   CAF_CHECK(idle_of(c) == opt_bool{false});
+  CAF_CHECK(wm_of(c) == opt_ts{10});
+  c = v.on_watermark(0, 20);
+  CAF_CHECK(wm_of(c) == opt_ts{20});
+  // Events of an ended channel are ignored.
+  CAF_CHECK(!wm_of(v.on_watermark(1, 30)));
+  // Both ended: the end of time.
+  c = v.on_end(0);
   CAF_CHECK(wm_of(c) == opt_ts{max_watermark});
+  CAF_CHECK(!v.idle());
 }
 
 CAF_TEST(the valve refuses channels that do not exist) {

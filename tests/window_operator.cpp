@@ -392,7 +392,7 @@ using gopts_t = window_options<global_window, event>;
 
 CAF_TEST(global window with a count trigger) {
   gopts_t opts;
-  opts.trigger = count_trigger<global_window>::of(3);
+  opts.trigger = [] { return count_trigger<global_window>::of(3); };
   one_input_harness<event, event> h{
       make_reduce_window_operator(by_key, global_windows::create(), opts, sum)};
   h.open();
@@ -411,8 +411,10 @@ CAF_TEST(global window with a count trigger) {
 
 CAF_TEST(global window with a purging count trigger) {
   gopts_t opts;
-  opts.trigger
-      = purging_trigger<global_window>::of(count_trigger<global_window>::of(3));
+  opts.trigger = [] {
+    return purging_trigger<global_window>::of(
+        count_trigger<global_window>::of(3));
+  };
   one_input_harness<event, event> h{
       make_reduce_window_operator(by_key, global_windows::create(), opts, sum)};
   h.open();
@@ -472,7 +474,7 @@ public:
 CAF_TEST(custom trigger with early firings) {
   auto trig = std::make_shared<early_trigger>();
   opts_t opts;
-  opts.trigger = trig;
+  opts.trigger = [trig] { return trig; }; // one subtask: one trigger
   one_input_harness<event, event> h{make_reduce_window_operator(
       by_key, tumbling_event_time_windows::of(10), opts, sum)};
   h.open();
@@ -622,7 +624,7 @@ CAF_TEST(invalid options are rejected) {
   });
   CAF_CHECK(contains(msg, "key selector is empty"));
   opts_t custom;
-  custom.trigger = std::make_shared<early_trigger>(); // cannot merge
+  custom.trigger = [] { return std::make_shared<early_trigger>(); };
   msg = invalid_argument_of([&] {
     make_reduce_window_operator(
         by_key, event_time_session_windows::with_gap(10), custom, sum);

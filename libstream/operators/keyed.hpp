@@ -87,6 +87,15 @@ private:
 
 /// Runs a keyed process function: keyed state, event- and processing-time
 /// timers per key, side outputs.
+///
+/// Records emitted from an event-time timer carry the timer's time as their
+/// timestamp; records emitted from a processing-time timer carry none (as
+/// Flink). At the end of a bounded input, event-time timers fire from the
+/// final watermark, and then every pending processing-time timer fires in
+/// time order as if the clock had reached the end of time (as Flink does at
+/// the end of input in BATCH execution, and as the window operator does);
+/// processing-time timers registered during that pass are ignored, so a
+/// timer that re-registers itself cannot loop forever.
 template <class K, class In, class Out>
 class keyed_process_operator final : public keyed_operator<K, In, Out>,
                                      private timer_access {
@@ -122,7 +131,7 @@ protected:
       auto key = this->key_(r.value);
       this->set_current_key(key);
       out.set_timestamp(r.ts);
-      pctx_.reset(&key, r.ts);
+      pctx_.reset(&key, r.ts, r.ts);
       fn_->process_element(r.value, pctx_, out);
     }
     this->current_.key = nullptr;
@@ -133,12 +142,20 @@ protected:
         wm, [this](auto& t) { fire(t, time_domain::event_time); });
   }
 
+  void on_end_input() override {
+    ending_ = true;
+    timers_.advance_processing_time(max_watermark, [this](auto& t) {
+      fire(t, time_domain::processing_time);
+    });
+  }
+
 private:
   template <class Timer>
   void fire(const Timer& t, time_domain domain) {
     this->set_current_key(t.key);
-    collector<Out> out{this->out_.main(), t.time};
-    pctx_.reset(&t.key, t.time);
+    auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
+    collector<Out> out{this->out_.main(), out_ts};
+    pctx_.reset(&t.key, t.time, out_ts);
     fn_->on_timer(t.time, domain, pctx_, out);
     this->current_.key = nullptr;
   }
@@ -154,8 +171,10 @@ private:
                                 this->current_.key_group);
   }
   void register_processing_time_timer(timestamp t) override {
-    timers_.register_processing_time(t, this->current_.get(), void_namespace{},
-                                     this->current_.key_group);
+    if (!ending_)
+      timers_.register_processing_time(t, this->current_.get(),
+                                       void_namespace{},
+                                       this->current_.key_group);
   }
   void delete_event_time_timer(timestamp t) override {
     timers_.delete_event_time(t, this->current_.get(), void_namespace{});
@@ -168,6 +187,7 @@ private:
   keyed_process_context<K, Out> pctx_;
   timer_service<K> timers_;
   std::unique_ptr<keyed_state_store<K>> store_;
+  bool ending_ = false; // the input ended: pending timers fire
 };
 
 } // namespace libstream

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -57,9 +58,10 @@ public:
 };
 
 /// Decides when a window emits its result and when its contents are
-/// dropped, as Flink's Trigger. Triggers are shared by all keys and windows
-/// of an operator (and by its subtasks): keep state only in the context.
-/// Derive from it to write a custom trigger.
+/// dropped, as Flink's Trigger. Each subtask of a window operator makes its
+/// own trigger (from a trigger_factory), shared by all keys and windows of
+/// that subtask: keep per-window state only in the context. Derive from it
+/// to write a custom trigger.
 template <class W>
 class trigger {
 public:
@@ -97,6 +99,12 @@ public:
 
 template <class W>
 using trigger_ptr = std::shared_ptr<trigger<W>>;
+
+/// Makes the trigger of one subtask of a window operator: called once per
+/// subtask, so that a trigger with member state is never shared between
+/// subtask threads (as Flink deserializes a copy per subtask).
+template <class W>
+using trigger_factory = std::function<trigger_ptr<W>()>;
 
 /// Fires once the watermark passes the window's max timestamp, as Flink's
 /// EventTimeTrigger. An element added when the watermark already passed

@@ -29,8 +29,9 @@ namespace libstream {
 /// options of Flink's WindowedStream.
 template <class W, class In>
 struct window_options {
-  /// The trigger; null means the assigner's default trigger.
-  trigger_ptr<W> trigger;
+  /// Makes the trigger of each subtask; empty means the assigner's default
+  /// trigger.
+  trigger_factory<W> trigger;
 
   /// How long after a window's end (event time) its state is kept so that
   /// late elements update the result. Must not be negative; ignored by
@@ -231,12 +232,14 @@ public:
       : keyed_operator<K, In, Out>(std::move(key)),
         assigner_(std::move(assigner)), contents_(std::move(contents)),
         fn_(std::move(fn)),
-        trigger_(opts.trigger ? std::move(opts.trigger)
-                              : assigner_.default_trigger()),
+        trigger_(opts.trigger ? opts.trigger() : assigner_.default_trigger()),
         late_tag_(std::move(opts.late_data_tag)), tctx_(*this) {
     if (!this->key_)
       throw std::invalid_argument("window operator: the key selector is "
                                   "empty");
+    if (trigger_ == nullptr)
+      throw std::invalid_argument("window operator: the trigger factory "
+                                  "returned no trigger");
     if (opts.allowed_lateness < 0)
       throw std::invalid_argument(
           "window operator: the allowed lateness must not be negative, got "
