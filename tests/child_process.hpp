@@ -14,7 +14,14 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_util.hpp"
 
@@ -117,6 +124,119 @@ inline run_result run_child(const temp_dir& dir, const std::string& exe,
   r.out = read_file(out_file);
   r.err = read_file(err_file);
   return r;
+}
+
+/// A child process started in the background (fork + exec), its stdout
+/// and stderr in files of the test's directory (or stdout to `stdout_to`).
+/// The destructor kills it (SIGKILL) if it still runs, so a failing test
+/// leaves no process behind.
+class background_child {
+public:
+  background_child(const temp_dir& dir, const std::string& exe,
+                   const std::vector<std::string>& args,
+                   const std::string& stdout_to = "") {
+    static int counter = 0;
+    auto id = std::to_string(++counter);
+    out_file_ = stdout_to.empty() ? dir.file("bg-" + id + ".out") : stdout_to;
+    err_file_ = dir.file("bg-" + id + ".err");
+    std::vector<std::string> argv_s{exe};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ < 0)
+      throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      int in = ::open("/dev/null", O_RDONLY);
+      int out = ::open(out_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int err = ::open(err_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in < 0 || out < 0 || err < 0)
+        ::_exit(127);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::execv(exe.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+
+  ~background_child() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+
+  background_child(const background_child&) = delete;
+  background_child& operator=(const background_child&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  /// Waits up to `ms` milliseconds. Returns the exit code, 128 + signal
+  /// when a signal ended it, or -1 when it still runs.
+  int wait_for(int ms) {
+    for (int waited = 0;; waited += 10) {
+      int status = 0;
+      auto rc = ::waitpid(pid_, &status, WNOHANG);
+      if (rc == pid_) {
+        reaped_ = true;
+        if (WIFEXITED(status))
+          return WEXITSTATUS(status);
+        if (WIFSIGNALED(status))
+          return 128 + WTERMSIG(status);
+        return -2;
+      }
+      if (waited >= ms)
+        return -1;
+      ::usleep(10 * 1000);
+    }
+  }
+
+  std::string out() const { return read_file(out_file_); }
+  std::string err() const { return read_file(err_file_); }
+
+private:
+  std::string out_file_;
+  std::string err_file_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+inline bool file_exists(const std::string& path) {
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+/// The last component of `path`.
+inline std::string split_path_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+/// The names in `dir` (without . and ..), sorted.
+inline std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..")
+        names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// Milliseconds on a monotonic clock.
+inline int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch())
+      .count();
 }
 
 /// True if `s` contains exactly one '\n' and it is the last character.

@@ -23,6 +23,7 @@
 
 #include "child_process.hpp"
 #include "libstream/environment.hpp"
+#include "line_server.hpp"
 #include "test_util.hpp"
 
 using namespace libstream;
@@ -73,70 +74,6 @@ std::vector<text_line> read_with_source(const std::string& path) {
   env.execute("read " + path);
   return out->values();
 }
-
-// -- a loopback TCP server ----------------------------------------------------
-
-/// Listens on 127.0.0.1 at an ephemeral port; serve() accepts one
-/// connection in a thread, writes the chunks (pausing between them so the
-/// reader sees partial lines) and closes the connection.
-class line_server {
-public:
-  line_server() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0)
-      throw std::runtime_error("socket() failed");
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0
-        || ::listen(fd_, 4) != 0)
-      throw std::runtime_error("bind/listen failed");
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-
-  ~line_server() {
-    if (thread_.joinable())
-      thread_.join();
-    ::close(fd_);
-  }
-
-  uint16_t port() const { return port_; }
-
-  void serve(std::vector<std::string> chunks) {
-    thread_ = std::thread{[this, chunks = std::move(chunks)] {
-      int conn = ::accept(fd_, nullptr, nullptr);
-      if (conn < 0)
-        return;
-      accepted_ = true;
-      for (auto& c : chunks) {
-        size_t off = 0;
-        while (off < c.size()) {
-          auto n = ::send(conn, c.data() + off, c.size() - off, MSG_NOSIGNAL);
-          if (n <= 0) {
-            ::close(conn);
-            return;
-          }
-          off += static_cast<size_t>(n);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-      ::close(conn);
-    }};
-  }
-
-  bool accepted() const { return accepted_; }
-
-private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> accepted_{false};
-};
 
 /// A loopback port nobody listens on: bound, then closed again.
 uint16_t unused_port() {

@@ -14,6 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "child_process.hpp"
 
 using namespace libstream::test;
@@ -435,6 +438,208 @@ CAF_TEST(generator mode prints a summary line) {
   CAF_CHECK_EQUAL(r.out, "");
   CAF_CHECK(is_one_line(r.err));
   CAF_CHECK(contains(r.err, "200000 records"));
+}
+
+// -- data safety --------------------------------------------------------------
+
+// Regression: --output naming the input file emptied the input and exited
+// 0. Paths are compared as files: another spelling or a hard link counts.
+CAF_TEST(an output that is the input file is refused and the input kept) {
+  auto input = write_input("trades.csv", lines_of(trades));
+  auto before = read_file(input);
+  auto link = dir.file("link.csv");
+  CAF_REQUIRE_EQUAL(::link(input.c_str(), link.c_str()), 0);
+  auto other = dir.path() + "/./../" + split_path_name(dir.path())
+               + "/trades.csv";
+  std::vector<std::vector<std::string>> cases = {
+      {"--input", input, "--output", input},
+      {"--input", input, "--output", other},
+      {"--input", input, "--output", link},
+      {"--input", input, "--dead-letter", link},
+      {"--input", input, "--output", dir.file("o.csv"), "--dead-letter",
+       dir.file("o.csv")},
+  };
+  for (auto& args : cases) {
+    auto r = run(args);
+    CAF_MESSAGE(args[3] << " -> " << r.exit_code << ": " << r.err);
+    CAF_CHECK_EQUAL(r.exit_code, 2);
+    CAF_CHECK(is_one_line(r.err));
+    CAF_CHECK(contains(r.err, "choose another output path")
+              || contains(r.err, "give each output its own path"));
+    CAF_CHECK_EQUAL(read_file(input), before);
+  }
+  CAF_CHECK(!file_exists(dir.file("o.csv")));
+}
+
+// Regression: a failed run left a partial output file that looked finished.
+CAF_TEST(a failed run leaves the earlier output and no temporary) {
+  auto lines = lines_of(trades);
+  lines.insert(lines.begin() + 2000, "1000,Tec0,Technology,abc,10");
+  auto input = write_input("bad.csv", lines);
+  auto output = dir.file("out.csv");
+  write_file(output, "earlier result\n");
+  auto dead = dir.file("dead.txt");
+  write_file(dead, "earlier dead letters\n");
+  auto r = run({"--input", input, "--output", output});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK_EQUAL(read_file(output), "earlier result\n");
+  // A successful run replaces it whole.
+  r = run({"--input", write_input("good.csv", lines_of(trades)), "--output",
+           output, "--dead-letter", dead});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  std::vector<std::string> rows;
+  CAF_CHECK(output_rows(read_file(output), rows));
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), rows));
+  CAF_CHECK_EQUAL(read_file(dead), "");
+  for (auto& name : list_dir(dir.path()))
+    CAF_CHECK(!contains(name, ".inprogress."));
+}
+
+CAF_TEST(a run killed with SIGKILL leaves no visible file and the next run
+           cleans up) {
+  auto output = dir.file("gen.csv");
+  {
+    background_child child{dir, exe,
+                           {"--records", "2000000000", "--output", output}};
+    ::usleep(400 * 1000);
+    child.signal(SIGKILL);
+    CAF_CHECK_EQUAL(child.wait_for(5000), 128 + SIGKILL);
+  }
+  CAF_CHECK(!file_exists(output));
+  size_t leftovers = 0;
+  for (auto& name : list_dir(dir.path()))
+    leftovers += name.rfind(".gen.csv.inprogress.", 0) == 0 ? 1 : 0;
+  CAF_CHECK_EQUAL(leftovers, 1u); // the killed run's temporary
+  auto r = run({"--records", "10000", "--output", output});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(file_exists(output));
+  for (auto& name : list_dir(dir.path()))
+    CAF_CHECK(!contains(name, ".inprogress."));
+}
+
+// Regression: with stdout on a full disk the app printed its summary and
+// exited 0.
+CAF_TEST(a failed write to stdout fails the run) {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--records", "300000"},
+           {"--input", write_input("t.csv", lines_of(trades))}}) {
+    background_child child{dir, exe, args, "/dev/full"};
+    auto rc = child.wait_for(30000);
+    CAF_MESSAGE("exit " << rc << ": " << child.err());
+    CAF_CHECK_EQUAL(rc, 1);
+    CAF_CHECK(contains(child.err(), "error writing to stdout"));
+    CAF_CHECK(contains(child.err(), "No space left on device"));
+  }
+}
+
+// Regression: SIGINT and SIGTERM killed the app mid-line.
+CAF_TEST(sigint and sigterm cancel cleanly within two seconds) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    CAF_MESSAGE("signal " << sig);
+    // To a file: nothing appears, the earlier file stays.
+    auto output = dir.file("sig.csv");
+    write_file(output, "earlier\n");
+    {
+      background_child child{dir, exe,
+                             {"--records", "2000000000", "--output", output}};
+      ::usleep(400 * 1000);
+      auto t0 = now_ms();
+      child.signal(sig);
+      CAF_CHECK_EQUAL(child.wait_for(5000), 128 + sig);
+      CAF_CHECK_LESS(now_ms() - t0, 2000);
+      CAF_CHECK(contains(child.err(), "cancelled"));
+    }
+    CAF_CHECK_EQUAL(read_file(output), "earlier\n");
+    for (auto& name : list_dir(dir.path()))
+      CAF_CHECK(!contains(name, ".inprogress."));
+    // To stdout: only whole rows.
+    background_child child{dir, exe, {"--records", "2000000000"}};
+    ::usleep(400 * 1000);
+    auto t0 = now_ms();
+    child.signal(sig);
+    CAF_CHECK_EQUAL(child.wait_for(5000), 128 + sig);
+    CAF_CHECK_LESS(now_ms() - t0, 2000);
+    auto out = child.out();
+    CAF_REQUIRE(!out.empty());
+    CAF_CHECK_EQUAL(out.back(), '\n');
+    auto lines = split_lines(out);
+    CAF_CHECK_EQUAL(lines.front(), out_header);
+    for (size_t i = 1; i < lines.size(); ++i)
+      CAF_CHECK_EQUAL(std::count(lines[i].begin(), lines[i].end(), ','), 5);
+  }
+}
+
+CAF_TEST(a second signal exits at once) {
+  background_child child{dir, exe, {"--records", "2000000000"}};
+  ::usleep(400 * 1000);
+  // Both pending when the process continues: SIGINT (the lower number) is
+  // taken first and starts the cancellation, SIGTERM then ends the process
+  // at once with its own status, before the cancellation completes.
+  child.signal(SIGSTOP);
+  child.signal(SIGINT);
+  child.signal(SIGTERM);
+  child.signal(SIGCONT);
+  CAF_CHECK_EQUAL(child.wait_for(5000), 128 + SIGTERM);
+}
+
+// -- unclear errors -----------------------------------------------------------
+
+CAF_TEST(unreadable inputs and outputs say why) {
+  auto r = run({"--input", dir.path()});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "is a directory"));
+  auto input = write_input("t.csv", lines_of(trades));
+  auto missing_dir = dir.file("no/such/dir/out.csv");
+  r = run({"--input", input, "--output", missing_dir});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "No such file or directory"));
+  r = run({"--input", input, "--dead-letter", dir.path()});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(contains(r.err, "is a directory"));
+}
+
+// Regression: an empty file (no header) was accepted as zero records.
+CAF_TEST(an empty input file is an error for its missing header) {
+  auto input = dir.file("empty.csv");
+  write_file(input, "");
+  auto r = run({"--input", input, "--parallelism", "2"});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "empty"));
+  CAF_CHECK(contains(r.err, header));
+}
+
+// Regression: a 10 MB line read as the header was echoed whole, and binary
+// input raw.
+CAF_TEST(a huge or binary header is quoted short and escaped) {
+  auto input = dir.file("huge.csv");
+  write_file(input, std::string(10 * 1024 * 1024, 'x'));
+  auto r = run({"--input", input});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK_LESS(r.err.size(), 600u);
+  CAF_CHECK(contains(r.err, "10485760 bytes"));
+  std::string binary = "\x01\x02\xff\x1b[31m";
+  write_file(input, binary + "\n");
+  r = run({"--input", input});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "\\x01\\x02\\xff\\x1b[31m"));
+  CAF_CHECK(!contains(r.err, "\x1b"));
+}
+
+// Regression: the text source had no line-length limit (a 200 MB line took
+// 5.3 GB).
+CAF_TEST(a line beyond 16 MiB fails naming file and line) {
+  auto input = dir.file("long.csv");
+  write_file(input, header + "\n" + std::string(17 * 1024 * 1024, '7'));
+  auto r = run({"--input", input});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, input));
+  CAF_CHECK(contains(r.err, "line 2 is longer than 16777216 bytes"));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
