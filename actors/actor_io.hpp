@@ -44,6 +44,7 @@
 #include "caf/system_messages.hpp"
 
 #include "actors/messages.hpp"
+#include "actors/spawn.hpp"
 #include "libstream/data_stream.hpp"
 #include "libstream/environment.hpp"
 
@@ -82,7 +83,8 @@ public:
     inbox_state_ = std::make_shared<detail::actor_inbox<T>>();
     auto st = inbox_state_;
     auto feeder = feeder_;
-    inbox_ = feeder_->home_system().spawn(
+    inbox_ = runtime::spawn_fn(
+        feeder_->home_system(),
         [st, feeder](caf::event_based_actor* self) -> caf::behavior {
           self->monitor(feeder);
           self->set_down_handler([st, self](caf::down_msg& dm) {
@@ -197,7 +199,8 @@ public:
     auto acks = acks_;
     auto target = target_;
     auto wake = ctx.make_waker(this);
-    relay_ = target_->home_system().spawn(
+    relay_ = runtime::spawn_fn(
+        target_->home_system(),
         [acks, target, wake](caf::event_based_actor* self) -> caf::behavior {
           self->monitor(target);
           auto gone = std::make_shared<std::string>();

@@ -15,6 +15,7 @@
 #include "actors/coordinator.hpp"
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
+#include "actors/spawn.hpp"
 
 namespace libstream {
 
@@ -95,7 +96,7 @@ public:
     auto promise = std::make_shared<std::promise<job_result>>();
     std::shared_future<job_result> future = promise->get_future().share();
     auto listener
-        = sys_->spawn([promise](caf::event_based_actor* ptr) -> caf::behavior {
+        = spawn_fn(*sys_, [promise](caf::event_based_actor* ptr) -> caf::behavior {
             return {
                 [ptr, promise](job_done_atom, job_result& r) {
                   promise->set_value(std::move(r));

@@ -13,11 +13,13 @@
 #include "caf/stateful_actor.hpp"
 
 #include "actors/actor_io.hpp"
+#include "actors/spawn.hpp"
 #include "actors/embedded.hpp"
 #include "libstream/libstream.hpp"
 #include "test_util.hpp"
 
 using namespace libstream;
+using libstream::runtime::spawn_fn;
 using libstream::runtime::demand_atom;
 using libstream::runtime::end_atom;
 
@@ -85,7 +87,7 @@ CAF_TEST(
   constexpr int total = 50000;
   constexpr size_t window = 1000;
   auto src = sys->spawn(feeder, total, false);
-  auto dst = sys->spawn(collecting_actor);
+  auto dst = spawn_fn<caf::stateful_actor<std::vector<int>>>(*sys, collecting_actor);
   {
     stream_execution_environment env;
     env.set_parallelism(2);
@@ -140,7 +142,7 @@ CAF_TEST(a feeder that ignores demand fails the job) {
 }
 
 CAF_TEST(a feeder that dies before the end fails the job) {
-  auto src = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+  auto src = spawn_fn(*sys, [](caf::event_based_actor* self) -> caf::behavior {
     return {
         [self](demand_atom, caf::actor inbox, int32_t) {
           self->send(inbox, std::vector<int>{1, 2, 3});
@@ -158,7 +160,7 @@ CAF_TEST(a feeder that dies before the end fails the job) {
 }
 
 CAF_TEST(a target that dies fails the job) {
-  auto dst = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+  auto dst = spawn_fn(*sys, [](caf::event_based_actor* self) -> caf::behavior {
     return {
         [self](std::vector<int>&) { self->quit(caf::sec::runtime_error); },
     };
@@ -177,7 +179,7 @@ CAF_TEST(a target that quits after acknowledging everything is fine) {
   // Regression: the target's normal exit raced with the last acknowledgement
   // and failed most runs although every record was delivered.
   for (int run = 0; run < 10; ++run) {
-    auto dst = sys->spawn([](caf::event_based_actor* self) -> caf::behavior {
+    auto dst = spawn_fn(*sys, [](caf::event_based_actor* self) -> caf::behavior {
       auto n = std::make_shared<size_t>(0);
       return {
           [self, n](std::vector<int>& xs) {
@@ -200,7 +202,7 @@ CAF_TEST(a target that quits after acknowledging everything is fine) {
 CAF_TEST(an unbounded stream reaches the target without full batches) {
   // A trickle of 2 records/ms with batches of 10000: only the buffer
   // timeout can deliver them while the job runs.
-  auto dst = sys->spawn(collecting_actor);
+  auto dst = spawn_fn<caf::stateful_actor<std::vector<int>>>(*sys, collecting_actor);
   stream_execution_environment env;
   env.set_parallelism(1);
   env.set_executor(make_embedded_executor(*sys, env.config()));
@@ -228,7 +230,7 @@ CAF_TEST(an actor sink does not block scheduler threads) {
   small.set("scheduler.max-threads", size_t{2});
   small.set("logger.console-verbosity", caf::atom("quiet"));
   caf::actor_system sys2{small};
-  auto dst = sys2.spawn(collecting_actor);
+  auto dst = spawn_fn<caf::stateful_actor<std::vector<int>>>(sys2, collecting_actor);
   {
     stream_execution_environment env;
     env.set_parallelism(2);
@@ -249,7 +251,7 @@ CAF_TEST(an actor sink does not block scheduler threads) {
 }
 
 CAF_TEST(a job waiting for a silent target can be cancelled) {
-  auto dst = sys->spawn([](caf::event_based_actor*) -> caf::behavior {
+  auto dst = spawn_fn(*sys, [](caf::event_based_actor*) -> caf::behavior {
     return {
         [](std::vector<int>&) -> caf::result<void> {
           return caf::delegated<void>{}; // never answers
