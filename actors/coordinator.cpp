@@ -134,6 +134,9 @@ void end_job(self_ptr self, job_info& job, job_status status,
 /// what they staged. The job is finished when all of them did.
 void commit_job(self_ptr self, job_info& job) {
   auto id = job.id;
+  // The point of no return: a cancel now could leave some sinks published
+  // and others not, so the commits decide the outcome.
+  job.committing = true;
   for (auto& sub : job.committers) {
     self->request(sub, caf::infinite, commit_atom_v)
         .then(
@@ -262,6 +265,9 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
                   self->send<caf::message_priority::high>(sub, cancel_atom_v);
                   return;
                 }
+                if (job.stop_requested
+                    && job.graph->vertices()[static_cast<size_t>(v)].is_source)
+                  self->send(sub, stop_atom_v);
                 if (++job.deployed == job.total)
                   wire_job(self, id);
               },
@@ -346,7 +352,7 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
       },
       [self](cancel_atom, uint64_t id) {
         auto i = self->state.jobs.find(id);
-        if (i != self->state.jobs.end())
+        if (i != self->state.jobs.end() && !i->second.committing)
           end_job(self, i->second, job_status::canceled, "");
       },
       [self](stop_atom, uint64_t id) {
@@ -356,6 +362,7 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         if (i == self->state.jobs.end() || i->second.ended)
           return;
         auto& job = i->second;
+        job.stop_requested = true;
         for (auto& vx : job.graph->vertices())
           if (vx.is_source)
             for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])

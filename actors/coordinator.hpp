@@ -55,6 +55,8 @@ struct coordinator_state {
     size_t alive = 0;       // deployed subtasks not yet terminated
     std::vector<caf::actor> committers; // finished, awaiting commit
     size_t committed = 0;
+    bool committing = false; // commits asked for: no cancel any more
+    bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;
     std::string error;

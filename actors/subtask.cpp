@@ -119,6 +119,8 @@ void subtask_state::process_input(input_event& ev) {
       apply(valve->on_record(ev.channel));
       chain.input->process(*ev.payload);
       ev.payload.reset();
+      if (flush_each)
+        flush_chain();
       self->send(in.producer, credit_atom_v, in.producer_channel, int32_t{1});
       break;
     }
@@ -150,16 +152,17 @@ void subtask_state::drain_queue() {
 }
 
 void subtask_state::resume() {
-  drain_queue();
   // Timers and wake-ups that came due while an output channel lacked
-  // credit run now, so that their output too waits for credit.
-  if (!done && !blocked() && timers_deferred)
+  // credit run as soon as every channel has credit again, also while an
+  // operator holds the input: a wake-up may be what releases the hold.
+  if (!done && blocked_channels == 0 && timers_deferred)
     fire_timers();
-  while (!done && !blocked() && !deferred_wakeups.empty()) {
+  while (!done && blocked_channels == 0 && !deferred_wakeups.empty()) {
     auto token = *deferred_wakeups.begin();
     deferred_wakeups.erase(deferred_wakeups.begin());
     wake(token);
   }
+  drain_queue();
   if (!done && !blocked() && source_waiting) {
     source_waiting = false;
     self->send(self, poll_atom_v);
@@ -257,6 +260,11 @@ void subtask_state::fire_timers() {
   arm_timer();
 }
 
+void subtask_state::flush_chain() {
+  for (auto& op : chain.operators)
+    op->flush();
+}
+
 void subtask_state::wake(uint64_t token) {
   auto i = wakers.find(token);
   if (done || i == wakers.end())
@@ -284,7 +292,10 @@ void subtask_state::poll_source() {
     source_waiting = true;
     return;
   }
-  switch (chain.source->poll()) {
+  auto polled = chain.source->poll();
+  if (flush_each && polled != source_operator_base::poll_result::finished)
+    flush_chain();
+  switch (polled) {
     case source_operator_base::poll_result::more:
       self->send(self, poll_atom_v);
       break;
@@ -424,6 +435,9 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
           return false;
         guarded(st, [&] {
           auto& cfg = st.dep.graph->config();
+          // Buffer timeout 0: every record goes on at once, also out of
+          // operators that buffer for an external system (print, actors).
+          st.flush_each = cfg.buffer_timeout == 0;
           for (auto& in : w.inputs)
             st.inputs.push_back(
                 subtask_state::input_channel{in.actor, in.channel, 0, false});
@@ -547,8 +561,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
           }
           if (had_pending && ch.pending.empty()) {
             --st.blocked_channels;
-            if (!st.blocked())
-              st.resume();
+            if (st.blocked_channels == 0)
+              st.resume(); // also when held: deferred wake-ups may release
           }
         });
       },
@@ -587,8 +601,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
             return;
           }
           st.wake(token);
-          if (!st.blocked())
-            st.resume();
+          st.resume();
         });
       },
   };

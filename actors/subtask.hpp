@@ -105,6 +105,7 @@ struct subtask_state : operator_context {
   bool done = false;            // no more input, time or source work
   bool awaiting_commit = false; // done, operators open until commit/cancel
   bool flush_armed = false;
+  bool flush_each = false; // buffer timeout 0: flush after every batch
   int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
 
   // -- operator_context
@@ -140,6 +141,7 @@ struct subtask_state : operator_context {
   void arm_timer();
   void fire_timers();
   void wake(uint64_t token);
+  void flush_chain();
   void poll_source();
   void end_chain();
   void maybe_finish();

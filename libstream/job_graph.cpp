@@ -126,6 +126,7 @@ struct file_id {
   ino_t ino = 0;
   std::string name; // empty when the file exists
   bool known = false;
+  bool device = false; // a device, pipe or socket: shared without harm
 
   friend bool operator==(const file_id& x, const file_id& y) {
     return x.known && y.known && x.dev == y.dev && x.ino == y.ino
@@ -136,13 +137,14 @@ struct file_id {
 file_id identify(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0)
-    return {st.st_dev, st.st_ino, "", true};
+    return {st.st_dev, st.st_ino, "", true,
+            !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)};
   auto slash = path.rfind('/');
   auto dir = slash == std::string::npos ? std::string{"."}
                                         : path.substr(0, slash == 0 ? 1 : slash);
   auto name = slash == std::string::npos ? path : path.substr(slash + 1);
   if (::stat(dir.c_str(), &st) == 0)
-    return {st.st_dev, st.st_ino, name, true};
+    return {st.st_dev, st.st_ino, name, true, false};
   return {};
 }
 
@@ -180,6 +182,8 @@ void check_files(const std::vector<transformation_ptr>& ns,
     }
   }
   for (auto& out : outputs) {
+    if (out.id.device)
+      continue; // /dev/null twice, or an input device: nothing is replaced
     for (auto& in : inputs)
       if (out.id == in.id)
         throw std::invalid_argument(

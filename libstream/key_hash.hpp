@@ -43,7 +43,7 @@ inline uint64_t hash_bytes(const void* data, size_t n) noexcept {
     uint64_t w = 0;
     std::memcpy(&w, p, len);
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w) >> (8 * (8 - len));
+    w = __builtin_bswap64(w); // byte i at bits 8i, as on little endian
 #endif
     return w;
   };
@@ -67,7 +67,8 @@ inline uint64_t hash_bytes(const void* data, size_t n) noexcept {
 /// on another. Unlike std::hash, which is implementation-defined.
 ///
 /// Built in: integers, enums, bool and char types (by value, widened to 64
-/// bits, so int32_t{5} and int64_t{5} hash alike), floating point (by value,
+/// bits, so int32_t{5} and int64_t{5} hash alike; plain char as unsigned,
+/// whatever its signedness on the platform), floating point (by value,
 /// with -0.0 as 0.0 and one NaN), std::string and std::string_view (by
 /// bytes), and pairs, tuples, vectors and optionals of hashable types.
 /// A user key type either specializes key_hasher or provides
@@ -92,7 +93,9 @@ struct has_adl_key_hash<
 template <class T>
 struct key_hasher<T, std::enable_if_t<std::is_integral_v<T>>> {
   uint64_t operator()(T x) const noexcept {
-    if constexpr (std::is_signed_v<T>)
+    if constexpr (std::is_same_v<T, char>)
+      return static_cast<unsigned char>(x); // signed or not by platform
+    else if constexpr (std::is_signed_v<T>)
       return static_cast<uint64_t>(static_cast<int64_t>(x));
     else
       return static_cast<uint64_t>(x);

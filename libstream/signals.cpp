@@ -32,11 +32,12 @@ void block_termination_signals() {
 }
 
 interruptible_result wait_interruptible(job_client& client, on_signal action,
-                                        std::chrono::milliseconds stop_grace) {
+                                        std::chrono::milliseconds stop_grace,
+                                        std::chrono::milliseconds exit_deadline) {
   using clock = std::chrono::steady_clock;
   auto set = termination_signals();
   interruptible_result out;
-  clock::time_point stopped_at{};
+  clock::time_point signalled_at{};
   bool cancelled = false;
   timespec poll_interval{0, 50 * 1000 * 1000};
   while (client.status() == job_status::running) {
@@ -49,18 +50,27 @@ interruptible_result wait_interruptible(job_client& client, on_signal action,
       ::_exit(128 + sig); // the second signal: at once
     } else {
       out.signal = sig;
+      signalled_at = clock::now();
       if (action == on_signal::stop) {
         client.stop();
-        stopped_at = clock::now();
       } else {
         client.cancel();
         cancelled = true;
       }
     }
-    if (out.signal != 0 && !cancelled && action == on_signal::stop
-        && clock::now() - stopped_at > stop_grace) {
+    if (out.signal == 0)
+      continue;
+    auto since = clock::now() - signalled_at;
+    if (!cancelled && since > stop_grace) {
       client.cancel();
       cancelled = true;
+    }
+    if (since > exit_deadline && client.status() == job_status::running) {
+      static constexpr char msg[]
+          = "libstream: the job did not stop in time after the signal; "
+            "exiting without publishing its output\n";
+      [[maybe_unused]] auto n = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+      ::_exit(128 + out.signal);
     }
   }
   out.result = client.wait();

@@ -26,12 +26,19 @@ struct interruptible_result {
 /// Waits for the job to end, handling SIGINT and SIGTERM (blocked with
 /// block_termination_signals): the first one cancels or stops the job as
 /// `action` says; a stopped job that has not ended after `stop_grace` is
-/// cancelled. A second signal ends the process at once with exit status
-/// 128 + signal, without running destructors or flushing anything.
-/// The caller exits with 128 + `signal` when it is not 0.
+/// cancelled. A second signal, or a job that has not ended `exit_deadline`
+/// after the first (a subtask blocked in a system call), ends the process
+/// at once with exit status 128 + signal, without running destructors or
+/// flushing anything: output files are never published then (their hidden
+/// temporaries stay for the next run to remove).
+/// The result's status tells what became of the job: `canceled`, or
+/// `finished` when it was stopped (or ended before the signal took
+/// effect). The caller exits with 128 + `signal` when it is not 0.
 interruptible_result
 wait_interruptible(job_client& client, on_signal action,
                    std::chrono::milliseconds stop_grace
-                   = std::chrono::milliseconds{1500});
+                   = std::chrono::milliseconds{1000},
+                   std::chrono::milliseconds exit_deadline
+                   = std::chrono::milliseconds{1800});
 
 } // namespace libstream

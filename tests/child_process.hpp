@@ -175,10 +175,26 @@ public:
 
   pid_t pid() const { return pid_; }
 
+  static constexpr int killed_by(int sig) { return 256 + sig; }
+
+  /// Waits up to `ms` milliseconds until `ready()` holds (polling every
+  /// 10 ms); false when it never did.
+  template <class Pred>
+  static bool wait_until(Pred ready, int ms = 10000) {
+    for (int waited = 0; waited < ms; waited += 10) {
+      if (ready())
+        return true;
+      ::usleep(10 * 1000);
+    }
+    return ready();
+  }
+
   void signal(int sig) { ::kill(pid_, sig); }
 
-  /// Waits up to `ms` milliseconds. Returns the exit code, 128 + signal
-  /// when a signal ended it, or -1 when it still runs.
+  /// Waits up to `ms` milliseconds. Returns the exit code (0..255),
+  /// killed_by(signal) when a signal ended it (so a process that died of
+  /// an unhandled SIGINT is not mistaken for one that exited 130), or -1
+  /// when it still runs.
   int wait_for(int ms) {
     for (int waited = 0;; waited += 10) {
       int status = 0;
@@ -188,7 +204,7 @@ public:
         if (WIFEXITED(status))
           return WEXITSTATUS(status);
         if (WIFSIGNALED(status))
-          return 128 + WTERMSIG(status);
+          return killed_by(WTERMSIG(status));
         return -2;
       }
       if (waited >= ms)
@@ -217,6 +233,9 @@ inline std::string split_path_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+/// The number of names in `dir` that start with `prefix`.
+inline size_t count_prefixed(const std::string& dir, const std::string& prefix);
+
 /// The names in `dir` (without . and ..), sorted.
 inline std::vector<std::string> list_dir(const std::string& dir) {
   std::vector<std::string> names;
@@ -230,6 +249,13 @@ inline std::vector<std::string> list_dir(const std::string& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+inline size_t count_prefixed(const std::string& dir, const std::string& prefix) {
+  size_t n = 0;
+  for (auto& name : list_dir(dir))
+    n += name.compare(0, prefix.size(), prefix) == 0 ? 1 : 0;
+  return n;
 }
 
 /// Milliseconds on a monotonic clock.

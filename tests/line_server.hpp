@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,7 +43,9 @@ public:
     port_ = ntohs(addr.sin_port);
   }
 
+  /// Wakes a thread still waiting in accept (no client came) and joins.
   ~line_server() {
+    ::shutdown(fd_, SHUT_RDWR);
     if (thread_.joinable())
       thread_.join();
     ::close(fd_);
@@ -52,7 +55,7 @@ public:
 
   void serve(std::vector<std::string> chunks) {
     thread_ = std::thread{[this, chunks = std::move(chunks)] {
-      int conn = ::accept(fd_, nullptr, nullptr);
+      int conn = accept_within(10000);
       if (conn < 0)
         return;
       accepted_ = true;
@@ -79,7 +82,7 @@ public:
                        uint64_t max_lines = 100000000) {
     thread_ = std::thread{[this, line = line + "\n", burst, pause_ms,
                            max_lines] {
-      int conn = ::accept(fd_, nullptr, nullptr);
+      int conn = accept_within(10000);
       if (conn < 0)
         return;
       accepted_ = true;
@@ -104,6 +107,15 @@ public:
   uint64_t sent() const { return sent_; }
 
 private:
+  /// A connection, or -1 when none came within `ms` (or the server shut
+  /// down): a test whose client never connects does not hang.
+  int accept_within(int ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, ms) <= 0 || (p.revents & POLLIN) == 0)
+      return -1;
+    return ::accept(fd_, nullptr, nullptr);
+  }
+
   int fd_ = -1;
   uint16_t port_ = 0;
   std::thread thread_;

@@ -5,6 +5,7 @@
 // run as real jobs against real files and a real loopback TCP server.
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -19,10 +20,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "child_process.hpp"
 #include "libstream/environment.hpp"
+#include "libstream/sinks/staged_file.hpp"
 #include "line_server.hpp"
 #include "test_util.hpp"
 
@@ -328,6 +331,103 @@ CAF_TEST(file sink into an unwritable path fails naming the path) {
   auto what = failure_of(env);
   CAF_CHECK(contains(what, path));
   CAF_MESSAGE("message: " << what);
+}
+
+CAF_TEST(a parallel file sink removes part files of a wider earlier run) {
+  auto path = dir.file("parts");
+  for (int p : {3, 2}) {
+    stream_execution_environment env;
+    env.set_parallelism(p);
+    env.from_generator(100, [](uint64_t i) { return static_cast<int>(i); })
+        .write_as_text(path, [](const int& x) { return std::to_string(x); });
+    env.execute();
+  }
+  CAF_CHECK_EQUAL(list_dir(path), (std::vector<std::string>{"part-0",
+                                                            "part-1"}));
+}
+
+// -- staged files -------------------------------------------------------------
+
+CAF_TEST(a staged file appears only when published) {
+  auto path = dir.file("staged.txt");
+  write_file(path, "earlier\n");
+  ::chmod(path.c_str(), 0640);
+  {
+    staged_file f{path};
+    f.open();
+    f.write_line("new");
+    f.finish();
+    CAF_CHECK_EQUAL(read_file(path), "earlier\n");
+    f.publish();
+  }
+  CAF_CHECK_EQUAL(read_file(path), "new\n");
+  struct stat st {};
+  CAF_REQUIRE_EQUAL(::stat(path.c_str(), &st), 0);
+  CAF_CHECK_EQUAL(st.st_mode & 0777, 0640u); // the file's mode is kept
+  {
+    staged_file f{path};
+    f.open();
+    f.write_line("discarded");
+  } // destroyed unpublished: discarded
+  CAF_CHECK_EQUAL(read_file(path), "new\n");
+  CAF_CHECK_EQUAL(list_dir(dir.path()), (std::vector<std::string>{
+                                            "staged.txt"}));
+}
+
+CAF_TEST(a staged file behind a symlink replaces the file and keeps the link) {
+  auto real = dir.file("real.txt");
+  auto link = dir.file("link.txt");
+  write_file(real, "earlier\n");
+  CAF_REQUIRE_EQUAL(::symlink(real.c_str(), link.c_str()), 0);
+  staged_file f{link};
+  f.open();
+  f.write_line("new");
+  f.finish();
+  f.publish();
+  struct stat st {};
+  CAF_REQUIRE_EQUAL(::lstat(link.c_str(), &st), 0);
+  CAF_CHECK(S_ISLNK(st.st_mode));
+  CAF_CHECK_EQUAL(read_file(real), "new\n");
+}
+
+// Found in review: /dev/null as output was replaced by a regular file when
+// run as root.
+CAF_TEST(a device as staged file target is written in place) {
+  staged_file f{"/dev/null"};
+  f.open();
+  f.write_line("gone");
+  f.finish();
+  f.publish();
+  struct stat st {};
+  CAF_REQUIRE_EQUAL(::stat("/dev/null", &st), 0);
+  CAF_CHECK(S_ISCHR(st.st_mode));
+}
+
+CAF_TEST(stale temporaries of dead processes on this host are removed) {
+  auto path = dir.file("out.csv");
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::string tag;
+  for (char* c = host; *c != '\0'; ++c)
+    if (std::isalnum(static_cast<unsigned char>(*c)) || *c == '-')
+      tag += *c;
+  // A process that is gone: a child that exited and was reaped.
+  auto dead = ::fork();
+  if (dead == 0)
+    ::_exit(0);
+  int status = 0;
+  ::waitpid(dead, &status, 0);
+  auto stale = dir.file(".out.csv.inprogress." + tag + "."
+                        + std::to_string(dead) + ".0");
+  auto alive = dir.file(".out.csv.inprogress." + tag + ".1.0"); // init runs
+  auto remote = dir.file(".out.csv.inprogress.elsewhere."
+                         + std::to_string(dead) + ".0");
+  for (auto& f : {stale, alive, remote})
+    write_file(f, "partial");
+  CAF_CHECK_EQUAL(remove_stale_temporaries(path), 1u);
+  CAF_CHECK(!file_exists(stale));
+  CAF_CHECK(file_exists(alive));
+  CAF_CHECK(file_exists(remote));
 }
 
 // -- print sink ---------------------------------------------------------------

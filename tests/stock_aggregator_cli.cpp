@@ -501,15 +501,16 @@ CAF_TEST(a run killed with SIGKILL leaves no visible file and the next run
   {
     background_child child{dir, exe,
                            {"--records", "2000000000", "--output", output}};
-    ::usleep(400 * 1000);
+    // Running: its temporary exists.
+    CAF_REQUIRE(background_child::wait_until([&] {
+      return count_prefixed(dir.path(), ".gen.csv.inprogress.") == 1;
+    }));
     child.signal(SIGKILL);
-    CAF_CHECK_EQUAL(child.wait_for(5000), 128 + SIGKILL);
+    CAF_CHECK_EQUAL(child.wait_for(5000), background_child::killed_by(SIGKILL));
   }
   CAF_CHECK(!file_exists(output));
-  size_t leftovers = 0;
-  for (auto& name : list_dir(dir.path()))
-    leftovers += name.rfind(".gen.csv.inprogress.", 0) == 0 ? 1 : 0;
-  CAF_CHECK_EQUAL(leftovers, 1u); // the killed run's temporary
+  // The killed run's temporary stays, hidden.
+  CAF_CHECK_EQUAL(count_prefixed(dir.path(), ".gen.csv.inprogress."), 1u);
   auto r = run({"--records", "10000", "--output", output});
   CAF_CHECK_EQUAL(r.exit_code, 0);
   CAF_CHECK(file_exists(output));
@@ -542,7 +543,9 @@ CAF_TEST(sigint and sigterm cancel cleanly within two seconds) {
     {
       background_child child{dir, exe,
                              {"--records", "2000000000", "--output", output}};
-      ::usleep(400 * 1000);
+      CAF_REQUIRE(background_child::wait_until([&] {
+        return count_prefixed(dir.path(), ".sig.csv.inprogress.") == 1;
+      }));
       auto t0 = now_ms();
       child.signal(sig);
       CAF_CHECK_EQUAL(child.wait_for(5000), 128 + sig);
@@ -554,7 +557,8 @@ CAF_TEST(sigint and sigterm cancel cleanly within two seconds) {
       CAF_CHECK(!contains(name, ".inprogress."));
     // To stdout: only whole rows.
     background_child child{dir, exe, {"--records", "2000000000"}};
-    ::usleep(400 * 1000);
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return child.out().size() > out_header.size() + 1; }));
     auto t0 = now_ms();
     child.signal(sig);
     CAF_CHECK_EQUAL(child.wait_for(5000), 128 + sig);
@@ -571,7 +575,8 @@ CAF_TEST(sigint and sigterm cancel cleanly within two seconds) {
 
 CAF_TEST(a second signal exits at once) {
   background_child child{dir, exe, {"--records", "2000000000"}};
-  ::usleep(400 * 1000);
+  CAF_REQUIRE(background_child::wait_until(
+      [&] { return child.out().size() > out_header.size() + 1; }));
   // Both pending when the process continues: SIGINT (the lower number) is
   // taken first and starts the cancellation, SIGTERM then ends the process
   // at once with its own status, before the cancellation completes.

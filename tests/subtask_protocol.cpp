@@ -13,7 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "actors/actor_io.hpp"
 #include "actors/messages.hpp"
+#include "actors/spawn.hpp"
 #include "actors/subtask.hpp"
 #include "libstream/environment.hpp"
 #include "libstream/windowed_stream.hpp"
@@ -718,6 +720,54 @@ CAF_TEST(timers due while output lacks credit wait for the credit) {
   self->send(sub, credit_atom_v, uint32_t{0}, int32_t{1});
   consume_messages();
   CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{6, 7, 8}));
+}
+
+// Regression (found in review): a wake-up deferred while an output channel
+// lacked credit was never run when credit returned while an operator held
+// the input, and the wake-up was what released the hold: the subtask hung.
+CAF_TEST(a held subtask that was blocked on credit resumes) {
+  auto received = std::make_shared<std::vector<int64_t>>();
+  auto target = runtime::spawn_fn(
+      sys, [received](caf::event_based_actor*) -> caf::behavior {
+        return {
+            [received](std::vector<int64_t>& xs) {
+              received->insert(received->end(), xs.begin(), xs.end());
+            },
+        };
+      });
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_buffer_timeout(0);
+  env.config().credits_per_channel = 1;
+  auto relay
+      = env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
+            .set_parallelism(2)
+            .rebalance()
+            .map([](int64_t x) { return x; }, "Relay");
+  relay.rebalance().collect_into(std::make_shared<collected<int64_t>>());
+  sink_to_actor(relay, target, 1, 1); // chained: holds with 1 in flight
+  auto g = std::make_shared<const job_graph>(env.builder()->plan());
+  auto v = vertex_named(*g, "Relay");
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, v);
+  // 1 goes out on the channel (its one credit), 2 waits for credit; the
+  // actor sink sends [1] and holds the input for [2]. The ack of [1] wakes
+  // the subtask while the channel is blocked: the wake-up is deferred.
+  self->send(sub, batch_msg{0, 0, make_batch({1, 2})});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1}));
+  CAF_CHECK_EQUAL(*received, (std::vector<int64_t>{1}));
+  // Credit returns: 2 goes out, the deferred wake-up runs, the sink sends
+  // [2] and, acknowledged, releases the hold.
+  self->send(sub, credit_atom_v, uint32_t{0}, int32_t{1});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1, 2}));
+  CAF_CHECK_EQUAL(*received, (std::vector<int64_t>{1, 2}));
+  // Input flows again.
+  self->send(sub, credit_atom_v, uint32_t{0}, int32_t{1});
+  self->send(sub, batch_msg{0, 1, make_batch({3})});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1, 2, 3}));
+  CAF_CHECK_EQUAL(*received, (std::vector<int64_t>{1, 2, 3}));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

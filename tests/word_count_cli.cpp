@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "child_process.hpp"
 #include "line_server.hpp"
 
@@ -224,27 +228,35 @@ CAF_TEST(an output that is the input file is refused) {
   CAF_CHECK_EQUAL(read_file(input), "a b c\n");
 }
 
+// A FIFO whose writer stays open keeps the bounded file input running (and
+// shows that a pipe without data does not block the subtask's thread, so
+// the cancel is heard).
 CAF_TEST(a cancelled bounded run leaves the earlier output) {
-  std::map<std::string, int64_t> counts;
-  auto input = dir.file("big.txt");
-  std::string text;
-  for (int i = 0; i < 20; ++i)
-    text += make_text(100000, counts);
-  write_file(input, text);
+  auto fifo = dir.file("input.fifo");
+  CAF_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  int writer = ::open(fifo.c_str(), O_RDWR); // never blocks, never closes
+  CAF_REQUIRE(writer >= 0);
+  std::string lines = "one two three\nfour five\n";
+  CAF_REQUIRE_EQUAL(::write(writer, lines.data(), lines.size()),
+                    static_cast<ssize_t>(lines.size()));
   auto output = dir.file("counts.txt");
   write_file(output, "earlier\n");
-  background_child child{dir, exe, {"--input", input, "--output", output}};
-  ::usleep(300 * 1000);
-  child.signal(SIGINT);
-  auto rc = child.wait_for(5000);
-  if (rc == 0) {
-    CAF_MESSAGE("the run ended before the signal; nothing to check");
-    return;
+  {
+    background_child child{dir, exe, {"--input", fifo, "--output", output}};
+    CAF_REQUIRE(background_child::wait_until([&] {
+      return count_prefixed(dir.path(), ".counts.txt.inprogress.") == 1;
+    }));
+    // Still running: the FIFO has not ended.
+    CAF_CHECK_EQUAL(child.wait_for(200), -1);
+    auto t0 = now_ms();
+    child.signal(SIGINT);
+    CAF_CHECK_EQUAL(child.wait_for(5000), 130);
+    CAF_CHECK_LESS(now_ms() - t0, 2000);
+    CAF_CHECK(contains(child.err(), "cancelled"));
   }
-  CAF_CHECK_EQUAL(rc, 130);
+  ::close(writer);
   CAF_CHECK_EQUAL(read_file(output), "earlier\n");
-  for (auto& name : list_dir(dir.path()))
-    CAF_CHECK(!contains(name, ".inprogress."));
+  CAF_CHECK_EQUAL(count_prefixed(dir.path(), ".counts.txt.inprogress."), 0u);
 }
 
 // Regression: word_count --socket with --output and --window-ms lost every
@@ -260,7 +272,10 @@ CAF_TEST(a signal stops socket input and keeps what was counted) {
         exe,
         {"--socket", "127.0.0.1:" + std::to_string(server.port()),
          "--window-ms", "50", "--output", output, "--parallelism", "2"}};
-    ::usleep(600 * 1000);
+    // Running and counting: the server sent a good part of a second's worth.
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return server.accepted() && server.sent() > 20000; }));
+    ::usleep(200 * 1000); // a few 50 ms windows fire
     auto t0 = now_ms();
     child.signal(sig);
     CAF_CHECK_EQUAL(child.wait_for(5000), 128 + sig);

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    if (s.signal != 0) {
+    if (s.cancelled) {
       std::fprintf(stderr,
                    "stock_aggregator: %s: the job was cancelled; output "
                    "files are left as they were\n",
@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(s.malformed),
                    o.dead_letter->c_str());
     std::fprintf(stderr, "\n");
+    if (s.signal != 0)
+      std::fprintf(stderr, "stock_aggregator: the job had finished when the "
+                           "signal came; its output is complete\n");
     return 0;
   } catch (const std::invalid_argument& e) {
     std::cerr << "stock_aggregator: error: " << e.what() << '\n';

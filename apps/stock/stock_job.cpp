@@ -314,6 +314,7 @@ job_summary run(const job_options& o) {
                      + "' failed: " + outcome.result.error);
   job_summary s;
   s.signal = outcome.signal;
+  s.cancelled = outcome.result.status == job_status::canceled;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
   // Parsers add their counts at close(), before their subtasks report the
   // end; the generator makes exactly `records`.

@@ -26,7 +26,8 @@ struct job_summary {
   uint64_t malformed = 0; // lines sent to the dead-letter file
   uint64_t rows = 0;      // result rows written
   double seconds = 0;
-  int signal = 0;   // SIGINT or SIGTERM cancelled the job (0 = none)
+  int signal = 0;   // SIGINT or SIGTERM arrived (0 = none)
+  bool cancelled = false; // the signal cancelled the job: nothing written
   std::string plan; // with plan_only: the decoded Cap'n Proto job plan
 };
 

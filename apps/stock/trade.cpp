@@ -81,7 +81,8 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
   }
   trade t;
   if (!parse_int(fields[0], t.timestamp_ms)) {
-    error = "timestamp_ms " + libstream::quote_excerpt(fields[0], 40) + " is not an integer";
+    error = "timestamp_ms " + libstream::quote_excerpt(fields[0], 40)
+            + " is not an integer";
     return std::nullopt;
   }
   // About +-31,700 years around the epoch: far from int64 overflow in
@@ -101,8 +102,8 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
     return std::nullopt;
   }
   if (!parse_price_nanos(fields[3], t.price_nanos)) {
-    error = "price '" + std::string{fields[3]}
-            + "' is not a non-negative decimal number";
+    error = "price " + libstream::quote_excerpt(fields[3], 40)
+            + " is not a non-negative decimal number";
     return std::nullopt;
   }
   t.price = static_cast<double>(t.price_nanos) / 1e9;
@@ -111,8 +112,8 @@ std::optional<trade> parse_trade(std::string_view line, std::string& error) {
   constexpr int64_t max_quantity = 1000000000000;
   if (!parse_int(fields[4], t.quantity) || t.quantity <= 0
       || t.quantity > max_quantity) {
-    error = "quantity '" + std::string{fields[4]}
-            + "' is not an integer between 1 and 1e12";
+    error = "quantity " + libstream::quote_excerpt(fields[4], 40)
+            + " is not an integer between 1 and 1e12";
     return std::nullopt;
   }
   t.symbol = std::string{fields[1]};

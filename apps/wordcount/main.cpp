@@ -63,20 +63,28 @@ struct word_count {
 /// Splits a line into lowercase words. A word is a run of ASCII letters and
 /// digits; bytes of 0x80 and above (UTF-8 sequences) also belong to words,
 /// so non-ASCII words stay whole (only ASCII is lowercased). Everything
-/// else separates words.
+/// else separates words, and so does U+FEFF (a byte order mark, also where
+/// files were concatenated or in socket input), which is no letter.
 void split_words(std::string_view line, collector<word_count>& out) {
   std::string word;
-  for (char ch : line) {
-    auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) != 0 || c >= 0x80) {
-      word += static_cast<char>(c < 0x80 ? std::tolower(c) : c);
-    } else if (!word.empty()) {
+  auto emit = [&] {
+    if (!word.empty()) {
       out.collect(word_count{std::move(word), 1});
       word.clear();
     }
+  };
+  for (size_t i = 0; i < line.size(); ++i) {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c == 0xEF && line.compare(i, 3, "\xEF\xBB\xBF") == 0) {
+      emit();
+      i += 2;
+    } else if (std::isalnum(c) != 0 || c >= 0x80) {
+      word += static_cast<char>(c < 0x80 ? std::tolower(c) : c);
+    } else {
+      emit();
+    }
   }
-  if (!word.empty())
-    out.collect(word_count{std::move(word), 1});
+  emit();
 }
 
 std::string to_line(const word_count& w) {
@@ -204,9 +212,8 @@ struct options {
   std::optional<int64_t> window_ms;
 };
 
-/// Runs the job; returns the signal that stopped or cancelled it (0 when
-/// it ran to its end).
-int run(const options& o) {
+/// Runs the job; says whether a signal stopped or cancelled it.
+interruptible_result run(const options& o) {
   stream_execution_environment env;
   if (o.parallelism)
     env.set_parallelism(*o.parallelism);
@@ -269,7 +276,7 @@ int run(const options& o) {
   if (outcome.result.status == job_status::failed)
     throw job_failed("job '" + outcome.result.job_name
                      + "' failed: " + outcome.result.error);
-  return outcome.signal;
+  return outcome;
 }
 
 } // namespace
@@ -364,18 +371,25 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    if (auto sig = run(o); sig != 0) {
-      std::cerr << prog << ": "
-                << (sig == SIGINT ? "interrupted (SIGINT)"
-                                  : "terminated (SIGTERM)")
-                << (o.socket ? ": the input was stopped and what was counted "
-                               "is written"
-                             : ": the job was cancelled; output files are "
-                               "left as they were")
-                << '\n';
-      return 128 + sig;
+    auto outcome = run(o);
+    auto sig = outcome.signal;
+    if (sig == 0)
+      return 0;
+    auto cancelled = outcome.result.status == job_status::canceled;
+    if (!cancelled && !o.socket) {
+      std::cerr << prog << ": the job had finished when the signal came; "
+                           "its output is complete\n";
+      return 0;
     }
-    return 0;
+    std::cerr << prog << ": "
+              << (sig == SIGINT ? "interrupted (SIGINT)"
+                                : "terminated (SIGTERM)")
+              << (cancelled ? ": the job was cancelled; output files are "
+                              "left as they were"
+                            : ": the input was stopped and what was counted "
+                              "is written")
+              << '\n';
+    return 128 + sig;
   } catch (const std::invalid_argument& e) {
     std::cerr << prog << ": error: " << e.what() << '\n';
     return 2;

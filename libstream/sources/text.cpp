@@ -25,7 +25,6 @@ struct text_file_source::impl {
   size_t end = 0;
   uint64_t line = 0;
   bool eof = false;
-  bool cancelled = false;
 
   ~impl() {
     if (fd >= 0)
@@ -54,7 +53,9 @@ text_file_source::~text_file_source() = default;
 void text_file_source::open(operator_context& ctx) {
   operator_base::open(ctx);
   impl_ = std::make_unique<impl>();
-  impl_->fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking, so that a pipe without data (or a FIFO whose writer
+  // waits) never blocks the subtask's thread: a cancel is always heard.
+  impl_->fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (impl_->fd < 0)
     throw std::runtime_error("cannot open input file '" + path_
                              + "': " + system_error(errno));
@@ -67,7 +68,7 @@ void text_file_source::open(operator_context& ctx) {
 
 source_operator_base::poll_result text_file_source::poll() {
   auto& d = *impl_;
-  if (d.cancelled)
+  if (cancelled_)
     return poll_result::finished;
   auto& out = out_.main();
   auto emit = [&](const char* first, size_t n) {
@@ -79,6 +80,10 @@ source_operator_base::poll_result text_file_source::poll() {
       n -= 3;
     }
     out.collect(text_line{path_, d.line, std::string{first, n}}, no_timestamp);
+  };
+  // The length of a line without a '\r' that ends it.
+  auto text_length = [](const char* first, size_t n) {
+    return n > 0 && first[n - 1] == '\r' ? n - 1 : n;
   };
   auto too_long = [&] {
     return std::runtime_error(
@@ -97,7 +102,7 @@ source_operator_base::poll_result text_file_source::poll() {
       if (nl == nullptr)
         break;
       auto n = static_cast<size_t>(nl - first);
-      if (n > max_line_bytes_ + 1) // +1: a '\r' before the newline
+      if (text_length(first, n) > max_line_bytes_)
         throw too_long();
       emit(first, n);
       d.begin += n + 1;
@@ -108,7 +113,7 @@ source_operator_base::poll_result text_file_source::poll() {
     if (d.eof) {
       if (d.begin < d.end) {
         auto n = d.end - d.begin;
-        if (n > max_line_bytes_ + 1)
+        if (text_length(d.buf.data() + d.begin, n) > max_line_bytes_)
           throw too_long();
         emit(d.buf.data() + d.begin, n);
         d.begin = d.end;
@@ -131,6 +136,10 @@ source_operator_base::poll_result text_file_source::poll() {
     if (n < 0) {
       if (errno == EINTR)
         continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        out.flush();
+        return poll_result::idle; // a pipe without data for now
+      }
       throw std::runtime_error("error reading input file '" + path_
                                + "' after line " + std::to_string(d.line)
                                + ": " + system_error(errno));
@@ -144,8 +153,7 @@ source_operator_base::poll_result text_file_source::poll() {
 }
 
 void text_file_source::cancel() {
-  if (impl_)
-    impl_->cancelled = true;
+  cancelled_ = true;
 }
 
 void text_file_source::close() {

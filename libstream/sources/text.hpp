@@ -26,7 +26,8 @@ inline constexpr size_t default_max_line_bytes = 16 * 1024 * 1024;
 /// job with the path and the system's reason. A trailing '\r' is stripped
 /// (CRLF files), and a UTF-8 byte order mark at the start of the file is
 /// not part of line 1. A line longer than `max_line_bytes` fails the job
-/// with the file and the line number.
+/// with the file and the line number. A pipe or FIFO is read without
+/// blocking the subtask: while it has no data the source is idle.
 class text_file_source final : public source_operator<text_line> {
 public:
   explicit text_file_source(std::string path,
@@ -42,6 +43,7 @@ private:
   struct impl;
   std::string path_;
   size_t max_line_bytes_;
+  bool cancelled_ = false; // also before open()
   std::unique_ptr<impl> impl_;
 };
 
