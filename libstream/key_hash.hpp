@@ -34,19 +34,36 @@ constexpr uint64_t combine_hash(uint64_t seed, uint64_t h) noexcept {
   return mix64(seed ^ (h + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2)));
 }
 
+namespace detail {
+
+/// Little-endian loads of 8 and 4 bytes, on any platform.
+inline uint64_t load_le64(const unsigned char* p) noexcept {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  return w;
+}
+
+inline uint64_t load_le32(const unsigned char* p) noexcept {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap32(w);
+#endif
+  return w;
+}
+
+} // namespace detail
+
 /// A hash of `n` bytes that depends only on the bytes, never on the
-/// platform or the standard library: words are read as little endian.
+/// platform or the standard library: the bytes are taken as 64-bit little
+/// endian words, the last one zero-padded, and folded in one after the
+/// other (multiply, rotate). Not mixed at the end: key_hash spreads it.
 inline uint64_t hash_bytes(const void* data, size_t n) noexcept {
   constexpr uint64_t k1 = 0x9e3779b97f4a7c15ULL;
   constexpr uint64_t k2 = 0xc2b2ae3d27d4eb4fULL;
-  auto load = [](const unsigned char* p, size_t len) {
-    uint64_t w = 0;
-    std::memcpy(&w, p, len);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w); // byte i at bits 8i, as on little endian
-#endif
-    return w;
-  };
   auto step = [](uint64_t h, uint64_t w) {
     h ^= w * k2;
     h = (h << 29) | (h >> 35);
@@ -54,11 +71,28 @@ inline uint64_t hash_bytes(const void* data, size_t n) noexcept {
   };
   auto p = static_cast<const unsigned char*>(data);
   uint64_t h = static_cast<uint64_t>(n) * k1;
-  for (; n >= 8; p += 8, n -= 8)
-    h = step(h, load(p, 8));
-  if (n > 0)
-    h = step(h, load(p, n));
-  return mix64(h);
+  auto tail = n % 8;
+  auto end = p + (n - tail);
+  for (; p != end; p += 8)
+    h = step(h, detail::load_le64(p));
+  if (tail == 0)
+    return h;
+  // The tail, zero-padded, without reading past the end: from an
+  // overlapping word when there is one, else from the bytes themselves.
+  uint64_t w;
+  if (n >= 8) {
+    w = detail::load_le64(p + tail - 8) >> (8 * (8 - tail));
+  } else if (tail >= 4) {
+    w = detail::load_le32(p)
+        | ((detail::load_le32(p + tail - 4) >> (8 * (8 - tail))) << 32);
+  } else {
+    w = p[0];
+    if (tail > 1)
+      w |= static_cast<uint64_t>(p[1]) << 8;
+    if (tail > 2)
+      w |= static_cast<uint64_t>(p[2]) << 16;
+  }
+  return step(h, w);
 }
 
 /// The stable hash of a key, as used for key groups: a function of the

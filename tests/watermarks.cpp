@@ -429,16 +429,17 @@ CAF_TEST(key groups are pinned to the stable key hash) {
     // The same value in a narrower type lands in the same group.
     CAF_CHECK_EQUAL(key_group_of(static_cast<int32_t>(k), 128), kg);
   }
+  // Tails of every kind: none, 1-3 bytes, 4-7 bytes, after whole words.
   std::vector<std::pair<std::string, int>> strings
-      = {{"", 0},
-         {"abc", 6},
-         {"Technology", 19},
-         {"a key longer than four words", 31}}; // 28 bytes: 3 words + tail
+      = {{"", 0},          {"abc", 1},       {"abcde", 52},
+         {"abcdefg", 55},  {"abcdefghi", 15}, {"Technology", 74},
+         {"a key longer than four words", 87}}; // 28 bytes
   for (auto& [k, kg] : strings) {
     CAF_CHECK_EQUAL(key_group_of(k, 128), kg);
     CAF_CHECK_EQUAL(key_group_of(std::string_view{k}, 128), kg);
   }
-  CAF_CHECK_EQUAL(hash_bytes("abc", 3), 0xc9c96fec4beb4c01ULL);
+  CAF_CHECK_EQUAL(hash_bytes("abc", 3), 0x42726cc41556d161ULL);
+  CAF_CHECK_EQUAL(hash_bytes("abcdefghi", 9), 0xc63a85b99184ff7dULL);
   // A char is hashed as unsigned on every platform: '\xe9' is 233.
   CAF_CHECK_EQUAL(key_group_of('\xe9', 128), 71);
   // -0.0 and 0.0 are equal keys, so they hash alike.
