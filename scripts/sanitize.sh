@@ -20,6 +20,7 @@ esac
 
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 export CCACHE_BASEDIR="$here" # cache hits across clones in other folders
+export CCACHE_NOHASHDIR=1 # -g builds of another clone hit too
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DLIBSTREAM_SANITIZE="$sanitizers" >/dev/null

@@ -24,5 +24,6 @@ fi
 
 export CCACHE_SLOPPINESS="pch_defines,time_macros,include_file_mtime,include_file_ctime"
 export CCACHE_BASEDIR="$here" # cache hits across clones in other folders
+export CCACHE_NOHASHDIR=1 # -g builds of another clone hit too
 cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)"
