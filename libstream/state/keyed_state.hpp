@@ -265,6 +265,29 @@ struct ttl_cell {
   timestamp stamp = 0;
 };
 
+} // namespace detail
+
+/// TTL state snapshots with the time of the last write, so that it
+/// expires after a restore as it would have without the failure.
+template <class V>
+struct codec<detail::ttl_cell<V>> {
+  static void encode(const detail::ttl_cell<V>& c, byte_writer& w) {
+    codec<V>::encode(c.value, w);
+    codec<timestamp>::encode(c.stamp, w);
+  }
+  static detail::ttl_cell<V> decode(byte_reader& r) {
+    detail::ttl_cell<V> c;
+    c.value = codec<V>::decode(r);
+    c.stamp = codec<timestamp>::decode(r);
+    return c;
+  }
+};
+
+template <class V>
+struct has_codec<detail::ttl_cell<V>> : has_codec<V> {};
+
+namespace detail {
+
 /// Access to the entry of the current key with a time-to-live.
 template <class K, class V>
 struct ttl_binding {
