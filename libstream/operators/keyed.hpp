@@ -110,6 +110,8 @@ public:
   void open(operator_context& ctx) override {
     keyed_operator<K, In, Out>::open(ctx);
     timers_.bind(ctx, *this);
+    timers_.set_range(ctx.key_groups());
+    this->backend().attach(timers_state_name, timers_);
     store_ = std::make_unique<keyed_state_store<K>>(
         this->backend(), this->current_,
         [&ctx] { return ctx.current_processing_time(); });

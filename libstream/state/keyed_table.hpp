@@ -294,6 +294,9 @@ public:
   keyed_table<K, V, Hash>& table(const std::string& name) {
     auto i = tables_.find(name);
     if (i == tables_.end()) {
+      if (attached_.count(name) != 0)
+        throw std::logic_error("keyed state '" + name
+                               + "' is used by the operator itself");
       i = tables_
               .emplace(name, std::make_unique<keyed_table<K, V, Hash>>(
                                  range_, max_parallelism_))
@@ -310,17 +313,29 @@ public:
   key_group_range range() const noexcept { return range_; }
   int max_parallelism() const noexcept { return max_parallelism_; }
 
+  /// Lets state that lives outside the backend (an operator's timers)
+  /// take part in snapshots and restores under `name`, as if it were a
+  /// table. `state` must outlive the backend's use of it.
+  void attach(const std::string& name, keyed_table_base& state) {
+    if (tables_.count(name) != 0 || attached_.count(name) != 0)
+      throw std::logic_error("keyed state '" + name + "' exists already");
+    attached_.emplace(name, &state);
+    decode_pending(name, state);
+  }
+
   /// The state of every key group of the range, one after the other.
   /// `offsets` receives where each group starts, plus the end.
   std::string snapshot(std::vector<uint64_t>& offsets) const {
     std::vector<std::string> names;
     for (auto& kvp : tables_)
       names.push_back(kvp.first);
+    for (auto& kvp : attached_)
+      names.push_back(kvp.first);
     std::sort(names.begin(), names.end());
     std::vector<std::vector<byte_writer>> per_table;
     for (auto& name : names) {
       per_table.emplace_back(static_cast<size_t>(range_.size()));
-      tables_.at(name)->snapshot(per_table.back());
+      find_state(name)->snapshot(per_table.back());
     }
     // Entries restored but never claimed by a table stay in the snapshot.
     std::string out;
@@ -357,9 +372,9 @@ public:
     for (size_t i = 0; i < n; ++i) {
       auto name = std::string{r.get_bytes()};
       auto bytes = std::string{r.get_bytes()};
-      if (auto t = tables_.find(name); t != tables_.end()) {
+      if (auto* t = find_state(name)) {
         byte_reader entries{bytes};
-        t->second->restore(key_group, entries);
+        t->restore(key_group, entries);
         if (!entries.at_end())
           entries.fail("bytes left over in keyed state '" + name + "'");
       } else {
@@ -380,6 +395,14 @@ public:
   }
 
 private:
+  keyed_table_base* find_state(const std::string& name) const {
+    if (auto t = tables_.find(name); t != tables_.end())
+      return t->second.get();
+    if (auto a = attached_.find(name); a != attached_.end())
+      return a->second;
+    return nullptr;
+  }
+
   void decode_pending(const std::string& name, keyed_table_base& table) {
     auto p = pending_.find(name);
     if (p == pending_.end())
@@ -407,6 +430,7 @@ private:
   key_group_range range_;
   int max_parallelism_;
   std::unordered_map<std::string, std::unique_ptr<keyed_table_base>> tables_;
+  std::unordered_map<std::string, keyed_table_base*> attached_;
   std::map<std::string, std::vector<std::pair<int, std::string>>> pending_;
 };
 

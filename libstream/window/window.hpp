@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "libstream/codec.hpp"
 #include "libstream/time.hpp"
 
 namespace libstream {
@@ -76,6 +77,34 @@ inline timestamp saturating_add(timestamp max_ts, duration_ms lateness) {
     return max_watermark;
   return max_ts + lateness;
 }
+
+template <>
+struct codec<time_window> {
+  static void encode(const time_window& w, byte_writer& out) {
+    codec<timestamp>::encode(w.start, out);
+    codec<timestamp>::encode(w.end, out);
+  }
+  static time_window decode(byte_reader& in) {
+    time_window w;
+    w.start = codec<timestamp>::decode(in);
+    w.end = codec<timestamp>::decode(in);
+    if (w.end < w.start)
+      in.fail("a window ends before it starts");
+    return w;
+  }
+};
+
+/// Global windows encode as nothing but a marker byte (so that containers
+/// of them stay decodable: every element takes at least one byte).
+template <>
+struct codec<global_window> {
+  static void encode(global_window, byte_writer& out) { out.put_u8(0); }
+  static global_window decode(byte_reader& in) {
+    if (in.get_u8() != 0)
+      in.fail("a global window is encoded as 0");
+    return {};
+  }
+};
 
 } // namespace libstream
 

@@ -184,6 +184,46 @@ struct buffer_contents {
 
 } // namespace detail
 
+// -- window state -------------------------------------------------------------
+
+namespace detail {
+
+/// A trigger's named counters for one window (see trigger_context::state).
+using trigger_state = std::vector<std::pair<std::string, int64_t>>;
+
+/// The state of one window of one key. `contents` is empty after a purge;
+/// the entry lives until the window's cleanup time (or a merge).
+template <class W, class S>
+struct window_entry {
+  W window;
+  std::optional<S> contents;
+  trigger_state tstate;
+};
+
+} // namespace detail
+
+/// Window state snapshots when the window type and the contents (the
+/// accumulator, reduced value or buffered elements) have codecs.
+template <class W, class S>
+struct codec<detail::window_entry<W, S>> {
+  static void encode(const detail::window_entry<W, S>& e, byte_writer& w) {
+    codec<W>::encode(e.window, w);
+    codec<std::optional<S>>::encode(e.contents, w);
+    codec<detail::trigger_state>::encode(e.tstate, w);
+  }
+  static detail::window_entry<W, S> decode(byte_reader& r) {
+    detail::window_entry<W, S> e;
+    e.window = codec<W>::decode(r);
+    e.contents = codec<std::optional<S>>::decode(r);
+    e.tstate = codec<detail::trigger_state>::decode(r);
+    return e;
+  }
+};
+
+template <class W, class S>
+struct has_codec<detail::window_entry<W, S>>
+    : std::bool_constant<has_codec_v<W> && has_codec_v<S>> {};
+
 // -- the operator -------------------------------------------------------------
 
 /// The keyed window operator, as Flink's WindowOperator: assigns each
@@ -264,6 +304,8 @@ public:
   void open(operator_context& ctx) override {
     keyed_operator<K, In, Out>::open(ctx);
     timers_.bind(ctx, *this);
+    timers_.set_range(ctx.key_groups());
+    this->backend().attach(timers_state_name, timers_);
     table_ = &this->backend().template table<K, key_windows>("window-"
                                                              "contents");
     if constexpr (WithFunction)
@@ -345,15 +387,8 @@ protected:
 private:
   // -- state ------------------------------------------------------------------
 
-  using trigger_state = std::vector<std::pair<std::string, int64_t>>;
-
-  /// The state of one window of one key. `contents` is empty after a purge;
-  /// the entry lives until the window's cleanup time (or a merge).
-  struct window_entry {
-    W window;
-    std::optional<state_type> contents;
-    trigger_state tstate;
-  };
+  using trigger_state = detail::trigger_state;
+  using window_entry = detail::window_entry<W, state_type>;
 
   /// The windows of one key: few (one or two for tumbling windows), so a
   /// linear scan beats a second hash lookup.
