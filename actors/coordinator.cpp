@@ -1,6 +1,8 @@
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 
 #include "caf/atom.hpp"
 #include "caf/deep_to_string.hpp"
@@ -9,6 +11,10 @@
 #include "caf/message_priority.hpp"
 #include "caf/send.hpp"
 #include "caf/system_messages.hpp"
+
+#include "libstream/checkpoint/storage.hpp"
+#include "libstream/codec.hpp"
+#include "libstream/key_hash.hpp"
 
 namespace libstream::runtime {
 
@@ -119,6 +125,13 @@ void end_job(self_ptr self, job_info& job, job_status status,
   job.ended = true;
   job.status = status;
   job.error = std::move(error);
+  // Checkpoints still pending will not complete.
+  for (auto& kvp : job.pending)
+    try {
+      remove_tree(kvp.second.dir);
+    } catch (const std::exception&) {
+    }
+  job.pending.clear();
   if (status != job_status::finished) {
     for (auto& row : job.subtasks)
       for (auto& st : row)
@@ -163,8 +176,165 @@ void commit_job(self_ptr self, job_info& job) {
   }
 }
 
+// -- checkpoints
+// --------------------------------------------------------------------
+
+/// A random 32-hex-digit job id for checkpoint paths (as Flink's JobID):
+/// two runs of one job never write into each other's checkpoints.
+std::string make_job_key(uint64_t id) {
+  std::random_device rd;
+  uint64_t hi = (static_cast<uint64_t>(rd()) << 32) ^ rd()
+                ^ static_cast<uint64_t>(monotonic_now_ns());
+  uint64_t lo = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ id;
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx",
+                static_cast<unsigned long long>(hi),
+                static_cast<unsigned long long>(lo));
+  return buf;
+}
+
+void schedule_checkpoint(self_ptr self, job_info& job, duration_ms delay) {
+  self->delayed_send(self, std::chrono::milliseconds{std::max<int64_t>(0,
+                                                                       delay)},
+                     checkpoint_timer_atom_v, job.id);
+}
+
+template <class F>
+void for_each_subtask(job_info& job, F f) {
+  for (auto& row : job.subtasks)
+    for (auto& sub : row)
+      if (sub)
+        f(sub);
+}
+
+/// Abandons a pending checkpoint: subtasks stop aligning it, its directory
+/// goes. Counts as a failure unless `failure` is false.
+void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
+                      const std::string& why, bool failure = true) {
+  auto i = job.pending.find(id);
+  if (i == job.pending.end())
+    return;
+  auto dir = i->second.dir;
+  job.pending.erase(i);
+  for_each_subtask(job,
+                   [&](caf::actor& sub) {
+                     self->send(sub, abort_checkpoint_atom_v, id);
+                   });
+  try {
+    remove_tree(dir);
+  } catch (const std::exception&) {
+    // Left for the retention of a later checkpoint.
+  }
+  if (!failure)
+    return;
+  auto& cp = job.graph->config().checkpointing;
+  if (++job.failed_checkpoints > cp.tolerable_failures)
+    end_job(self, job, job_status::failed,
+            "checkpoint " + std::to_string(id) + " failed: " + why + " ("
+                + std::to_string(job.failed_checkpoints)
+                + " failed checkpoint(s) in a row, "
+                + std::to_string(cp.tolerable_failures) + " tolerated)");
+}
+
+void trigger_checkpoint(self_ptr self, job_info& job) {
+  auto& cp = job.graph->config().checkpointing;
+  if (job.ended || job.status != job_status::running)
+    return;
+  schedule_checkpoint(self, job, cp.interval);
+  // Sources that finished cannot take part (a final checkpoint at the end
+  // of a bounded input comes later).
+  if (job.finished > 0)
+    return;
+  if (static_cast<int>(job.pending.size()) >= cp.max_concurrent)
+    return;
+  if (job.last_completed_ns > 0
+      && (monotonic_now_ns() - job.last_completed_ns) / 1000000 < cp.min_pause)
+    return;
+  auto id = job.next_checkpoint++;
+  coordinator_state::pending_checkpoint pc;
+  pc.id = id;
+  pc.dir = job.checkpoint_dir + "/" + checkpoint_dir_name(id);
+  pc.start_ms = system_now_ms();
+  try {
+    make_directories(pc.dir);
+  } catch (const std::exception& e) {
+    job.pending.emplace(id, pc);
+    abort_checkpoint(self, job, id, e.what());
+    return;
+  }
+  job.pending.emplace(id, std::move(pc));
+  auto& g = *job.graph;
+  for (auto& vx : g.vertices())
+    if (vx.is_source)
+      for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
+        self->send(sub, checkpoint_atom_v, id);
+  self->delayed_send(self, std::chrono::milliseconds{cp.timeout},
+                     checkpoint_timeout_atom_v, job.id, id);
+}
+
+/// Every subtask acknowledged: the metadata makes the checkpoint complete
+/// (Flink's CompletedCheckpoint), then subtasks hear of it.
+void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
+  auto i = job.pending.find(id);
+  auto pc = std::move(i->second);
+  job.pending.erase(i);
+  auto& g = *job.graph;
+  checkpoint_metadata meta;
+  meta.job_id = job.key;
+  meta.job_name = job.name;
+  meta.checkpoint_id = id;
+  meta.timestamp_ms = pc.start_ms;
+  meta.key_hash = key_hash_name;
+  meta.codec = codec_format_name;
+  std::map<std::string, size_t> by_uid;
+  for (auto& ack : pc.acks) {
+    auto& vx = g.vertices()[static_cast<size_t>(ack.vertex)];
+    for (size_t k = 0; k < ack.uids.size(); ++k) {
+      auto [it, added] = by_uid.emplace(ack.uids[k], meta.operators.size());
+      if (added)
+        meta.operators.push_back(operator_snapshot{
+            ack.uids[k], ack.names[k], vx.parallelism, vx.max_parallelism, {}});
+      meta.operators[it->second].subtasks.push_back(ack.states[k]);
+    }
+  }
+  for (auto& op : meta.operators)
+    std::sort(op.subtasks.begin(), op.subtasks.end(),
+              [](const subtask_snapshot& x, const subtask_snapshot& y) {
+                return x.index < y.index;
+              });
+  try {
+    write_metadata(pc.dir, meta);
+  } catch (const std::exception& e) {
+    job.pending.emplace(id, std::move(pc));
+    abort_checkpoint(self, job, id, e.what());
+    return;
+  }
+  job.failed_checkpoints = 0;
+  job.last_completed = id;
+  job.last_completed_ns = monotonic_now_ns();
+  // Older pending checkpoints are subsumed.
+  std::vector<uint64_t> older;
+  for (auto& kvp : job.pending)
+    if (kvp.first < id)
+      older.push_back(kvp.first);
+  for (auto old : older)
+    abort_checkpoint(self, job, old, "subsumed", false);
+  try {
+    prune_checkpoints(job.checkpoint_dir,
+                      static_cast<size_t>(g.config().checkpointing.retained));
+  } catch (const std::exception&) {
+    // Retention is best effort; the next checkpoint tries again.
+  }
+  for_each_subtask(job, [&](caf::actor& sub) {
+    self->send(sub, checkpoint_done_atom_v, id);
+  });
+}
+
 void start_job(self_ptr self, job_info& job) {
   job.status = job_status::running;
+  if (job.graph->config().checkpointing.interval > 0)
+    schedule_checkpoint(self, job,
+                        job.graph->config().checkpointing.interval);
   for (auto& row : job.subtasks)
     for (auto& st : row)
       self->send(st, start_atom_v);
@@ -205,6 +375,10 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   job.graph = sub.graph;
   job.listener = sub.listener;
   job.start_ns = monotonic_now_ns();
+  job.key = make_job_key(id);
+  if (job.graph->config().checkpointing.interval > 0)
+    job.checkpoint_dir
+        = job.graph->config().checkpointing.dir + "/" + job.key;
   auto& g = *job.graph;
   // Slot sharing: subtask i of every vertex goes to the i-th slot.
   auto needed = g.max_vertex_parallelism();
@@ -242,7 +416,7 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   for (auto& vx : g.vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
       auto& node = st.nodes[slot_node[static_cast<size_t>(i)]].actor;
-      deployment d{id, job.graph, vx.id, i, me};
+      deployment d{id, job.graph, vx.id, i, me, job.checkpoint_dir};
       auto v = vx.id;
       ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))
@@ -391,6 +565,45 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           else
             commit_job(self, job);
         }
+      },
+      // -- checkpoints
+      // ------------------------------------------------------------
+      [self](checkpoint_timer_atom, uint64_t id) {
+        auto i = self->state.jobs.find(id);
+        if (i != self->state.jobs.end())
+          trigger_checkpoint(self, i->second);
+      },
+      [self](ack_checkpoint_atom, uint64_t job_id, uint64_t id,
+             subtask_checkpoint& ack) {
+        auto i = self->state.jobs.find(job_id);
+        if (i == self->state.jobs.end() || i->second.ended)
+          return;
+        auto& job = i->second;
+        auto p = job.pending.find(id);
+        if (p == job.pending.end())
+          return; // abandoned meanwhile
+        p->second.acks.push_back(std::move(ack));
+        if (p->second.acks.size() == job.total)
+          complete_checkpoint(self, job, id);
+      },
+      [self](decline_checkpoint_atom, uint64_t job_id, uint64_t id,
+             std::string& why) {
+        auto i = self->state.jobs.find(job_id);
+        if (i == self->state.jobs.end() || i->second.ended)
+          return;
+        // A source that finished its input declines without failure.
+        auto finished = why.find("has finished its input") != std::string::npos;
+        abort_checkpoint(self, i->second, id, why, !finished);
+      },
+      [self](checkpoint_timeout_atom, uint64_t job_id, uint64_t id) {
+        auto i = self->state.jobs.find(job_id);
+        if (i == self->state.jobs.end() || i->second.ended)
+          return;
+        abort_checkpoint(self, i->second, id,
+                         "it did not complete within "
+                             + std::to_string(i->second.graph->config()
+                                                  .checkpointing.timeout)
+                             + " ms");
       },
       [self](stop_timeout_atom, uint64_t id) {
         auto i = self->state.jobs.find(id);

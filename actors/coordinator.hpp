@@ -40,6 +40,15 @@ struct coordinator_state {
     int32_t free = 0;
   };
 
+  /// A checkpoint waiting for the acknowledgements of all subtasks
+  /// (Flink's PendingCheckpoint).
+  struct pending_checkpoint {
+    uint64_t id = 0;
+    std::string dir;
+    int64_t start_ms = 0; // epoch ms at the trigger
+    std::vector<subtask_checkpoint> acks;
+  };
+
   struct job_info {
     uint64_t id = 0;
     std::string name;
@@ -56,6 +65,14 @@ struct coordinator_state {
     std::vector<caf::actor> committers; // finished, awaiting commit
     size_t committed = 0;
     bool committing = false; // commits asked for: no cancel any more
+    // -- checkpoints (Flink's CheckpointCoordinator, per job) --
+    std::string key;            // the job id in checkpoint paths
+    std::string checkpoint_dir; // <checkpoint dir>/<key>, or empty
+    uint64_t next_checkpoint = 1;
+    std::map<uint64_t, pending_checkpoint> pending;
+    int failed_checkpoints = 0; // in a row
+    uint64_t last_completed = 0;
+    int64_t last_completed_ns = 0;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;

@@ -8,6 +8,7 @@
 //   (watermark_atom, uint32 channel, int64 wm)   watermark
 //   (idle_atom, uint32 channel, bool idle)       channel idle / active again
 //   (end_atom, uint32 channel)                   end of partition
+//   (barrier_atom, uint32 channel, uint64 id)    checkpoint barrier
 // Consumer -> producer:
 //   (credit_atom, uint32 out_channel, int32 n)   n more batches may be sent
 // Subtask to itself:
@@ -29,6 +30,16 @@
 //                            (commit_atom) -> std::string error ("" = ok)
 //                              publish staged output: the job finished
 //                            (stop_atom)  sources end their input now
+//                            (checkpoint_atom, uint64 id)  a source subtask
+//                              snapshots and emits barrier id
+//                            (checkpoint_done_atom, uint64 id)  complete
+//                            (abort_checkpoint_atom, uint64 id)  abandoned
+//   subtask -> coordinator   (decline_checkpoint_atom, uint64 job,
+//                             uint64 id, std::string why)
+//   writer -> coordinator    (ack_checkpoint_atom, uint64 job, uint64 id,
+//                             subtask_checkpoint)  a subtask's state is
+//                              written (the writer is a detached actor the
+//                              subtask spawned at the barrier)
 //   subtask -> coordinator   (finished_atom, uint64 job, int32 vertex,
 //                             int32 index, bool awaits_commit)
 //                              input ended; with awaits_commit the subtask
@@ -38,7 +49,9 @@
 //                            (cancel_atom, uint64 job)
 //                            (stop_atom, uint64 job)
 //   coordinator -> listener  (job_done_atom, libstream::job_result)
-//   coordinator -> itself    (stop_timeout_atom, uint64 job)  give up waiting
+//   coordinator -> itself    (checkpoint_timer_atom, uint64 job)  trigger
+//                            (checkpoint_timeout_atom, uint64 job, uint64 id)
+//                            (stop_timeout_atom, uint64 job)  give up waiting
 //                            for the subtasks of an ended job to terminate
 
 #include <cstdint>
@@ -50,6 +63,7 @@
 #include "caf/allowed_unsafe_message_type.hpp"
 #include "caf/type_id.hpp"
 
+#include "libstream/checkpoint/storage.hpp"
 #include "libstream/executor.hpp"
 #include "libstream/job_graph.hpp"
 #include "libstream/record.hpp"
@@ -71,6 +85,19 @@ struct deployment {
   int32_t vertex = 0;
   int32_t index = 0;
   caf::actor coordinator;
+  /// <checkpoint dir>/<job id>: checkpoint n goes to chk-<n> below it
+  /// (empty without checkpoints).
+  std::string checkpoint_dir;
+};
+
+/// What one subtask wrote for one checkpoint: the state of each operator
+/// of its chain (by uid), with the keyed data files written.
+struct subtask_checkpoint {
+  int32_t vertex = 0;
+  int32_t index = 0;
+  std::vector<std::string> uids;  // per operator of the chain with state
+  std::vector<std::string> names;
+  std::vector<subtask_snapshot> states;
 };
 
 /// The peer of one channel.
@@ -106,6 +133,7 @@ CAF_ADD_TYPE_ID(libstream, (libstream::runtime::deployment))
 CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_wiring))
 CAF_ADD_TYPE_ID(libstream, (libstream::runtime::job_submission))
 CAF_ADD_TYPE_ID(libstream, (libstream::job_result))
+CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_checkpoint))
 
 CAF_ADD_ATOM(libstream, libstream::runtime, watermark_atom, "watermark")
 CAF_ADD_ATOM(libstream, libstream::runtime, idle_atom, "idle")
@@ -128,6 +156,16 @@ CAF_ADD_ATOM(libstream, libstream::runtime, demand_atom, "demand")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_timeout_atom, "stoptime")
 CAF_ADD_ATOM(libstream, libstream::runtime, commit_atom, "commit")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_atom, "stop")
+CAF_ADD_ATOM(libstream, libstream::runtime, barrier_atom, "barrier")
+CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_atom, "chkpoint")
+CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_done_atom, "chkdone")
+CAF_ADD_ATOM(libstream, libstream::runtime, abort_checkpoint_atom, "chkabort")
+CAF_ADD_ATOM(libstream, libstream::runtime, decline_checkpoint_atom,
+             "chkdecl")
+CAF_ADD_ATOM(libstream, libstream::runtime, ack_checkpoint_atom, "chkack")
+CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timer_atom, "chktimer")
+CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timeout_atom,
+             "chktmout")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 
@@ -139,3 +177,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::deployment)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::subtask_wiring)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::job_submission)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::job_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::subtask_checkpoint)

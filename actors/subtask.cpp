@@ -1,6 +1,7 @@
 #include "actors/subtask.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <exception>
 #include <set>
@@ -10,6 +11,9 @@
 #include "caf/event_based_actor.hpp"
 #include "caf/send.hpp"
 #include "caf/weak_intrusive_ptr.hpp"
+
+#include "actors/spawn.hpp"
+#include "libstream/checkpoint/storage.hpp"
 
 namespace libstream::runtime {
 
@@ -44,6 +48,12 @@ void output_gate::send_end_of_partition() {
     st_->send_event(ch, pending_event{pending_event::end, nullptr, 0});
 }
 
+void output_gate::send_barrier(uint64_t id) {
+  for (auto ch : channels_)
+    st_->send_event(ch, pending_event{pending_event::barrier, nullptr,
+                                      static_cast<int64_t>(id)});
+}
+
 // -- sending
 // ---------------------------------------------------------------------
 
@@ -76,6 +86,10 @@ void subtask_state::deliver(output_channel& ch, pending_event& ev) {
     case pending_event::end:
       self->send(ch.consumer, end_atom_v, ch.consumer_channel);
       break;
+    case pending_event::barrier:
+      self->send(ch.consumer, barrier_atom_v, ch.consumer_channel,
+                 static_cast<uint64_t>(ev.value));
+      break;
   }
 }
 
@@ -90,6 +104,7 @@ void subtask_state::on_input(input_event ev) {
     return;
   }
   process_input(ev);
+  drain_queue(); // events released by a completed alignment
 }
 
 void subtask_state::process_input(input_event& ev) {
@@ -98,6 +113,12 @@ void subtask_state::process_input(input_event& ev) {
         "an event arrived on input channel " + std::to_string(ev.channel)
         + ", but the subtask has " + std::to_string(inputs.size())
         + " input channels");
+  // Exactly-once alignment: a channel that delivered the pending barrier
+  // waits, in order, until the checkpoint is taken.
+  if (aligner && aligner->held(ev.channel)) {
+    held.push_back(std::move(ev));
+    return;
+  }
   auto& in = inputs[ev.channel];
   auto& head = *chain.operators.front();
   auto apply = [&](const watermark_valve::change& c) {
@@ -137,8 +158,17 @@ void subtask_state::process_input(input_event& ev) {
       in.ended = true;
       ++ended_inputs;
       apply(valve->on_end(ev.channel));
+      if (aligner)
+        this->apply(aligner->on_end(ev.channel));
       if (ended_inputs == inputs.size())
         end_chain();
+      break;
+    case input_event::barrier:
+      if (!aligner)
+        throw std::logic_error("a barrier arrived at a subtask without "
+                               "input channels");
+      this->apply(aligner->on_barrier(ev.channel,
+                                      static_cast<uint64_t>(ev.value)));
       break;
   }
 }
@@ -168,6 +198,112 @@ void subtask_state::resume() {
     self->send(self, poll_atom_v);
   }
   maybe_finish();
+}
+
+// -- checkpoints
+// --------------------------------------------------------------------
+
+void subtask_state::apply(const barrier_aligner::decision& d) {
+  if (d.snapshot)
+    take_checkpoint(*d.snapshot);
+  if (d.release && !held.empty()) {
+    // Held events are older than anything queued: they go first, in order.
+    queued.insert(queued.begin(), std::make_move_iterator(held.begin()),
+                  std::make_move_iterator(held.end()));
+    held.clear();
+  }
+}
+
+namespace {
+
+/// A file name for an operator's data file: the uid with anything but
+/// letters, digits, '-' and '_' replaced.
+std::string file_name_of(const std::string& uid, int32_t index) {
+  std::string out;
+  for (char c : uid)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-'
+            || c == '_')
+               ? c
+               : '_';
+  return out + "-" + std::to_string(index) + ".keyed";
+}
+
+} // namespace
+
+void subtask_state::take_checkpoint(uint64_t id) {
+  auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
+  // The synchronous part: every operator's state as bytes, at the barrier.
+  struct part {
+    std::string uid;
+    std::string name;
+    operator_state_snapshot snap;
+  };
+  std::vector<part> parts;
+  try {
+    for (size_t i = 0; i < vx.operators.size(); ++i) {
+      auto& t = dep.graph->node(vx.operators[i]);
+      part p{t.uid, t.name, {}};
+      chain.operators[i]->snapshot_state(id, p.snap);
+      if (!p.snap.empty())
+        parts.push_back(std::move(p));
+    }
+  } catch (const std::exception& e) {
+    decline_checkpoint(id, "task " + task + " cannot snapshot its state: "
+                               + e.what());
+    return;
+  }
+  // Records emitted before the barrier go before it, on every channel.
+  for (auto& op : chain.operators)
+    op->flush();
+  for (auto& out : chain.outputs)
+    out.op->emit_barrier(id);
+  // The asynchronous part: data files are written by a detached actor, which
+  // acknowledges to the coordinator.
+  auto dir = dep.checkpoint_dir + "/" + checkpoint_dir_name(id);
+  auto coordinator = dep.coordinator;
+  auto job = dep.job;
+  auto vertex = dep.vertex;
+  auto index = dep.index;
+  auto my_task = task;
+  auto range = key_groups();
+  spawn_fn<caf::event_based_actor, caf::detached>(
+      self->home_system(),
+      [=, parts = std::move(parts)](caf::event_based_actor* writer) mutable
+      -> caf::behavior {
+        subtask_checkpoint ack;
+        ack.vertex = vertex;
+        ack.index = index;
+        try {
+          for (auto& p : parts) {
+            subtask_snapshot s;
+            s.index = index;
+            s.key_groups = range;
+            if (!p.snap.key_group_offsets.empty()) {
+              s.keyed_file = write_data_file(dir, file_name_of(p.uid, index),
+                                             p.snap.keyed);
+              s.key_group_offsets = std::move(p.snap.key_group_offsets);
+            }
+            s.operator_state = std::move(p.snap.operator_state);
+            s.source_position = std::move(p.snap.source_position);
+            ack.uids.push_back(p.uid);
+            ack.names.push_back(p.name);
+            ack.states.push_back(std::move(s));
+          }
+          writer->send(coordinator, ack_checkpoint_atom_v, job, id,
+                       std::move(ack));
+        } catch (const std::exception& e) {
+          writer->send(coordinator, decline_checkpoint_atom_v, job, id,
+                       "task " + my_task + " could not write its state: "
+                           + e.what());
+        }
+        writer->quit();
+        return {};
+      });
+}
+
+void subtask_state::decline_checkpoint(uint64_t id, const std::string& why) {
+  self->send(dep.coordinator, decline_checkpoint_atom_v, dep.job, id, why);
+  // Downstream subtasks learn of it from the next barrier (or the abort).
 }
 
 // -- time
@@ -442,6 +578,9 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
             st.inputs.push_back(
                 subtask_state::input_channel{in.actor, in.channel, 0, false});
           st.valve = std::make_unique<watermark_valve>(st.inputs.size());
+          if (!st.inputs.empty())
+            st.aligner = std::make_unique<barrier_aligner>(
+                st.inputs.size(), cfg.checkpointing.mode);
           for (auto& g : w.outputs) {
             std::vector<uint32_t> idx;
             for (auto& peer : g.channels) {
@@ -542,6 +681,44 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         auto& st = self->state;
         guarded(st, [&] {
           st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
+        });
+      },
+      [self](barrier_atom, uint32_t ch, uint64_t id) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          st.on_input(input_event{input_event::barrier, ch, 0, nullptr,
+                                  static_cast<int64_t>(id)});
+        });
+      },
+      // -- checkpoints
+      // ------------------------------------------------------------
+      [self](checkpoint_atom, uint64_t id) {
+        // The coordinator triggers a source subtask: snapshot between two
+        // polls, then the barrier goes out after what was read.
+        auto& st = self->state;
+        if (st.done || st.input_ended || st.chain.source == nullptr) {
+          st.decline_checkpoint(id, "task " + st.task
+                                        + " has finished its input");
+          return;
+        }
+        guarded(st, [&] { st.take_checkpoint(id); });
+      },
+      [self](checkpoint_done_atom, uint64_t id) {
+        auto& st = self->state;
+        if (st.done && !st.awaiting_commit)
+          return;
+        guarded(st, [&] {
+          for (auto& op : st.chain.operators)
+            op->notify_checkpoint_complete(id);
+        });
+      },
+      [self](abort_checkpoint_atom, uint64_t id) {
+        auto& st = self->state;
+        if (st.done || !st.aligner)
+          return;
+        guarded(st, [&] {
+          st.apply(st.aligner->abandon(id));
+          st.drain_queue();
         });
       },
       [self](credit_atom, uint32_t out, int32_t n) {

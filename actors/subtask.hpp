@@ -16,22 +16,23 @@
 #include "libstream/job_graph.hpp"
 #include "libstream/network_output.hpp"
 #include "libstream/operator.hpp"
+#include "libstream/checkpoint/barrier_aligner.hpp"
 #include "libstream/watermark_valve.hpp"
 
 namespace libstream::runtime {
 
 /// An input event waiting in a blocked subtask, in channel arrival order.
 struct input_event {
-  enum kind_t { batch, watermark, idleness, end } kind;
+  enum kind_t { batch, watermark, idleness, end, barrier } kind;
   uint32_t channel = 0;
   uint64_t seq = 0;
   erased_batch_ptr payload;
-  int64_t value = 0; // watermark, or idle (1) / active (0)
+  int64_t value = 0; // watermark, idle (1) / active (0), or barrier id
 };
 
 /// An output event waiting for credit on one channel.
 struct pending_event {
-  enum kind_t { batch, watermark, idleness, end } kind;
+  enum kind_t { batch, watermark, idleness, end, barrier } kind;
   erased_batch_ptr payload;
   int64_t value = 0;
 };
@@ -50,6 +51,7 @@ public:
   void send_watermark(timestamp wm) override;
   void send_idleness(bool idle) override;
   void send_end_of_partition() override;
+  void send_barrier(uint64_t id) override;
 
 private:
   subtask_state* st_;
@@ -87,6 +89,8 @@ struct subtask_state : operator_context {
   chain_instance chain;
   std::vector<input_channel> inputs;
   std::unique_ptr<watermark_valve> valve;
+  std::unique_ptr<barrier_aligner> aligner; // with input channels
+  std::deque<input_event> held;   // of channels held for alignment
   std::deque<input_event> queued;
   size_t ended_inputs = 0;
   std::vector<output_channel> outputs;
@@ -150,6 +154,15 @@ struct subtask_state : operator_context {
   /// error ("" when none).
   std::string commit_and_close();
   void fail(const std::string& what);
+
+  // -- checkpoints ------------------------------------------------------------
+
+  /// Acts on what the barrier aligner decided.
+  void apply(const barrier_aligner::decision& d);
+  /// Snapshots the chain's state at barrier `id`, forwards the barrier on
+  /// every output channel, and has the state written off this thread.
+  void take_checkpoint(uint64_t id);
+  void decline_checkpoint(uint64_t id, const std::string& why);
 };
 
 /// Spawned by a node for one subtask of a deployed job.

@@ -3,11 +3,34 @@
 #include <cstddef>
 #include <string>
 
+#include "libstream/checkpoint/barrier_aligner.hpp"
 #include "libstream/key_group.hpp"
 #include "libstream/time.hpp"
 #include "libstream/watermark_strategy.hpp"
 
 namespace libstream {
+
+/// Periodic checkpoints (Flink's CheckpointConfig). Off while the
+/// interval is 0.
+struct checkpoint_config {
+  /// Milliseconds between the start of one checkpoint and the next; 0 = no
+  /// checkpoints.
+  duration_ms interval = 0;
+  /// Where checkpoints go: <dir>/<job id>/chk-<n>/. Required with an
+  /// interval.
+  std::string dir;
+  checkpointing_mode mode = checkpointing_mode::exactly_once;
+  /// A checkpoint not complete after this long is abandoned.
+  duration_ms timeout = 10 * 60 * 1000;
+  /// At least this long between the end of one and the start of the next.
+  duration_ms min_pause = 0;
+  /// Checkpoints in flight at once.
+  int max_concurrent = 1;
+  /// Failed checkpoints in a row that the job tolerates; one more fails it.
+  int tolerable_failures = 0;
+  /// Complete checkpoints kept; older ones are removed.
+  int retained = 3;
+};
 
 /// Job-wide settings. Every value here is the default a user of Flink would
 /// expect unless noted; each can be overridden per job.
@@ -38,6 +61,8 @@ struct execution_config {
 
   /// Nodes (task managers) of the embedded mini-cluster.
   int nodes = 1;
+
+  checkpoint_config checkpointing;
 
   /// Runs every subtask actor on a thread of its own (CAF's detached
   /// actors), as Flink runs a thread per task. With false, subtasks share

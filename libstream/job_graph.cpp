@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <cstdio>
 #include <thread>
 
 #include <sys/stat.h>
@@ -60,6 +61,16 @@ void validate(const execution_config& cfg) {
     fail("the mini-cluster needs at least one node");
   if (cfg.slots_per_node < 0)
     fail("slots per node must not be negative");
+  auto& cp = cfg.checkpointing;
+  if (cp.interval < 0)
+    fail("the checkpoint interval must not be negative");
+  if (cp.interval > 0 && cp.dir.empty())
+    fail("checkpoints need a checkpoint directory");
+  if (cp.timeout <= 0 || cp.min_pause < 0 || cp.max_concurrent < 1
+      || cp.tolerable_failures < 0 || cp.retained < 1)
+    fail("checkpoint timeout must be positive, min pause not negative, max "
+         "concurrent and retained at least 1, tolerable failures not "
+         "negative");
 }
 
 namespace {
@@ -250,6 +261,25 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
   if (!any_physical)
     throw std::invalid_argument("the job has no operators: add a source and "
                                 "a sink before execute()");
+  // Operators without a uid get one from their place in the job (as
+  // Flink generates them): the same program gives the same uids, so a
+  // restored job finds its state. Changing the program before an operator
+  // changes its generated uid: set uids on stateful operators.
+  for (auto& tp : ns) {
+    auto& t = *tp;
+    if (is_virtual(t) || !t.uid.empty())
+      continue;
+    uint64_t h = hash_bytes(t.name.data(), t.name.size());
+    h = combine_hash(h, static_cast<uint64_t>(t.id));
+    h = combine_hash(h, static_cast<uint64_t>(t.kind));
+    for (auto in : t.inputs)
+      h = combine_hash(h, static_cast<uint64_t>(in));
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx",
+                  static_cast<unsigned long long>(h));
+    t.uid = std::string{"auto-"} + buf;
+    t.uid_generated = true;
+  }
   check_files(ns, par);
   // Resolve edges through virtual nodes.
   std::map<int, int> inputs_of;

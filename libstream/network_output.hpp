@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -27,6 +28,8 @@ public:
   virtual void send_watermark(timestamp wm) = 0;
   virtual void send_idleness(bool idle) = 0;
   virtual void send_end_of_partition() = 0;
+  /// Sends checkpoint barrier `id` on every channel, after what was sent.
+  virtual void send_barrier(uint64_t id) = 0;
 };
 
 /// How a producer spreads records over the channels of an edge.
@@ -65,6 +68,12 @@ public:
   void end_input() override {
     flush();
     writer_->send_end_of_partition();
+  }
+
+  /// Sends the buffered records, then barrier `id`, on every channel.
+  void emit_barrier(uint64_t id) {
+    flush();
+    writer_->send_barrier(id);
   }
 
   void connect(const std::string&, operator_base&) override {

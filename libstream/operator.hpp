@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -70,6 +71,25 @@ public:
   virtual void process_batch(record_batch<T>& batch) = 0;
 };
 
+/// What one operator subtask writes at a checkpoint barrier (the
+/// synchronous part: encoded bytes; files are written off the subtask's
+/// thread afterwards).
+struct operator_state_snapshot {
+  /// Keyed state with the key groups one after the other, and where each
+  /// group starts (plus the end); both empty without keyed state.
+  std::string keyed;
+  std::vector<uint64_t> key_group_offsets;
+  /// Non-keyed state, encoded by the operator.
+  std::string operator_state;
+  /// A source's read position, encoded by the source.
+  std::string source_position;
+
+  bool empty() const noexcept {
+    return keyed.empty() && key_group_offsets.empty()
+           && operator_state.empty() && source_position.empty();
+  }
+};
+
 /// The type-erased part of every operator: lifecycle, time and wiring.
 /// Exceptions thrown from any of these functions fail the job with their
 /// message (see the subtask actor).
@@ -95,6 +115,18 @@ public:
 
   /// The (bounded) input ended. Emits what is still held and forwards.
   virtual void end_input() = 0;
+
+  /// Writes the operator's state for checkpoint `checkpoint_id`. Called on
+  /// the subtask's thread at the barrier, between records: all input before
+  /// the barrier is reflected, nothing after it. Throws when the state
+  /// cannot be encoded (a type without a codec); the checkpoint then fails.
+  virtual void snapshot_state(uint64_t checkpoint_id,
+                              operator_state_snapshot& out) {}
+
+  /// Checkpoint `checkpoint_id` is complete: every subtask's state and the
+  /// metadata are durable. Two-phase operators commit what they staged
+  /// up to it.
+  virtual void notify_checkpoint_complete(uint64_t checkpoint_id) {}
 
   /// True when the operator stages output at end_input that commit()
   /// publishes once the whole job has finished (a two-phase sink). The

@@ -32,6 +32,11 @@ public:
 
   keyed_state_backend& backend() { return *backend_; }
 
+  /// Keyed state (and timers) by key group.
+  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    out.keyed = backend_->snapshot(out.key_group_offsets);
+  }
+
 protected:
   /// Sets the current key; `key` must outlive the use of keyed state.
   /// Sets the current key: its hash and key group are computed here, once

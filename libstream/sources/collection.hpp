@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "libstream/codec.hpp"
 #include "libstream/operator.hpp"
 
 namespace libstream {
@@ -28,6 +29,11 @@ public:
   }
 
   void cancel() override { cancelled_ = true; }
+
+  /// The position: the index of the next element.
+  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    out.source_position = encode_value(static_cast<uint64_t>(pos_));
+  }
 
 private:
   std::shared_ptr<const std::vector<T>> xs_;
@@ -83,6 +89,11 @@ public:
   }
 
   void cancel() override { cancelled_ = true; }
+
+  /// The position: the next index of this subtask and how many it emitted.
+  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    out.source_position = encode_value(std::make_pair(index_, emitted_));
+  }
 
 private:
   uint64_t count_;

@@ -1,5 +1,7 @@
 #include "libstream/sources/text.hpp"
 
+#include "libstream/codec.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -21,6 +23,7 @@ namespace libstream {
 struct text_file_source::impl {
   int fd = -1;
   std::vector<char> buf; // bytes [begin, end) are read and not yet emitted
+  uint64_t base = 0;     // the file offset of buf[0]
   size_t begin = 0;
   size_t end = 0;
   uint64_t line = 0;
@@ -127,6 +130,7 @@ source_operator_base::poll_result text_file_source::poll() {
       throw too_long();
     if (d.begin > 0) {
       std::memmove(d.buf.data(), d.buf.data() + d.begin, pending);
+      d.base += d.begin;
       d.begin = 0;
       d.end = pending;
     }
@@ -154,6 +158,13 @@ source_operator_base::poll_result text_file_source::poll() {
 
 void text_file_source::cancel() {
   cancelled_ = true;
+}
+
+void text_file_source::snapshot_state(uint64_t, operator_state_snapshot& out) {
+  // The offset of the next line not emitted, and its number minus one.
+  uint64_t offset = impl_ ? impl_->base + impl_->begin : 0;
+  uint64_t line = impl_ ? impl_->line : 0;
+  out.source_position = encode_value(std::make_pair(offset, line));
 }
 
 void text_file_source::close() {

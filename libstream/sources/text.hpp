@@ -38,6 +38,9 @@ public:
   poll_result poll() override;
   void cancel() override;
   void close() override;
+  /// The position: byte offset and number of the next line.
+  void snapshot_state(uint64_t checkpoint_id,
+                      operator_state_snapshot& out) override;
 
 private:
   struct impl;
@@ -48,7 +51,9 @@ private:
 };
 
 /// Reads lines from a TCP server (unbounded until the peer closes the
-/// connection, as Flink's socketTextStream). Non-parallel. Connection
+/// connection, as Flink's socketTextStream). Not replayable: a checkpoint
+/// records no position for it, and after a restore it reads on from
+/// whatever the server sends then. Non-parallel. Connection
 /// errors fail the job at open() naming host and port.
 class socket_text_source final : public source_operator<text_line> {
 public:
