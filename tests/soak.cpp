@@ -98,8 +98,13 @@ CAF_TEST(a paced keyed window job runs with stable memory and exact counts) {
   CAF_MESSAGE("RSS " << early << " KiB at 4 s, " << late << " KiB at 13 s; "
                      << r.duration_ms << " ms in all");
   // Results accumulate in `out` (about 1.6 MB over the run); anything else
-  // growing with the records would show far above that.
+  // growing with the records would show far above that. Under
+  // AddressSanitizer freed memory sits in its quarantine (up to 256 MB)
+  // and resident memory says nothing about leaks: LeakSanitizer checks
+  // those there, and the counts below are checked in every build.
+#ifndef __SANITIZE_ADDRESS__
   CAF_CHECK_LESS(late - early, 16 * 1024);
+#endif
   std::map<std::pair<int64_t, uint32_t>, int64_t> got;
   for (auto& [start, key, count] : out->values())
     got[{start, key}] += count;
