@@ -376,6 +376,9 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   job.listener = sub.listener;
   job.start_ns = monotonic_now_ns();
   job.key = make_job_key(id);
+  job.restore = sub.restore;
+  if (job.restore)
+    job.next_checkpoint = job.restore->meta.checkpoint_id + 1;
   if (job.graph->config().checkpointing.interval > 0)
     job.checkpoint_dir
         = job.graph->config().checkpointing.dir + "/" + job.key;
@@ -416,7 +419,8 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   for (auto& vx : g.vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
       auto& node = st.nodes[slot_node[static_cast<size_t>(i)]].actor;
-      deployment d{id, job.graph, vx.id, i, me, job.checkpoint_dir};
+      deployment d{id, job.graph, vx.id, i, me, job.checkpoint_dir,
+                   job.restore};
       auto v = vx.id;
       ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))

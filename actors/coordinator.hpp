@@ -68,6 +68,7 @@ struct coordinator_state {
     // -- checkpoints (Flink's CheckpointCoordinator, per job) --
     std::string key;            // the job id in checkpoint paths
     std::string checkpoint_dir; // <checkpoint dir>/<key>, or empty
+    std::shared_ptr<const checkpoint_ref> restore;
     uint64_t next_checkpoint = 1;
     std::map<uint64_t, pending_checkpoint> pending;
     int failed_checkpoints = 0; // in a row

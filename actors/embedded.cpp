@@ -16,6 +16,7 @@
 #include "actors/messages.hpp"
 #include "actors/node.hpp"
 #include "actors/spawn.hpp"
+#include "libstream/checkpoint/restore.hpp"
 
 namespace libstream {
 
@@ -104,10 +105,19 @@ public:
                 },
             };
           });
+    // A job that starts from a checkpoint: found and checked before
+    // anything is deployed (a checkpoint_error says what is wrong).
+    std::shared_ptr<const checkpoint_ref> restore;
+    auto& cp = g->config().checkpointing;
+    if (!cp.restore_from.empty()) {
+      auto rp = find_restore_point(cp.restore_from);
+      check_restore(rp.chosen, *g, cp.allow_non_restored_state);
+      restore = std::make_shared<const checkpoint_ref>(std::move(rp.chosen));
+    }
     uint64_t id = 0;
     std::string error;
     self->request(coordinator_, caf::infinite, submit_atom_v,
-                  job_submission{job_name, std::move(g), listener})
+                  job_submission{job_name, std::move(g), listener, restore})
         .receive([&](uint64_t x) { id = x; },
                  [&](caf::error& err) { error = sys_->render(err); });
     if (!error.empty())

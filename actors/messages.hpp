@@ -88,6 +88,8 @@ struct deployment {
   /// <checkpoint dir>/<job id>: checkpoint n goes to chk-<n> below it
   /// (empty without checkpoints).
   std::string checkpoint_dir;
+  /// The checkpoint to restore from, or null.
+  std::shared_ptr<const checkpoint_ref> restore;
 };
 
 /// What one subtask wrote for one checkpoint: the state of each operator
@@ -122,6 +124,7 @@ struct job_submission {
   std::string name;
   std::shared_ptr<const job_graph> graph;
   caf::actor listener;
+  std::shared_ptr<const checkpoint_ref> restore; // start from it, or null
 };
 
 } // namespace libstream::runtime

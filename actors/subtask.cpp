@@ -13,6 +13,7 @@
 #include "caf/weak_intrusive_ptr.hpp"
 
 #include "actors/spawn.hpp"
+#include "libstream/checkpoint/restore.hpp"
 #include "libstream/checkpoint/storage.hpp"
 
 namespace libstream::runtime {
@@ -600,6 +601,19 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                i != st.chain.operators.rend(); ++i) {
             (*i)->open(st);
             st.opened.insert(i->get());
+          }
+          // Starting from a checkpoint: each operator takes its state (by
+          // uid) before any input.
+          if (st.dep.restore) {
+            auto& vx
+                = st.dep.graph->vertices().at(static_cast<size_t>(st.dep.vertex));
+            for (size_t k = 0; k < vx.operators.size(); ++k) {
+              auto& uid = st.dep.graph->node(vx.operators[k]).uid;
+              if (auto* op = st.dep.restore->meta.find(uid)) {
+                checkpoint_restore from{st.dep.restore->dir, *op};
+                st.chain.operators[k]->restore_state(from);
+              }
+            }
           }
           for (auto& out : st.chain.outputs) {
             output_gate* gate = nullptr;

@@ -30,6 +30,12 @@ struct checkpoint_config {
   int tolerable_failures = 0;
   /// Complete checkpoints kept; older ones are removed.
   int retained = 3;
+  /// Start from this savepoint, checkpoint (chk-<n>) or checkpoint root
+  /// (then its most recently completed checkpoint); empty = fresh state.
+  std::string restore_from;
+  /// Start even when the checkpoint has state of operators (uids) the job
+  /// does not have; that state is dropped.
+  bool allow_non_restored_state = false;
 };
 
 /// Job-wide settings. Every value here is the default a user of Flink would

@@ -90,6 +90,28 @@ struct operator_state_snapshot {
   }
 };
 
+/// What an operator subtask restores from: its operator's state at a
+/// checkpoint, of every subtask of the run that took it (which may have had
+/// another parallelism). Implemented by the runtime.
+class operator_restore {
+public:
+  virtual ~operator_restore() = default;
+
+  /// The parallelism of the operator when the checkpoint was taken.
+  virtual int old_parallelism() const = 0;
+
+  /// The keyed state of key group `key_group` (a section of a snapshot),
+  /// empty when the checkpoint has none for it. Throws when a data file is
+  /// missing or corrupt.
+  virtual std::string key_group_section(int key_group) const = 0;
+
+  /// The source position written by old subtask `index` ("" if none).
+  virtual std::string source_position(int index) const = 0;
+
+  /// The operator state written by old subtask `index` ("" if none).
+  virtual std::string operator_state(int index) const = 0;
+};
+
 /// The type-erased part of every operator: lifecycle, time and wiring.
 /// Exceptions thrown from any of these functions fail the job with their
 /// message (see the subtask actor).
@@ -122,6 +144,12 @@ public:
   /// cannot be encoded (a type without a codec); the checkpoint then fails.
   virtual void snapshot_state(uint64_t checkpoint_id,
                               operator_state_snapshot& out) {}
+
+  /// Restores the state a checkpoint holds for this operator. Called once,
+  /// after open() and before any input, only when the job starts from a
+  /// checkpoint that has state for the operator's uid. Throws when the
+  /// state cannot be restored (the job then fails with the message).
+  virtual void restore_state(const operator_restore& from) {}
 
   /// Checkpoint `checkpoint_id` is complete: every subtask's state and the
   /// metadata are durable. Two-phase operators commit what they staged

@@ -37,6 +37,16 @@ public:
     out.keyed = backend_->snapshot(out.key_group_offsets);
   }
 
+  /// The key groups of this subtask, from whichever old subtask had them.
+  void restore_state(const operator_restore& from) override {
+    auto range = backend_->range();
+    for (int g = range.first; g < range.last; ++g) {
+      auto section = from.key_group_section(g);
+      if (!section.empty())
+        backend_->restore_key_group(g, section);
+    }
+  }
+
 protected:
   /// Sets the current key; `key` must outlive the use of keyed state.
   /// Sets the current key: its hash and key group are computed here, once

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,18 @@ public:
   /// The position: the index of the next element.
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
     out.source_position = encode_value(static_cast<uint64_t>(pos_));
+  }
+
+  void restore_state(const operator_restore& from) override {
+    auto pos = from.source_position(0);
+    if (pos.empty())
+      return;
+    pos_ = static_cast<size_t>(decode_value<uint64_t>(pos));
+    if (pos_ > xs_->size())
+      throw std::runtime_error("the collection source's checkpointed "
+                               "position "
+                               + std::to_string(pos_) + " lies beyond its "
+                               + std::to_string(xs_->size()) + " elements");
   }
 
 private:
@@ -93,6 +107,30 @@ public:
   /// The position: the next index of this subtask and how many it emitted.
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
     out.source_position = encode_value(std::make_pair(index_, emitted_));
+  }
+
+  /// Resumes where subtask i of the checkpointed run stopped. The indices
+  /// are split by stride, so the parallelism must be the same.
+  void restore_state(const operator_restore& from) override {
+    if (from.old_parallelism() != static_cast<int>(stride_))
+      throw std::runtime_error(
+          "the generator source was checkpointed with parallelism "
+          + std::to_string(from.old_parallelism())
+          + " and cannot resume with "
+          + std::to_string(stride_)
+          + " (its indices are split by stride): restore it with the same "
+            "parallelism");
+    auto pos = from.source_position(static_cast<int>(index_ % stride_));
+    if (pos.empty())
+      return;
+    auto [index, emitted] = decode_value<std::pair<uint64_t, uint64_t>>(pos);
+    if (index % stride_ != index_ % stride_)
+      throw std::runtime_error("the generator source's checkpointed "
+                               "position does not belong to this subtask");
+    index_ = index;
+    emitted_ = 0; // the rate counts from the restart
+    start_ns_ = monotonic_now_ns();
+    (void) emitted;
   }
 
 private:

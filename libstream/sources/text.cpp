@@ -160,6 +160,29 @@ void text_file_source::cancel() {
   cancelled_ = true;
 }
 
+void text_file_source::restore_state(const operator_restore& from) {
+  auto pos = from.source_position(0);
+  if (pos.empty())
+    return;
+  auto [offset, line] = decode_value<std::pair<uint64_t, uint64_t>>(pos);
+  struct stat st {};
+  if (::fstat(impl_->fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw std::runtime_error("cannot resume reading '" + path_
+                             + "' at a checkpointed position: it is not a "
+                               "regular file");
+  if (offset > static_cast<uint64_t>(st.st_size))
+    throw std::runtime_error("cannot resume reading '" + path_ + "' at byte "
+                             + std::to_string(offset) + ": the file has only "
+                             + std::to_string(st.st_size)
+                             + " bytes now (was it replaced?)");
+  if (::lseek(impl_->fd, static_cast<off_t>(offset), SEEK_SET) < 0)
+    throw std::runtime_error("cannot seek in '" + path_
+                             + "': " + system_error(errno));
+  impl_->base = offset;
+  impl_->begin = impl_->end = 0;
+  impl_->line = line;
+}
+
 void text_file_source::snapshot_state(uint64_t, operator_state_snapshot& out) {
   // The offset of the next line not emitted, and its number minus one.
   uint64_t offset = impl_ ? impl_->base + impl_->begin : 0;

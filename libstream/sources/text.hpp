@@ -41,6 +41,8 @@ public:
   /// The position: byte offset and number of the next line.
   void snapshot_state(uint64_t checkpoint_id,
                       operator_state_snapshot& out) override;
+  /// Seeks to the checkpointed position (a regular file only).
+  void restore_state(const operator_restore& from) override;
 
 private:
   struct impl;
