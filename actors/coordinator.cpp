@@ -176,6 +176,8 @@ void commit_job(self_ptr self, job_info& job) {
   }
 }
 
+void fail_or_restart(self_ptr self, job_info& job, std::string error);
+
 // -- checkpoints
 // --------------------------------------------------------------------
 
@@ -229,7 +231,7 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
     return;
   auto& cp = job.graph->config().checkpointing;
   if (++job.failed_checkpoints > cp.tolerable_failures)
-    end_job(self, job, job_status::failed,
+    fail_or_restart(self, job,
             "checkpoint " + std::to_string(id) + " failed: " + why + " ("
                 + std::to_string(job.failed_checkpoints)
                 + " failed checkpoint(s) in a row, "
@@ -238,9 +240,12 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
 
 void trigger_checkpoint(self_ptr self, job_info& job) {
   auto& cp = job.graph->config().checkpointing;
-  if (job.ended || job.status != job_status::running)
+  if (job.ended)
     return;
   schedule_checkpoint(self, job, cp.interval);
+  // Not while a restart redeploys the job.
+  if (job.restarting || job.wired < job.total)
+    return;
   // Sources that finished cannot take part (a final checkpoint at the end
   // of a bounded input comes later).
   if (job.finished > 0)
@@ -311,6 +316,7 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
   }
   job.failed_checkpoints = 0;
   job.last_completed = id;
+  job.last_completed_dir = pc.dir;
   job.last_completed_ns = monotonic_now_ns();
   // Older pending checkpoints are subsumed.
   std::vector<uint64_t> older;
@@ -330,9 +336,82 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
   });
 }
 
+// -- restarts
+// -----------------------------------------------------------------------
+
+void deploy_subtasks(self_ptr self, job_info& job);
+
+/// A task failed: restart the job from its latest completed checkpoint if
+/// the restart strategy allows, else fail it. A restart cancels the
+/// attempt's subtasks and redeploys once all of them are gone; messages of
+/// the old attempt are recognised by their sender and ignored.
+void fail_or_restart(self_ptr self, job_info& job, std::string error) {
+  if (job.ended || job.restarting)
+    return;
+  if (job.committing) {
+    // Past the point of no return: commits decide; a failure now fails.
+    end_job(self, job, job_status::failed, std::move(error));
+    return;
+  }
+  auto delay = job.restarts->on_failure(system_now_ms());
+  if (!delay) {
+    if (job.restarts->restarts() > 0)
+      error += " (after " + std::to_string(job.restarts->restarts())
+               + " restart(s); " + job.restarts->exhausted_reason() + ")";
+    end_job(self, job, job_status::failed, std::move(error));
+    return;
+  }
+  job.restarting = true;
+  job.last_failure = error;
+  for (auto& kvp : job.pending)
+    try {
+      remove_tree(kvp.second.dir);
+    } catch (const std::exception&) {
+    }
+  job.pending.clear();
+  for (auto& kvp : self->state.subtasks)
+    if (kvp.second.job == job.id)
+      kvp.second.stale = true;
+  for_each_subtask(job, [&](caf::actor& sub) {
+    self->send<caf::message_priority::high>(sub, cancel_atom_v);
+  });
+  auto d = *delay;
+  auto id = job.id;
+  // Redeploy once every subtask of the attempt is gone and the delay passed.
+  self->delayed_send(self, std::chrono::milliseconds{d}, restart_atom_v, id,
+                     job.attempt);
+}
+
+void restart_job(self_ptr self, job_info& job) {
+  job.restarting = false;
+  ++job.attempt;
+  job.deployed = job.wired = job.finished = job.committed = 0;
+  job.committers.clear();
+  job.committing = false;
+  for (auto& row : job.subtasks)
+    for (auto& sub : row)
+      sub = nullptr;
+  // From the latest completed checkpoint of this job, else from where the
+  // job started.
+  if (!job.last_completed_dir.empty()) {
+    try {
+      auto ref = std::make_shared<checkpoint_ref>();
+      ref->dir = job.last_completed_dir;
+      ref->meta = read_metadata(ref->dir);
+      job.restore = std::move(ref);
+    } catch (const std::exception& e) {
+      end_job(self, job, job_status::failed,
+              job.last_failure + "; the restart cannot read checkpoint '"
+                  + job.last_completed_dir + "': " + e.what());
+      return;
+    }
+  }
+  deploy_subtasks(self, job);
+}
+
 void start_job(self_ptr self, job_info& job) {
   job.status = job_status::running;
-  if (job.graph->config().checkpointing.interval > 0)
+  if (job.graph->config().checkpointing.interval > 0 && job.attempt == 0)
     schedule_checkpoint(self, job,
                         job.graph->config().checkpointing.interval);
   for (auto& row : job.subtasks)
@@ -342,6 +421,7 @@ void start_job(self_ptr self, job_info& job) {
 
 void wire_job(self_ptr self, uint64_t id) {
   auto& job = self->state.jobs.at(id);
+  auto attempt = job.attempt;
   auto& g = *job.graph;
   for (size_t v = 0; v < g.vertices().size(); ++v)
     for (int i = 0; i < g.vertices()[v].parallelism; ++i) {
@@ -349,20 +429,22 @@ void wire_job(self_ptr self, uint64_t id) {
       self->request(job.subtasks[v][static_cast<size_t>(i)], caf::infinite,
                     wire_atom_v, std::move(w))
           .then(
-              [self, id](bool ok) {
+              [self, id, attempt](bool ok) {
                 auto i = self->state.jobs.find(id);
-                if (i == self->state.jobs.end() || i->second.ended)
+                if (i == self->state.jobs.end() || i->second.ended
+                    || i->second.attempt != attempt || i->second.restarting)
                   return;
                 // A subtask that failed to open reports why itself.
                 if (ok && ++i->second.wired == i->second.total)
                   start_job(self, i->second);
               },
-              [self, id](caf::error& err) {
+              [self, id, attempt](caf::error& err) {
                 auto i = self->state.jobs.find(id);
-                if (i != self->state.jobs.end())
-                  end_job(self, i->second, job_status::failed,
-                          "wiring a subtask failed: "
-                              + self->system().render(err));
+                if (i != self->state.jobs.end()
+                    && i->second.attempt == attempt)
+                  fail_or_restart(self, i->second,
+                                  "wiring a subtask failed: "
+                                      + self->system().render(err));
               });
     }
 }
@@ -376,6 +458,9 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   job.listener = sub.listener;
   job.start_ns = monotonic_now_ns();
   job.key = make_job_key(id);
+  job.restarts
+      = std::make_unique<restart_tracker>(job.graph->config().effective_restarts(),
+                                          static_cast<uint64_t>(monotonic_now_ns()));
   job.restore = sub.restore;
   if (job.restore)
     job.next_checkpoint = job.restore->meta.checkpoint_id + 1;
@@ -409,23 +494,32 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
     for (int32_t k = 0; k < take; ++k)
       slot_node.push_back(n);
   }
+  job.slot_node = std::move(slot_node);
   job.subtasks.resize(g.vertices().size());
   for (auto& vx : g.vertices()) {
     job.subtasks[static_cast<size_t>(vx.id)].resize(
         static_cast<size_t>(vx.parallelism));
     job.total += static_cast<size_t>(vx.parallelism);
   }
+  deploy_subtasks(self, job);
+}
+
+void deploy_subtasks(self_ptr self, job_info& job) {
+  auto& st = self->state;
+  auto& g = *job.graph;
+  auto id = job.id;
+  auto attempt = job.attempt;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   for (auto& vx : g.vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
-      auto& node = st.nodes[slot_node[static_cast<size_t>(i)]].actor;
+      auto& node = st.nodes[job.slot_node[static_cast<size_t>(i)]].actor;
       deployment d{id, job.graph, vx.id, i, me, job.checkpoint_dir,
                    job.restore};
       auto v = vx.id;
       ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))
           .then(
-              [self, id, v, i](caf::actor& sub) {
+              [self, id, v, i, attempt](caf::actor& sub) {
                 auto it = self->state.jobs.find(id);
                 if (it == self->state.jobs.end()) {
                   // Gave up on this job already: stop the straggler.
@@ -436,27 +530,29 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
                 --job.outstanding;
                 ++job.alive;
                 self->monitor(sub);
-                self->state.subtasks[sub.address()] = {id, v, i, false};
-                job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)]
-                    = sub;
-                if (job.ended) {
+                auto stale = job.attempt != attempt || job.restarting;
+                self->state.subtasks[sub.address()] = {id, v, i, false, stale};
+                if (job.ended || stale) {
                   self->send<caf::message_priority::high>(sub, cancel_atom_v);
                   return;
                 }
+                job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)]
+                    = sub;
                 if (job.stop_requested
                     && job.graph->vertices()[static_cast<size_t>(v)].is_source)
                   self->send(sub, stop_atom_v);
                 if (++job.deployed == job.total)
                   wire_job(self, id);
               },
-              [self, id](caf::error& err) {
+              [self, id, attempt](caf::error& err) {
                 auto it = self->state.jobs.find(id);
                 if (it == self->state.jobs.end())
                   return;
                 --it->second.outstanding;
-                end_job(self, it->second, job_status::failed,
-                        "deploying a subtask failed: "
-                            + self->system().render(err));
+                if (it->second.attempt == attempt)
+                  fail_or_restart(self, it->second,
+                                  "deploying a subtask failed: "
+                                      + self->system().render(err));
                 maybe_complete(self, id);
               });
     }
@@ -484,9 +580,9 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
       return;
     auto& job = j->second;
     --job.alive;
-    if (!ref.finished) {
+    if (!ref.finished && !ref.stale) {
       auto& vx = job.graph->vertices()[static_cast<size_t>(ref.vertex)];
-      end_job(self, job, job_status::failed,
+      fail_or_restart(self, job,
               "task '" + vx.name + "' (" + std::to_string(ref.index + 1) + "/"
                   + std::to_string(vx.parallelism)
                   + ") terminated unexpectedly: "
@@ -554,6 +650,12 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         if (j == st.jobs.end() || j->second.ended)
           return;
         auto& job = j->second;
+        if (job.restarting)
+          return;
+        auto k0 = st.subtasks.find(
+            caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (k0 != st.subtasks.end() && k0->second.stale)
+          return;
         auto& sub
             = job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(idx)];
         // A subtask awaiting its commit has not finished its work yet: if
@@ -629,9 +731,31 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         auto j = st.jobs.find(id);
         if (j == st.jobs.end())
           return;
-        // The failed subtask quits on its own; the down messages that follow
-        // find the job ended already.
-        end_job(self, j->second, job_status::failed, std::move(what));
+        // From a subtask of an earlier attempt: ignored.
+        auto k = st.subtasks.find(
+            caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        if (k != st.subtasks.end() && k->second.stale)
+          return;
+        // The failed subtask quits on its own; the down message that
+        // follows is expected.
+        if (k != st.subtasks.end())
+          k->second.finished = true;
+        fail_or_restart(self, j->second, std::move(what));
+      },
+      [self](restart_atom, uint64_t id, uint32_t attempt) {
+        auto i = self->state.jobs.find(id);
+        if (i == self->state.jobs.end())
+          return;
+        auto& job = i->second;
+        if (job.ended || !job.restarting || job.attempt != attempt)
+          return;
+        if (job.alive > 0 || job.outstanding > 0) {
+          // Old subtasks still stopping: look again shortly.
+          self->delayed_send(self, std::chrono::milliseconds{10},
+                             restart_atom_v, id, attempt);
+          return;
+        }
+        restart_job(self, job);
       },
   };
 }

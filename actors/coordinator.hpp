@@ -15,6 +15,7 @@
 #include "caf/timespan.hpp"
 
 #include "actors/messages.hpp"
+#include "libstream/checkpoint/restart_strategy.hpp"
 
 namespace libstream::runtime {
 
@@ -73,7 +74,15 @@ struct coordinator_state {
     std::map<uint64_t, pending_checkpoint> pending;
     int failed_checkpoints = 0; // in a row
     uint64_t last_completed = 0;
+    std::string last_completed_dir;
     int64_t last_completed_ns = 0;
+    // -- restarts --
+    std::unique_ptr<restart_tracker> restarts;
+    std::vector<size_t> slot_node; // slot -> node index
+    uint32_t attempt = 0;
+    bool restarting = false; // cancelling the attempt to redeploy
+    bool restart_scheduled = false;
+    std::string last_failure;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;
@@ -86,6 +95,7 @@ struct coordinator_state {
     int32_t vertex;
     int32_t index;
     bool finished = false;
+    bool stale = false; // of an attempt that was restarted: ignored
   };
 
   std::vector<node_info> nodes;

@@ -51,6 +51,8 @@
 //   coordinator -> listener  (job_done_atom, libstream::job_result)
 //   coordinator -> itself    (checkpoint_timer_atom, uint64 job)  trigger
 //                            (checkpoint_timeout_atom, uint64 job, uint64 id)
+//                            (restart_atom, uint64 job, uint32 attempt)
+//                              redeploy a failed job after its delay
 //                            (stop_timeout_atom, uint64 job)  give up waiting
 //                            for the subtasks of an ended job to terminate
 
@@ -169,6 +171,7 @@ CAF_ADD_ATOM(libstream, libstream::runtime, ack_checkpoint_atom, "chkack")
 CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timer_atom, "chktimer")
 CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timeout_atom,
              "chktmout")
+CAF_ADD_ATOM(libstream, libstream::runtime, restart_atom, "restart")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 

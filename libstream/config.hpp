@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "libstream/checkpoint/barrier_aligner.hpp"
+#include "libstream/checkpoint/restart_strategy.hpp"
 #include "libstream/key_group.hpp"
 #include "libstream/time.hpp"
 #include "libstream/watermark_strategy.hpp"
@@ -69,6 +71,19 @@ struct execution_config {
   int nodes = 1;
 
   checkpoint_config checkpointing;
+
+  /// What happens when a task fails: restart from the latest completed
+  /// checkpoint (or from the start) per the strategy, or fail the job.
+  /// Unset: no restarts without checkpoints, and with checkpoints a fixed
+  /// delay of 1 s for up to 3 restarts.
+  std::optional<restart_strategy> restarts;
+
+  restart_strategy effective_restarts() const {
+    if (restarts)
+      return *restarts;
+    return checkpointing.interval > 0 ? restart_strategy::fixed(3, 1000)
+                                      : restart_strategy::no_restart();
+  }
 
   /// Runs every subtask actor on a thread of its own (CAF's detached
   /// actors), as Flink runs a thread per task. With false, subtasks share

@@ -61,6 +61,8 @@ void validate(const execution_config& cfg) {
     fail("the mini-cluster needs at least one node");
   if (cfg.slots_per_node < 0)
     fail("slots per node must not be negative");
+  if (cfg.restarts)
+    cfg.restarts->validate();
   auto& cp = cfg.checkpointing;
   if (cp.interval < 0)
     fail("the checkpoint interval must not be negative");
