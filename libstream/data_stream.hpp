@@ -14,6 +14,7 @@
 #include "libstream/operators/basic.hpp"
 #include "libstream/operators/keyed.hpp"
 #include "libstream/operators/timestamps.hpp"
+#include "libstream/sinks/part_file_sink.hpp"
 #include "libstream/sinks/sinks.hpp"
 #include "libstream/watermark_strategy.hpp"
 
@@ -188,6 +189,25 @@ public:
     return add_sink(
         [target] { return std::make_unique<collect_sink<T>>(target); },
         "Collect");
+  }
+
+  /// Writes a line per record into part files in directory `dir`, exactly
+  /// once under checkpoints (see part_file_sink, Flink's FileSink): a part
+  /// becomes visible when the checkpoint after it completes, or when the
+  /// job finishes.
+  data_stream_sink<T> sink_to_files(std::string dir,
+                                    std::function<std::string(const T&)> format,
+                                    std::string header = "") {
+    auto& t = builder_->add(transformation_kind::sink, "Part File Sink", {id_});
+    t.input_type = typeid(T);
+    t.make_operator = [dir, format,
+                       header]() -> std::unique_ptr<operator_base> {
+      return std::make_unique<part_file_sink<T>>(dir, format, header);
+    };
+    t.make_input = typed_input_factory<T>();
+    data_stream_sink<T> sink{builder_, t.id};
+    sink.writes_file(dir);
+    return sink;
   }
 
   /// Writes a line per record to `path` (see file_sink).

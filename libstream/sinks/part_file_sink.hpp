@@ -1,0 +1,136 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "libstream/codec.hpp"
+#include "libstream/operator.hpp"
+
+namespace libstream {
+
+/// The file work of part_file_sink, independent of the record type.
+///
+/// A directory of part files, as Flink's FileSink: subtask i writes
+/// `.part-<i>-<n>.inprogress`; at a checkpoint barrier the part is closed
+/// and becomes `.part-<i>-<n>.pending` (recorded in the checkpoint); when
+/// that checkpoint completes it is renamed to `part-<i>-<n>` and visible.
+/// Hidden files (a leading dot) are never results. Every visible part is a
+/// complete file with the header line. At the end of a bounded input the
+/// last part is committed when the job finishes. On restore, the parts the
+/// checkpoint recorded as pending are committed (their checkpoint may have
+/// completed after the snapshot was written, or not been notified), and
+/// in-progress or pending leftovers of the failed run are removed.
+class part_file_writer {
+public:
+  part_file_writer(std::string dir, std::string header);
+  ~part_file_writer();
+
+  void open(int subtask, int parallelism);
+  void write_line(const std::string& line);
+  /// Closes the open part (if any) as pending for checkpoint `id`, and
+  /// returns the state to snapshot.
+  std::string snapshot(uint64_t id);
+  void checkpoint_complete(uint64_t id);
+  void restore(const operator_restore& from);
+  /// End of input: the open part is pending for the end of the job.
+  void finish();
+  /// The job finished: every pending part becomes visible.
+  void commit_all();
+  /// Failure or cancel: the in-progress part goes; pending parts stay for
+  /// a restore to commit.
+  void abort() noexcept;
+
+private:
+  struct pending_part {
+    uint64_t seq;
+    uint64_t checkpoint; // 0 = the end of the input
+  };
+
+  std::string name(uint64_t seq, const char* state) const;
+  void write_buffer();
+  void close_part();
+  /// Renames old or own subtask `subtask`'s pending part `seq` to visible.
+  void publish(int subtask, uint64_t seq);
+  /// Removes hidden parts of `subtask` except those in `keep`.
+  void remove_leftovers(int subtask,
+                        const std::set<std::pair<int, uint64_t>>& keep);
+
+  std::string dir_;
+  std::string header_;
+  int subtask_ = 0;
+  int parallelism_ = 1;
+  int fd_ = -1;
+  uint64_t seq_ = 0;      // the part being written (valid while fd_ >= 0)
+  uint64_t next_seq_ = 0; // the next part's number
+  std::string buffer_;
+  std::vector<pending_part> pending_;
+  bool cleaned_ = false; // leftovers of an earlier run removed
+};
+
+/// A sink writing one line per record into part files with exactly-once
+/// semantics under checkpoints (see part_file_writer); without checkpoints
+/// it commits everything when the job finishes, as write_as_text does.
+template <class T>
+class part_file_sink final : public operator_base, public record_sink<T> {
+public:
+  using format_fn = std::function<std::string(const T&)>;
+
+  part_file_sink(std::string dir, format_fn format, std::string header)
+      : writer_(std::move(dir), std::move(header)), format_(std::move(format)) {
+    if (!format_)
+      throw std::invalid_argument("a part file sink needs a format function");
+  }
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    writer_.open(ctx.subtask_index(), ctx.parallelism());
+  }
+
+  void process_batch(record_batch<T>& batch) override {
+    for (auto& r : batch)
+      writer_.write_line(format_(r.value));
+  }
+
+  void snapshot_state(uint64_t id, operator_state_snapshot& out) override {
+    out.operator_state = writer_.snapshot(id);
+  }
+
+  void notify_checkpoint_complete(uint64_t id) override {
+    writer_.checkpoint_complete(id);
+  }
+
+  void restore_state(const operator_restore& from) override {
+    writer_.restore(from);
+  }
+
+  void end_input() override { writer_.finish(); }
+  bool transactional() const override { return true; }
+  void commit() override {
+    writer_.commit_all();
+    committed_ = true;
+  }
+  void close() override {
+    if (!committed_)
+      writer_.abort();
+  }
+
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void flush() override {}
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+
+private:
+  part_file_writer writer_;
+  format_fn format_;
+  bool committed_ = false;
+};
+
+} // namespace libstream
