@@ -109,6 +109,8 @@ public:
     // anything is deployed (a checkpoint_error says what is wrong).
     std::shared_ptr<const checkpoint_ref> restore;
     auto& cp = g->config().checkpointing;
+    if (cp.interval > 0)
+      make_directories(cp.dir); // a file in the way fails here, clearly
     if (!cp.restore_from.empty()) {
       auto rp = find_restore_point(cp.restore_from);
       check_restore(rp.chosen, *g, cp.allow_non_restored_state);

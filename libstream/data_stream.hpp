@@ -220,6 +220,7 @@ public:
         },
         "File Sink");
     sink.writes_file(path);
+    builder_->node(sink.id()).lost_on_restart = true;
     return sink;
   }
 
@@ -312,6 +313,8 @@ public:
     builder_->node(id_).name = std::move(n);
     return *this;
   }
+
+  int id() const noexcept { return id_; }
 
   /// Declares that the sink writes `path` (a custom sink writing a file),
   /// so that a job whose output is one of its input files, or is written

@@ -89,10 +89,13 @@ public:
   /// longer than `max_line_bytes` fails the job naming file and line.
   data_stream<text_line>
   read_text_lines(std::string path,
-                  size_t max_line_bytes = default_max_line_bytes) {
-    auto s = add_source<text_line>("Text File " + path, [path, max_line_bytes] {
-      return std::make_unique<text_file_source>(path, max_line_bytes);
-    });
+                  size_t max_line_bytes = default_max_line_bytes,
+                  double rate = 0) {
+    auto s = add_source<text_line>(
+        "Text File " + path, [path, max_line_bytes, rate] {
+          return std::make_unique<text_file_source>(path, max_line_bytes,
+                                                    rate);
+        });
     builder_->node(s.id()).files_read.push_back(path);
     builder_->node(s.id()).non_parallel = true;
     return s;

@@ -177,6 +177,14 @@ public:
   /// fails): emit what is held, or throw to fail the job, for example when
   /// the input lacked something it must have (as Flink's BoundedOneInput).
   virtual void end_input(collector<Out>& out) {}
+
+  /// Non-keyed state of the function, as Flink's CheckpointedFunction with
+  /// union list state: the bytes returned here are stored with each
+  /// checkpoint; a job restored from it calls initialize_state with the
+  /// bytes of every subtask of the checkpointed run (after open()).
+  virtual std::string snapshot_function_state() { return {}; }
+  virtual void initialize_state(const std::vector<std::string>& states) {}
+
   virtual void close() {}
 };
 

@@ -283,6 +283,14 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     t.uid_generated = true;
   }
   check_files(ns, par);
+  if (cfg.checkpointing.interval > 0)
+    for (auto& tp : ns)
+      if (tp->lost_on_restart)
+        throw std::invalid_argument(
+            label(*tp) + " writes its file when the job ends and would lose "
+            "what it wrote before a restart from a checkpoint: use "
+            "sink_to_files (exactly-once part files) in a job with "
+            "checkpoints");
   // Resolve edges through virtual nodes.
   std::map<int, int> inputs_of;
   std::set<int> has_consumer;

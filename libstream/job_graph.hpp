@@ -65,6 +65,9 @@ struct transformation {
   // whose output is one of its inputs, or is written by two sinks.
   std::vector<std::string> files_read;
   std::string file_written;
+  // The sink loses what it wrote before a restart (it commits only at the
+  // end of the job): refused in jobs with checkpoints.
+  bool lost_on_restart = false;
 };
 
 using transformation_ptr = std::shared_ptr<transformation>;

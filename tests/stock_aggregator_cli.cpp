@@ -587,6 +587,102 @@ CAF_TEST(a second signal exits at once) {
   CAF_CHECK_EQUAL(child.wait_for(5000), 128 + SIGTERM);
 }
 
+// -- fault tolerance ----------------------------------------------------------
+
+namespace {
+
+/// True once a completed checkpoint exists under `root`.
+bool has_checkpoint(const std::string& root) {
+  for (auto& job : list_dir(root))
+    for (auto& chk : list_dir(root + "/" + job))
+      if (file_exists(root + "/" + job + "/" + chk + "/_metadata"))
+        return true;
+  return false;
+}
+
+/// The rows of every visible part file of `dir`, sorted; checks headers.
+std::vector<std::string> part_rows(const std::string& dir) {
+  std::vector<std::string> rows;
+  for (auto& name : list_dir(dir)) {
+    if (name[0] == '.')
+      continue;
+    auto lines = split_lines(read_file(dir + "/" + name));
+    CAF_CHECK(!lines.empty() && lines.front() == out_header);
+    if (!lines.empty())
+      rows.insert(rows.end(), lines.begin() + 1, lines.end());
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+} // namespace
+
+// The process is killed with SIGKILL mid-run and started again from its
+// checkpoint root: the output directory holds every row exactly once.
+CAF_TEST(a killed run resumes from its checkpoints with exactly once output) {
+  auto many = make_trades(20000, 5);
+  auto input = write_input("many.csv", lines_of(many));
+  auto out = dir.file("out");
+  auto chk = dir.file("chk");
+  std::vector<std::string> args = {"--input", input, "--output", out,
+                                    "--checkpoint-dir", chk,
+                                    "--checkpoint-interval-ms", "100",
+                                    "--parallelism", "2"};
+  {
+    auto slow = args;
+    slow.insert(slow.end(), {"--rate", "8000"});
+    background_child child{dir, exe, slow};
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return has_checkpoint(chk); }, 20000));
+    ::usleep(300 * 1000); // some more, and some output committed
+    child.signal(SIGKILL);
+    CAF_CHECK_EQUAL(child.wait_for(5000),
+                    background_child::killed_by(SIGKILL));
+  }
+  auto resumed = args;
+  resumed.insert(resumed.end(), {"--from-savepoint", chk});
+  auto r = run(resumed);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  CAF_CHECK(same_rows(expected_rows(many, 60000), part_rows(out)));
+  CAF_CHECK_EQUAL(count_prefixed(out, ".part-"), 0u);
+}
+
+CAF_TEST(bad checkpoint options and paths are one line errors) {
+  auto input = write_input("t.csv", lines_of(trades));
+  auto r = run({"--input", input, "--from-savepoint", dir.file("none")});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "does not exist"));
+  write_file(dir.file("blocker"), "x");
+  r = run({"--input", input, "--checkpoint-dir", dir.file("blocker")});
+  CAF_CHECK_NOT_EQUAL(r.exit_code, 0);
+  CAF_CHECK(contains(r.err, "is a file"));
+  r = run({"--input", input, "--checkpointing-mode", "sometimes"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "exactly-once or at-least-once"));
+  // A damaged checkpoint named directly is refused, naming the file.
+  auto chk = dir.file("chk");
+  r = run({"--input", input, "--output", dir.file("o"), "--checkpoint-dir",
+           chk, "--checkpoint-interval-ms", "50", "--rate", "6000"});
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  std::string newest;
+  for (auto& job : list_dir(chk))
+    for (auto& c : list_dir(chk + "/" + job))
+      newest = chk + "/" + job + "/" + c;
+  CAF_REQUIRE(!newest.empty());
+  auto meta = newest + "/_metadata";
+  auto bytes = read_file(meta);
+  write_file(meta, bytes.substr(0, bytes.size() / 2));
+  r = run({"--input", input, "--output", dir.file("o2"), "--checkpoint-dir",
+           chk, "--from-savepoint", newest});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, meta));
+  CAF_CHECK(contains(r.err, "truncated"));
+}
+
 // -- unclear errors -----------------------------------------------------------
 
 CAF_TEST(unreadable inputs and outputs say why) {

@@ -45,6 +45,22 @@ int main(int argc, char** argv) {
       "quiet", "generator: print only the summary, not the rows")(
       "print-plan", "print the job's chains, parallelism and partitioning, "
                     "then exit without running it")(
+      "checkpoint-dir", po::value<std::string>(),
+      "take checkpoints into this directory (<dir>/<job id>/chk-<n>); "
+      "--output and --dead-letter then name directories of exactly-once "
+      "part files")(
+      "checkpoint-interval-ms",
+      po::value(&o.checkpoint_interval_ms)
+          ->default_value(o.checkpoint_interval_ms),
+      "milliseconds between checkpoints (with --checkpoint-dir)")(
+      "checkpointing-mode",
+      po::value(&o.checkpointing_mode)->default_value(o.checkpointing_mode),
+      "exactly-once or at-least-once")(
+      "from-savepoint", po::value<std::string>(),
+      "start from this savepoint, chk-<n> directory, or checkpoint root "
+      "(its most recently completed checkpoint)")(
+      "rate", po::value(&o.rate)->default_value(o.rate),
+      "cap the input at this many records per second (0: no cap)")(
       "config", po::value<std::string>(),
       "INI file with any of these options (key = value); the command line "
       "wins (see configs/stock_aggregator.ini)");
@@ -82,6 +98,10 @@ int main(int argc, char** argv) {
     o.output = output;
   if (vm.count("dead-letter"))
     o.dead_letter = dead_letter;
+  if (vm.count("checkpoint-dir"))
+    o.checkpoint_dir = vm["checkpoint-dir"].as<std::string>();
+  if (vm.count("from-savepoint"))
+    o.from_savepoint = vm["from-savepoint"].as<std::string>();
   o.print_rows = vm.count("quiet") == 0;
   o.records_given = !vm["records"].defaulted();
   o.plan_only = vm.count("print-plan") > 0;

@@ -20,12 +20,41 @@ namespace stock {
 namespace {
 
 __extension__ typedef __int128 int128;
+__extension__ typedef unsigned __int128 uint128;
 
 struct trade_acc {
   int64_t trades = 0;
   int64_t volume = 0;
   int128 price_nanos = 0; // exact: the average does not depend on order
 };
+
+} // namespace
+} // namespace stock
+
+/// The accumulator is window state: checkpoints encode it.
+template <>
+struct libstream::codec<stock::trade_acc> {
+  static void encode(const stock::trade_acc& a, byte_writer& w) {
+    codec<int64_t>::encode(a.trades, w);
+    codec<int64_t>::encode(a.volume, w);
+    auto bits = static_cast<stock::uint128>(a.price_nanos);
+    w.put_fixed64(static_cast<uint64_t>(bits));
+    w.put_fixed64(static_cast<uint64_t>(bits >> 64));
+  }
+  static stock::trade_acc decode(byte_reader& r) {
+    stock::trade_acc a;
+    a.trades = codec<int64_t>::decode(r);
+    a.volume = codec<int64_t>::decode(r);
+    auto lo = r.get_fixed64();
+    auto hi = r.get_fixed64();
+    a.price_nanos = static_cast<stock::int128>(
+        (static_cast<stock::uint128>(hi) << 64) | lo);
+    return a;
+  }
+};
+
+namespace stock {
+namespace {
 
 struct trade_stats : aggregate_function<trade, trade_acc, trade_acc> {
   trade_acc create_accumulator() const { return {}; }
@@ -86,6 +115,18 @@ public:
       throw std::runtime_error(line.origin + ":1: expected the header line '"
                                + std::string{csv_header} + "', got "
                                + quote_excerpt(line.text));
+  }
+
+  /// Whether the header was seen is state: a job restored past line 1
+  /// must not take the file for empty.
+  std::string snapshot_function_state() override {
+    return encode_value(saw_header_);
+  }
+
+  void initialize_state(const std::vector<std::string>& states) override {
+    for (auto& s : states)
+      if (!s.empty() && decode_value<bool>(s))
+        saw_header_ = true;
   }
 
   void end_input(collector<text_line>&) override {
@@ -231,8 +272,30 @@ job_summary run(const job_options& o) {
   if (o.records_given && o.input)
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
+  if (o.checkpoint_interval_ms <= 0)
+    throw std::invalid_argument("--checkpoint-interval-ms must be positive, "
+                                "got "
+                                + std::to_string(o.checkpoint_interval_ms));
+  if (o.checkpointing_mode != "exactly-once"
+      && o.checkpointing_mode != "at-least-once")
+    throw std::invalid_argument("--checkpointing-mode is exactly-once or "
+                                "at-least-once, not '"
+                                + o.checkpointing_mode + "'");
+  if (o.rate < 0)
+    throw std::invalid_argument("--rate must not be negative");
   stream_execution_environment env;
   env.set_parallelism(o.parallelism);
+  auto checkpointed = o.checkpoint_dir.has_value();
+  if (checkpointed) {
+    auto& cp = env.config().checkpointing;
+    cp.dir = *o.checkpoint_dir;
+    cp.interval = o.checkpoint_interval_ms;
+    cp.mode = o.checkpointing_mode == "exactly-once"
+                  ? checkpointing_mode::exactly_once
+                  : checkpointing_mode::at_least_once;
+  }
+  if (o.from_savepoint)
+    env.config().checkpointing.restore_from = *o.from_savepoint;
   auto malformed = std::make_shared<std::atomic<uint64_t>>(0);
   auto counted = std::make_shared<std::atomic<uint64_t>>(0);
   auto rows = std::make_shared<std::atomic<uint64_t>>(0);
@@ -241,12 +304,14 @@ job_summary run(const job_options& o) {
   if (o.input) {
     if (o.dead_letter)
       dead.emplace("dead-letter");
-    auto lines = env.read_text_lines(*o.input)
+    auto lines = env.read_text_lines(*o.input, default_max_line_bytes, o.rate)
+                     .uid("trades-file")
                      .process<text_line>(
                          [input = *o.input] {
                            return std::make_unique<check_header>(input);
                          },
                          "Check Header")
+                     .uid("check-header")
                      .set_parallelism(1);
     auto parsed = lines.process<trade>(
         [dead, malformed, counted] {
@@ -254,16 +319,23 @@ job_summary run(const job_options& o) {
         },
         "Parse CSV");
     parsed.uid("parse-csv");
-    if (dead)
+    auto line_text = [](const text_line& l) { return l.text; };
+    if (dead && checkpointed)
       parsed.get_side_output(*dead)
-          .write_as_text(*o.dead_letter,
-                         [](const text_line& l) { return l.text; })
+          .sink_to_files(*o.dead_letter, line_text)
+          .set_parallelism(1)
+          .name("Dead Letter")
+          .uid("dead-letter");
+    else if (dead)
+      parsed.get_side_output(*dead)
+          .write_as_text(*o.dead_letter, line_text)
           .set_parallelism(1)
           .name("Dead Letter");
     trades = parsed;
   } else {
-    trades = env.from_generator(o.records, trade_generator{o.records}, 0,
+    trades = env.from_generator(o.records, trade_generator{o.records}, o.rate,
                                 "Trade Generator");
+    trades->uid("trade-generator");
   }
   auto strategy = watermark_strategy<trade>::for_bounded_out_of_orderness(
                       o.max_out_of_orderness_ms)
@@ -285,7 +357,12 @@ job_summary run(const job_options& o) {
                 "Rows");
   results.uid("industry-window");
   auto csv = [](const industry_window& w) { return to_csv(w); };
-  if (o.output) {
+  if (o.output && checkpointed) {
+    results.sink_to_files(*o.output, csv, std::string{output_header})
+        .set_parallelism(1)
+        .name("CSV Output")
+        .uid("csv-output");
+  } else if (o.output) {
     results.write_as_text(*o.output, csv, std::string{output_header})
         .set_parallelism(1)
         .name("CSV Output");

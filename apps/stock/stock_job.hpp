@@ -19,6 +19,14 @@ struct job_options {
   bool records_given = false; // --records was on the command line
   bool print_rows = true;     // generator only: print result rows
   bool plan_only = false;     // build the job, describe its plan, run nothing
+  // Fault tolerance: with a checkpoint directory, checkpoints every
+  // interval, and --output / --dead-letter name directories of
+  // exactly-once part files.
+  std::optional<std::string> checkpoint_dir;
+  int64_t checkpoint_interval_ms = 1000;
+  std::string checkpointing_mode = "exactly-once";
+  std::optional<std::string> from_savepoint; // checkpoint, chk-<n> or root
+  double rate = 0;                           // input records/s, 0 = no cap
 };
 
 struct job_summary {

@@ -100,6 +100,17 @@ protected:
     fn_->end_input(out);
   }
 
+  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    out.operator_state = fn_->snapshot_function_state();
+  }
+
+  void restore_state(const operator_restore& from) override {
+    std::vector<std::string> states;
+    for (int i = 0; i < from.old_parallelism(); ++i)
+      states.push_back(from.operator_state(i));
+    fn_->initialize_state(states);
+  }
+
 private:
   std::unique_ptr<process_function<In, Out>> fn_;
   process_context<Out> pctx_;

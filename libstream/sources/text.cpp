@@ -28,6 +28,8 @@ struct text_file_source::impl {
   size_t end = 0;
   uint64_t line = 0;
   bool eof = false;
+  int64_t start_ns = 0;  // for the rate
+  uint64_t emitted = 0;  // lines since start_ns
 
   ~impl() {
     if (fd >= 0)
@@ -45,10 +47,13 @@ std::string system_error(int err) {
 
 } // namespace
 
-text_file_source::text_file_source(std::string path, size_t max_line_bytes)
-    : path_(std::move(path)), max_line_bytes_(max_line_bytes) {
+text_file_source::text_file_source(std::string path, size_t max_line_bytes,
+                                   double rate)
+    : path_(std::move(path)), max_line_bytes_(max_line_bytes), rate_(rate) {
   if (max_line_bytes_ == 0)
     throw std::invalid_argument("the maximum line length must be positive");
+  if (rate_ < 0)
+    throw std::invalid_argument("the line rate must not be negative");
 }
 
 text_file_source::~text_file_source() = default;
@@ -95,10 +100,26 @@ source_operator_base::poll_result text_file_source::poll() {
         + " bytes; is it a text file? (the limit is the max_line_bytes "
           "argument of read_text_lines)");
   };
+  size_t budget = default_batch_records;
+  if (rate_ > 0) {
+    if (d.start_ns == 0)
+      d.start_ns = monotonic_now_ns();
+    auto elapsed_s = static_cast<double>(monotonic_now_ns() - d.start_ns) / 1e9;
+    auto allowed = static_cast<uint64_t>(elapsed_s * rate_) + 1;
+    if (d.emitted >= allowed)
+      return poll_result::idle;
+    budget = static_cast<size_t>(
+        std::min<uint64_t>(budget, allowed - d.emitted));
+  }
   size_t emitted = 0;
-  while (emitted < default_batch_records) {
+  struct count_emitted {
+    impl& d;
+    size_t& n;
+    ~count_emitted() { d.emitted += n; }
+  } counter{d, emitted};
+  while (emitted < budget) {
     // Emit the complete lines in the buffer.
-    while (emitted < default_batch_records) {
+    while (emitted < budget) {
       auto* first = d.buf.data() + d.begin;
       auto avail = d.end - d.begin;
       auto* nl = static_cast<const char*>(std::memchr(first, '\n', avail));
@@ -111,7 +132,7 @@ source_operator_base::poll_result text_file_source::poll() {
       d.begin += n + 1;
       ++emitted;
     }
-    if (emitted >= default_batch_records)
+    if (emitted >= budget)
       break;
     if (d.eof) {
       if (d.begin < d.end) {

@@ -30,8 +30,10 @@ inline constexpr size_t default_max_line_bytes = 16 * 1024 * 1024;
 /// blocking the subtask: while it has no data the source is idle.
 class text_file_source final : public source_operator<text_line> {
 public:
+  /// `rate` > 0 caps the lines per second (for demos and fault tests).
   explicit text_file_source(std::string path,
-                            size_t max_line_bytes = default_max_line_bytes);
+                            size_t max_line_bytes = default_max_line_bytes,
+                            double rate = 0);
   ~text_file_source() override;
 
   void open(operator_context& ctx) override;
@@ -48,6 +50,7 @@ private:
   struct impl;
   std::string path_;
   size_t max_line_bytes_;
+  double rate_;
   bool cancelled_ = false; // also before open()
   std::unique_ptr<impl> impl_;
 };
