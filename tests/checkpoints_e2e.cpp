@@ -139,7 +139,8 @@ namespace {
 /// `dir`, optionally restored from `from`; returns its outputs.
 std::vector<int64_t> run_counting(const std::string& dir, uint64_t n,
                                   const std::string& from = "",
-                                  const std::string& count_uid = "count") {
+                                  const std::string& count_uid = "count",
+                                  int count_parallelism = 2) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto& cp = env.config().checkpointing;
@@ -153,6 +154,7 @@ std::vector<int64_t> run_counting(const std::string& dir, uint64_t n,
       .key_by([](int64_t x) { return x % 10; })
       .process<int64_t>([] { return std::make_unique<counter>(); }, "Count")
       .uid(count_uid)
+      .set_parallelism(count_parallelism)
       .map([](int64_t c) { return c; }, "Out")
       .uid("out")
       .collect_into(out);
@@ -190,6 +192,26 @@ CAF_TEST(a job restored from a checkpoint counts every record once) {
   auto rp2 = find_restore_point(dir2.path());
   CAF_CHECK_GREATER(rp2.chosen.meta.checkpoint_id,
                     read_metadata(chk).checkpoint_id);
+}
+
+// Keyed state goes where its key groups go: a checkpoint of the counting
+// operator at parallelism 2 resumes at 1 and at 3.
+CAF_TEST(a job resumes from a checkpoint with another parallelism) {
+  temp_dir dir{"checkpoints_e2e"};
+  run_counting(dir.path(), 30000);
+  auto rp = find_restore_point(dir.path());
+  auto chk = rp.chosen.dir;
+  uint64_t emitted = 0;
+  for (auto& s : rp.chosen.meta.find("numbers")->subtasks)
+    emitted += decode_value<std::pair<uint64_t, uint64_t>>(s.source_position)
+                   .second;
+  for (int p : {1, 3}) {
+    temp_dir dir2{"checkpoints_e2e"};
+    auto rest = run_counting(dir2.path(), 30000, chk, "count", p);
+    CAF_CHECK_EQUAL(rest.size(), 30000u - emitted);
+    if (!rest.empty())
+      CAF_CHECK_EQUAL(*std::max_element(rest.begin(), rest.end()), 3000);
+  }
 }
 
 CAF_TEST(a checkpoint that does not fit the job is refused before it starts) {
