@@ -267,12 +267,13 @@ void trigger_checkpoint(self_ptr self, job_info& job) {
     abort_checkpoint(self, job, id, e.what());
     return;
   }
+  auto pc_dir = pc.dir;
   job.pending.emplace(id, std::move(pc));
   auto& g = *job.graph;
   for (auto& vx : g.vertices())
     if (vx.is_source)
       for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
-        self->send(sub, checkpoint_atom_v, id);
+        self->send(sub, checkpoint_atom_v, id, pc_dir);
   self->delayed_send(self, std::chrono::milliseconds{cp.timeout},
                      checkpoint_timeout_atom_v, job.id, id);
 }

@@ -8,7 +8,9 @@
 //   (watermark_atom, uint32 channel, int64 wm)   watermark
 //   (idle_atom, uint32 channel, bool idle)       channel idle / active again
 //   (end_atom, uint32 channel)                   end of partition
-//   (barrier_atom, uint32 channel, uint64 id)    checkpoint barrier
+//   (barrier_atom, uint32 channel, uint64 id, std::string dir)
+//                                                checkpoint barrier; dir is
+//                                                where checkpoint id goes
 // Consumer -> producer:
 //   (credit_atom, uint32 out_channel, int32 n)   n more batches may be sent
 // Subtask to itself:
@@ -30,7 +32,8 @@
 //                            (commit_atom) -> std::string error ("" = ok)
 //                              publish staged output: the job finished
 //                            (stop_atom)  sources end their input now
-//                            (checkpoint_atom, uint64 id)  a source subtask
+//                            (checkpoint_atom, uint64 id, std::string dir)
+//                              a source subtask
 //                              snapshots and emits barrier id
 //                            (checkpoint_done_atom, uint64 id)  complete
 //                            (abort_checkpoint_atom, uint64 id)  abandoned

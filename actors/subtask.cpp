@@ -49,10 +49,10 @@ void output_gate::send_end_of_partition() {
     st_->send_event(ch, pending_event{pending_event::end, nullptr, 0});
 }
 
-void output_gate::send_barrier(uint64_t id) {
+void output_gate::send_barrier(uint64_t id, const std::string& dir) {
   for (auto ch : channels_)
     st_->send_event(ch, pending_event{pending_event::barrier, nullptr,
-                                      static_cast<int64_t>(id)});
+                                      static_cast<int64_t>(id), dir});
 }
 
 // -- sending
@@ -89,7 +89,7 @@ void subtask_state::deliver(output_channel& ch, pending_event& ev) {
       break;
     case pending_event::barrier:
       self->send(ch.consumer, barrier_atom_v, ch.consumer_channel,
-                 static_cast<uint64_t>(ev.value));
+                 static_cast<uint64_t>(ev.value), ev.dir);
       break;
   }
 }
@@ -164,13 +164,16 @@ void subtask_state::process_input(input_event& ev) {
       if (ended_inputs == inputs.size())
         end_chain();
       break;
-    case input_event::barrier:
+    case input_event::barrier: {
       if (!aligner)
         throw std::logic_error("a barrier arrived at a subtask without "
                                "input channels");
-      this->apply(aligner->on_barrier(ev.channel,
-                                      static_cast<uint64_t>(ev.value)));
+      auto id = static_cast<uint64_t>(ev.value);
+      if (!aligner->pending() || *aligner->pending() != id)
+        barrier_dirs[id] = ev.dir;
+      this->apply(aligner->on_barrier(ev.channel, id));
       break;
+    }
   }
 }
 
@@ -205,8 +208,17 @@ void subtask_state::resume() {
 // --------------------------------------------------------------------
 
 void subtask_state::apply(const barrier_aligner::decision& d) {
-  if (d.snapshot)
-    take_checkpoint(*d.snapshot);
+  if (d.abandoned)
+    barrier_dirs.erase(*d.abandoned);
+  if (d.snapshot) {
+    std::string dir;
+    auto i = barrier_dirs.find(*d.snapshot);
+    if (i != barrier_dirs.end()) {
+      dir = i->second;
+      barrier_dirs.erase(barrier_dirs.begin(), std::next(i));
+    }
+    take_checkpoint(*d.snapshot, dir);
+  }
   if (d.release && !held.empty()) {
     // Held events are older than anything queued: they go first, in order.
     queued.insert(queued.begin(), std::make_move_iterator(held.begin()),
@@ -231,7 +243,7 @@ std::string file_name_of(const std::string& uid, int32_t index) {
 
 } // namespace
 
-void subtask_state::take_checkpoint(uint64_t id) {
+void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
   auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
   // The synchronous part: every operator's state as bytes, at the barrier.
   struct part {
@@ -257,10 +269,9 @@ void subtask_state::take_checkpoint(uint64_t id) {
   for (auto& op : chain.operators)
     op->flush();
   for (auto& out : chain.outputs)
-    out.op->emit_barrier(id);
+    out.op->emit_barrier(id, dir);
   // The asynchronous part: data files are written by a detached actor, which
   // acknowledges to the coordinator.
-  auto dir = dep.checkpoint_dir + "/" + checkpoint_dir_name(id);
   auto coordinator = dep.coordinator;
   auto job = dep.job;
   auto vertex = dep.vertex;
@@ -697,16 +708,16 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
           st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
         });
       },
-      [self](barrier_atom, uint32_t ch, uint64_t id) {
+      [self](barrier_atom, uint32_t ch, uint64_t id, std::string& dir) {
         auto& st = self->state;
         guarded(st, [&] {
           st.on_input(input_event{input_event::barrier, ch, 0, nullptr,
-                                  static_cast<int64_t>(id)});
+                                  static_cast<int64_t>(id), std::move(dir)});
         });
       },
       // -- checkpoints
       // ------------------------------------------------------------
-      [self](checkpoint_atom, uint64_t id) {
+      [self](checkpoint_atom, uint64_t id, std::string& dir) {
         // The coordinator triggers a source subtask: snapshot between two
         // polls, then the barrier goes out after what was read.
         auto& st = self->state;
@@ -715,7 +726,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                                         + " has finished its input");
           return;
         }
-        guarded(st, [&] { st.take_checkpoint(id); });
+        guarded(st, [&] { st.take_checkpoint(id, dir); });
       },
       [self](checkpoint_done_atom, uint64_t id) {
         auto& st = self->state;

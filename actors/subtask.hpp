@@ -28,6 +28,7 @@ struct input_event {
   uint64_t seq = 0;
   erased_batch_ptr payload;
   int64_t value = 0; // watermark, idle (1) / active (0), or barrier id
+  std::string dir;   // barrier: where its checkpoint is written
 };
 
 /// An output event waiting for credit on one channel.
@@ -35,6 +36,7 @@ struct pending_event {
   enum kind_t { batch, watermark, idleness, end, barrier } kind;
   erased_batch_ptr payload;
   int64_t value = 0;
+  std::string dir; // barrier: where its checkpoint is written
 };
 
 struct subtask_state;
@@ -51,7 +53,7 @@ public:
   void send_watermark(timestamp wm) override;
   void send_idleness(bool idle) override;
   void send_end_of_partition() override;
-  void send_barrier(uint64_t id) override;
+  void send_barrier(uint64_t id, const std::string& dir) override;
 
 private:
   subtask_state* st_;
@@ -91,6 +93,7 @@ struct subtask_state : operator_context {
   std::unique_ptr<watermark_valve> valve;
   std::unique_ptr<barrier_aligner> aligner; // with input channels
   std::deque<input_event> held;   // of channels held for alignment
+  std::map<uint64_t, std::string> barrier_dirs; // checkpoint id -> dir
   std::deque<input_event> queued;
   size_t ended_inputs = 0;
   std::vector<output_channel> outputs;
@@ -161,7 +164,7 @@ struct subtask_state : operator_context {
   void apply(const barrier_aligner::decision& d);
   /// Snapshots the chain's state at barrier `id`, forwards the barrier on
   /// every output channel, and has the state written off this thread.
-  void take_checkpoint(uint64_t id);
+  void take_checkpoint(uint64_t id, const std::string& dir);
   void decline_checkpoint(uint64_t id, const std::string& why);
 };
 

@@ -29,7 +29,8 @@ public:
   virtual void send_idleness(bool idle) = 0;
   virtual void send_end_of_partition() = 0;
   /// Sends checkpoint barrier `id` on every channel, after what was sent.
-  virtual void send_barrier(uint64_t id) = 0;
+  /// `dir` is where the checkpoint (or savepoint) `id` is written.
+  virtual void send_barrier(uint64_t id, const std::string& dir) = 0;
 };
 
 /// How a producer spreads records over the channels of an edge.
@@ -71,9 +72,9 @@ public:
   }
 
   /// Sends the buffered records, then barrier `id`, on every channel.
-  void emit_barrier(uint64_t id) {
+  void emit_barrier(uint64_t id, const std::string& dir) {
     flush();
-    writer_->send_barrier(id);
+    writer_->send_barrier(id, dir);
   }
 
   void connect(const std::string&, operator_base&) override {
