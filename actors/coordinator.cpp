@@ -126,11 +126,15 @@ void end_job(self_ptr self, job_info& job, job_status status,
   job.status = status;
   job.error = std::move(error);
   // Checkpoints still pending will not complete.
-  for (auto& kvp : job.pending)
+  for (auto& kvp : job.pending) {
+    if (kvp.second.promise.pending())
+      kvp.second.promise.deliver(caf::make_error(
+          caf::sec::runtime_error, "savepoint failed: the job ended"));
     try {
       remove_tree(kvp.second.dir);
     } catch (const std::exception&) {
     }
+  }
   job.pending.clear();
   if (status != job_status::finished) {
     for (auto& row : job.subtasks)
@@ -217,6 +221,9 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
   if (i == job.pending.end())
     return;
   auto dir = i->second.dir;
+  if (i->second.promise.pending())
+    i->second.promise.deliver(caf::make_error(caf::sec::runtime_error,
+                                              "savepoint failed: " + why));
   job.pending.erase(i);
   for_each_subtask(job,
                    [&](caf::actor& sub) {
@@ -290,6 +297,7 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
   meta.job_name = job.name;
   meta.checkpoint_id = id;
   meta.timestamp_ms = pc.start_ms;
+  meta.is_savepoint = pc.savepoint;
   meta.key_hash = key_hash_name;
   meta.codec = codec_format_name;
   std::map<std::string, size_t> by_uid;
@@ -326,15 +334,66 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
       older.push_back(kvp.first);
   for (auto old : older)
     abort_checkpoint(self, job, old, "subsumed", false);
-  try {
-    prune_checkpoints(job.checkpoint_dir,
-                      static_cast<size_t>(g.config().checkpointing.retained));
-  } catch (const std::exception&) {
-    // Retention is best effort; the next checkpoint tries again.
-  }
+  if (!job.checkpoint_dir.empty())
+    try {
+      prune_checkpoints(job.checkpoint_dir,
+                        static_cast<size_t>(g.config().checkpointing.retained));
+    } catch (const std::exception&) {
+      // Retention is best effort; the next checkpoint tries again.
+    }
   for_each_subtask(job, [&](caf::actor& sub) {
     self->send(sub, checkpoint_done_atom_v, id);
   });
+  if (pc.promise.pending())
+    pc.promise.deliver(pc.dir);
+  if (pc.stop_after) {
+    // Stop with savepoint: the subtasks hear of the completion first (sinks
+    // commit up to it), then stop, in that order (normal priority).
+    for_each_subtask(job, [&](caf::actor& sub) {
+      self->send(sub, cancel_atom_v);
+    });
+    job.stopping_with_savepoint = true;
+    end_job(self, job, job_status::finished, "");
+  }
+}
+
+/// A savepoint: a checkpoint triggered by hand into `dir`, self-contained
+/// (relative file names) and never pruned; with `stop`, the job ends with
+/// it (Flink's stop-with-savepoint).
+caf::result<std::string> trigger_savepoint(self_ptr self, job_info& job,
+                                           const std::string& dir,
+                                           bool stop) {
+  if (job.ended || job.restarting || job.wired < job.total || job.finished > 0)
+    return caf::make_error(caf::sec::runtime_error,
+                           "cannot take a savepoint: the job is not running "
+                           "(starting, restarting, finishing or ended)");
+  auto id = job.next_checkpoint++;
+  coordinator_state::pending_checkpoint pc;
+  pc.id = id;
+  pc.dir = dir + "/savepoint-" + job.key.substr(0, 8) + "-"
+           + std::to_string(id);
+  pc.start_ms = system_now_ms();
+  pc.savepoint = true;
+  pc.stop_after = stop;
+  try {
+    make_directories(pc.dir);
+  } catch (const std::exception& e) {
+    return caf::make_error(caf::sec::runtime_error,
+                           std::string{"cannot take a savepoint: "}
+                               + e.what());
+  }
+  pc.promise = self->make_response_promise();
+  auto promise = pc.promise;
+  auto pc_dir = pc.dir;
+  job.pending.emplace(id, std::move(pc));
+  for (auto& vx : job.graph->vertices())
+    if (vx.is_source)
+      for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
+        self->send(sub, checkpoint_atom_v, id, pc_dir);
+  self->delayed_send(
+      self, std::chrono::milliseconds{job.graph->config().checkpointing.timeout},
+      checkpoint_timeout_atom_v, job.id, id);
+  return promise;
 }
 
 // -- restarts
@@ -742,6 +801,14 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         if (k != st.subtasks.end())
           k->second.finished = true;
         fail_or_restart(self, j->second, std::move(what));
+      },
+      [self](savepoint_atom, uint64_t id, std::string& dir,
+             bool stop) -> caf::result<std::string> {
+        auto i = self->state.jobs.find(id);
+        if (i == self->state.jobs.end())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "cannot take a savepoint: no such job");
+        return trigger_savepoint(self, i->second, dir, stop);
       },
       [self](restart_atom, uint64_t id, uint32_t attempt) {
         auto i = self->state.jobs.find(id);

@@ -11,6 +11,7 @@
 #include "caf/actor_system.hpp"
 #include "caf/actor_addr.hpp"
 #include "caf/behavior.hpp"
+#include "caf/response_promise.hpp"
 #include "caf/stateful_actor.hpp"
 #include "caf/timespan.hpp"
 
@@ -48,6 +49,9 @@ struct coordinator_state {
     std::string dir;
     int64_t start_ms = 0; // epoch ms at the trigger
     std::vector<subtask_checkpoint> acks;
+    bool savepoint = false;  // triggered by hand, not pruned
+    bool stop_after = false; // stop with savepoint: the job ends with it
+    caf::response_promise promise; // savepoints: the requester
   };
 
   struct job_info {
@@ -82,6 +86,7 @@ struct coordinator_state {
     uint32_t attempt = 0;
     bool restarting = false; // cancelling the attempt to redeploy
     bool restart_scheduled = false;
+    bool stopping_with_savepoint = false;
     std::string last_failure;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)

@@ -41,9 +41,32 @@ public:
 
   void stop() override { caf::anon_send(coordinator_, stop_atom_v, id_); }
 
+  std::string trigger_savepoint(const std::string& dir) override {
+    return savepoint(dir, false);
+  }
+
+  std::string stop_with_savepoint(const std::string& dir) override {
+    return savepoint(dir, true);
+  }
+
   job_result wait() override { return result_.get(); }
 
 private:
+  std::string savepoint(const std::string& dir, bool stop) {
+    caf::scoped_actor self{coordinator_.home_system()};
+    std::string path;
+    std::string error;
+    self->request(coordinator_, caf::infinite, savepoint_atom_v, id_, dir,
+                  stop)
+        .receive([&](std::string& p) { path = std::move(p); },
+                 [&](caf::error& err) {
+                   error = coordinator_.home_system().render(err);
+                 });
+    if (!error.empty())
+      throw job_failed(error);
+    return path;
+  }
+
   caf::actor coordinator_;
   uint64_t id_;
   std::shared_future<job_result> result_;

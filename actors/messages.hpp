@@ -51,6 +51,8 @@
 //   client -> coordinator    (submit_atom, job_submission) -> uint64 job id
 //                            (cancel_atom, uint64 job)
 //                            (stop_atom, uint64 job)
+//                            (savepoint_atom, uint64 job, std::string dir,
+//                             bool stop) -> std::string savepoint path
 //   coordinator -> listener  (job_done_atom, libstream::job_result)
 //   coordinator -> itself    (checkpoint_timer_atom, uint64 job)  trigger
 //                            (checkpoint_timeout_atom, uint64 job, uint64 id)
@@ -175,6 +177,7 @@ CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timer_atom, "chktimer")
 CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timeout_atom,
              "chktmout")
 CAF_ADD_ATOM(libstream, libstream::runtime, restart_atom, "restart")
+CAF_ADD_ATOM(libstream, libstream::runtime, savepoint_atom, "savepoint")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 

@@ -44,6 +44,13 @@ public:
   /// final watermark fires every window, two-phase sinks commit), and
   /// wait() reports `finished`. Thread-safe.
   virtual void stop() = 0;
+  /// Takes a savepoint into a new directory below `dir` and returns its
+  /// path once it is complete; throws job_failed when it cannot be taken.
+  virtual std::string trigger_savepoint(const std::string& dir) = 0;
+  /// Takes a savepoint and ends the job with it (Flink's
+  /// stop-with-savepoint): sinks commit up to it, then the job stops and
+  /// wait() reports `finished`. Returns the savepoint's path.
+  virtual std::string stop_with_savepoint(const std::string& dir) = 0;
   /// Blocks until the job ends.
   virtual job_result wait() = 0;
 };

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <stdexcept>
 #include <map>
@@ -368,6 +370,64 @@ CAF_TEST(part files hold every result once across failures) {
     CAF_MESSAGE("fail at " << fail_at << ": " << list_dir(out_dir).size()
                            << " part files");
   }
+}
+
+// Stop with a savepoint, resume from it at another parallelism: the part
+// files of both runs hold every result exactly once.
+CAF_TEST(stop with savepoint and resume from it) {
+  temp_dir dir{"checkpoints_e2e"};
+  auto out_dir = dir.file("out");
+  auto build = [&](stream_execution_environment& env, int p,
+                   const std::string& from) {
+    env.set_parallelism(2);
+    env.config().checkpointing.interval = 200;
+    env.config().checkpointing.dir = dir.file("chk");
+    env.config().checkpointing.restore_from = from;
+    env.from_generator(20000,
+                       [](uint64_t i) { return static_cast<int64_t>(i); },
+                       20000)
+        .uid("numbers")
+        .key_by([](int64_t x) { return x % 10; })
+        .process<int64_t>(
+            [] {
+              return std::make_unique<failing_counter>(
+                  std::make_shared<std::atomic<int64_t>>(0), -1);
+            },
+            "Count")
+        .uid("count")
+        .set_parallelism(p)
+        .sink_to_files(
+            out_dir, [](const int64_t& v) { return std::to_string(v); },
+            "value")
+        .uid("files");
+  };
+  std::string savepoint;
+  {
+    stream_execution_environment env;
+    build(env, 2, "");
+    auto client = env.execute_async("first");
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    savepoint = client->stop_with_savepoint(dir.file("savepoints"));
+    auto r = client->wait();
+    CAF_CHECK(r.status == job_status::finished);
+  }
+  auto meta = read_metadata(savepoint);
+  CAF_CHECK(meta.is_savepoint);
+  CAF_MESSAGE("savepoint " << savepoint);
+  {
+    stream_execution_environment env;
+    build(env, 3, savepoint);
+    env.execute("second");
+  }
+  auto lines = visible_lines(out_dir, "value");
+  std::sort(lines.begin(), lines.end());
+  std::vector<std::string> expected;
+  for (int64_t key = 0; key < 10; ++key)
+    for (int64_t n = 1; n <= 2000; ++n)
+      expected.push_back(std::to_string(key * 1000000 + n));
+  std::sort(expected.begin(), expected.end());
+  CAF_CHECK_EQUAL(lines.size(), expected.size());
+  CAF_CHECK(lines == expected);
 }
 
 CAF_TEST(checkpoints need a directory) {
