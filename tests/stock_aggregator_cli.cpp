@@ -649,6 +649,28 @@ CAF_TEST(a killed run resumes from its checkpoints with exactly once output) {
   CAF_CHECK_EQUAL(count_prefixed(out, ".part-"), 0u);
 }
 
+CAF_TEST(stop with a savepoint and resume from it) {
+  auto many = make_trades(20000, 9);
+  auto input = write_input("many.csv", lines_of(many));
+  auto out = dir.file("out");
+  auto sp = dir.file("savepoints");
+  std::vector<std::string> args = {"--input", input, "--output", out,
+                                    "--checkpoint-dir", dir.file("chk")};
+  auto first = args;
+  first.insert(first.end(), {"--rate", "10000", "--savepoint-dir", sp,
+                             "--stop-with-savepoint-after-ms", "600"});
+  auto r = run(first);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(contains(r.err, "stopped with savepoint"));
+  auto saved = list_dir(sp);
+  CAF_REQUIRE_EQUAL(saved.size(), 1u);
+  auto second = args;
+  second.insert(second.end(), {"--from-savepoint", sp + "/" + saved[0]});
+  r = run(second);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(same_rows(expected_rows(many, 60000), part_rows(out)));
+}
+
 CAF_TEST(bad checkpoint options and paths are one line errors) {
   auto input = write_input("t.csv", lines_of(trades));
   auto r = run({"--input", input, "--from-savepoint", dir.file("none")});

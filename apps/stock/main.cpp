@@ -59,6 +59,13 @@ int main(int argc, char** argv) {
       "from-savepoint", po::value<std::string>(),
       "start from this savepoint, chk-<n> directory, or checkpoint root "
       "(its most recently completed checkpoint)")(
+      "savepoint-dir", po::value<std::string>(),
+      "where --stop-with-savepoint-after-ms writes its savepoint")(
+      "stop-with-savepoint-after-ms",
+      po::value(&o.stop_with_savepoint_after_ms)
+          ->default_value(o.stop_with_savepoint_after_ms),
+      "after this many ms, take a savepoint and stop (resume with "
+      "--from-savepoint); 0: never")(
       "rate", po::value(&o.rate)->default_value(o.rate),
       "cap the input at this many records per second (0: no cap)")(
       "config", po::value<std::string>(),
@@ -100,6 +107,8 @@ int main(int argc, char** argv) {
     o.dead_letter = dead_letter;
   if (vm.count("checkpoint-dir"))
     o.checkpoint_dir = vm["checkpoint-dir"].as<std::string>();
+  if (vm.count("savepoint-dir"))
+    o.savepoint_dir = vm["savepoint-dir"].as<std::string>();
   if (vm.count("from-savepoint"))
     o.from_savepoint = vm["from-savepoint"].as<std::string>();
   o.print_rows = vm.count("quiet") == 0;
@@ -139,6 +148,16 @@ int main(int argc, char** argv) {
     if (s.signal != 0)
       std::fprintf(stderr, "stock_aggregator: the job had finished when the "
                            "signal came; its output is complete\n");
+    if (!s.savepoint_error.empty())
+      std::fprintf(stderr,
+                   "stock_aggregator: no savepoint was taken (the job ran to "
+                   "its end): %s\n",
+                   s.savepoint_error.c_str());
+    if (!s.savepoint.empty())
+      std::fprintf(stderr,
+                   "stock_aggregator: stopped with savepoint %s (resume "
+                   "with --from-savepoint)\n",
+                   s.savepoint.c_str());
     return 0;
   } catch (const std::invalid_argument& e) {
     std::cerr << "stock_aggregator: error: " << e.what() << '\n';

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "libstream/libstream.hpp"
 #include "libstream/plan_codec.hpp"
@@ -384,13 +386,43 @@ job_summary run(const job_options& o) {
     return s;
   }
   auto start = monotonic_now_ns();
+  if (o.stop_with_savepoint_after_ms < 0)
+    throw std::invalid_argument("--stop-with-savepoint-after-ms must not be "
+                                "negative");
+  if (o.stop_with_savepoint_after_ms > 0 && !o.savepoint_dir)
+    throw std::invalid_argument("--stop-with-savepoint-after-ms needs "
+                                "--savepoint-dir");
   auto client = env.execute_async("stock aggregator");
+  // Stop with a savepoint after a while, from a thread of its own (the
+  // main thread waits for signals).
+  std::string savepoint;
+  std::string savepoint_error;
+  std::thread stopper;
+  if (o.stop_with_savepoint_after_ms > 0)
+    stopper = std::thread{[&] {
+      auto deadline = std::chrono::steady_clock::now()
+                      + std::chrono::milliseconds{o.stop_with_savepoint_after_ms};
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (client->status() != job_status::running)
+          return;
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      }
+      try {
+        savepoint = client->stop_with_savepoint(*o.savepoint_dir);
+      } catch (const std::exception& e) {
+        savepoint_error = e.what();
+      }
+    }};
   auto outcome = wait_interruptible(*client, on_signal::cancel);
+  if (stopper.joinable())
+    stopper.join();
   if (outcome.result.status == job_status::failed)
     throw job_failed("job '" + outcome.result.job_name
                      + "' failed: " + outcome.result.error);
   job_summary s;
   s.signal = outcome.signal;
+  s.savepoint = savepoint;
+  s.savepoint_error = savepoint_error;
   s.cancelled = outcome.result.status == job_status::canceled;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
   // Parsers add their counts at close(), before their subtasks report the

@@ -27,6 +27,9 @@ struct job_options {
   std::string checkpointing_mode = "exactly-once";
   std::optional<std::string> from_savepoint; // checkpoint, chk-<n> or root
   double rate = 0;                           // input records/s, 0 = no cap
+  // Stop with a savepoint into savepoint_dir after this many ms (0 = no).
+  int64_t stop_with_savepoint_after_ms = 0;
+  std::optional<std::string> savepoint_dir;
 };
 
 struct job_summary {
@@ -36,6 +39,8 @@ struct job_summary {
   double seconds = 0;
   int signal = 0;   // SIGINT or SIGTERM arrived (0 = none)
   bool cancelled = false; // the signal cancelled the job: nothing written
+  std::string savepoint;  // the savepoint the job stopped with, if any
+  std::string savepoint_error; // why the savepoint could not be taken
   std::string plan; // with plan_only: the decoded Cap'n Proto job plan
 };
 
