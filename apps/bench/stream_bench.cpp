@@ -18,7 +18,11 @@
 
 #include <boost/program_options.hpp>
 
+#include "libstream/checkpoint/storage.hpp"
 #include "libstream/libstream.hpp"
+
+#include <sys/stat.h>
+#include <cstdlib>
 
 using namespace libstream;
 
@@ -84,6 +88,25 @@ struct stats_acc {
   int64_t count = 0;
   double price_sum = 0;
 };
+
+} // namespace
+
+/// The window accumulator is state: checkpoints encode it.
+template <>
+struct libstream::codec<stats_acc> {
+  static void encode(const stats_acc& a, byte_writer& w) {
+    codec<int64_t>::encode(a.count, w);
+    codec<double>::encode(a.price_sum, w);
+  }
+  static stats_acc decode(byte_reader& r) {
+    stats_acc a;
+    a.count = codec<int64_t>::decode(r);
+    a.price_sum = codec<double>::decode(r);
+    return a;
+  }
+};
+
+namespace {
 
 struct avg_price_agg : aggregate_function<bench_trade, stats_acc, stats_acc> {
   stats_acc create_accumulator() const { return {}; }
@@ -242,9 +265,14 @@ struct window_sink final : sink_function<window_stats> {
 };
 
 double engine_window(uint64_t n, int parallelism, uint64_t& windows,
-                     int64_t& counted) {
+                     int64_t& counted, const std::string& checkpoint_dir = "") {
   stream_execution_environment env;
   env.set_parallelism(parallelism);
+  if (!checkpoint_dir.empty()) {
+    env.config().checkpointing.interval = 1000;
+    env.config().checkpointing.dir = checkpoint_dir;
+    env.config().checkpointing.mode = checkpointing_mode::exactly_once;
+  }
   auto c = std::make_shared<checksum>();
   auto strategy = watermark_strategy<bench_trade>::for_bounded_out_of_orderness(
                       out_of_orderness_ms)
@@ -403,8 +431,8 @@ int main(int argc, char** argv) {
       "duration of the slow-sink memory run")("skip-memory",
                                               "skip the slow-sink memory run")(
       "only", po::value(&only)->default_value(0),
-      "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency) or 4 "
-      "(memory)")("repeat", po::value(&repeat)->default_value(repeat),
+      "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency), 4 "
+      "(memory) or 5 (checkpoints)")("repeat", po::value(&repeat)->default_value(repeat),
                   "repetitions of each throughput run (the median is shown)")(
       "industries", po::value(&num_industries)->default_value(num_industries),
       "distinct keys of the keyed pipelines");
@@ -489,6 +517,48 @@ int main(int argc, char** argv) {
            median(loop_s), ">= 0.5");
     std::printf("   p=2 / p=1 throughput: %.2f (target >= 1.0)\n",
                 median(p1_s) / median(p2_s));
+  }
+  if (only == 0 || only == 5) {
+    // The keyed window pipeline with exactly-once checkpoints every second
+    // against the same without, interleaved, and what a checkpoint costs.
+    char tmpl[] = "/tmp/stream-bench-chk.XXXXXX";
+    std::string dir = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
+    std::vector<double> plain_s;
+    std::vector<double> chk_s;
+    uint64_t windows = 0;
+    int64_t counted = 0;
+    for (int r = 0; r < repeat; ++r) {
+      plain_s.push_back(engine_window(n, 2, windows, counted));
+      chk_s.push_back(engine_window(n, 2, windows, counted, dir));
+    }
+    auto ratio = median(plain_s) / median(chk_s);
+    std::printf("checkpoint: keyed window pipeline p=2 with exactly-once "
+                "checkpoints every 1 s: %.2f M rec/s, without: %.2f M rec/s, "
+                "ratio %.2f (target >= 0.9)\n",
+                static_cast<double>(n) / median(chk_s) / 1e6,
+                static_cast<double>(n) / median(plain_s) / 1e6, ratio);
+    try {
+      auto rp = find_restore_point(dir);
+      uint64_t bytes = 0;
+      for (auto& op : rp.chosen.meta.operators)
+        for (auto& st : op.subtasks)
+          bytes += st.keyed_file.size + st.operator_state.size()
+                   + st.source_position.size();
+      struct stat meta_st {};
+      ::stat((rp.chosen.dir + "/_metadata").c_str(), &meta_st);
+      auto done_ms = static_cast<int64_t>(meta_st.st_mtim.tv_sec) * 1000
+                     + meta_st.st_mtim.tv_nsec / 1000000;
+      std::printf("checkpoint: %s: %llu bytes of state, %lld ms from trigger "
+                  "to complete metadata\n",
+                  rp.chosen.dir.c_str(), static_cast<unsigned long long>(bytes),
+                  static_cast<long long>(done_ms - rp.chosen.meta.timestamp_ms));
+    } catch (const std::exception& e) {
+      std::printf("checkpoint: no checkpoint completed (%s): run with more "
+                  "--records\n",
+                  e.what());
+    }
+    if (!dir.empty())
+      remove_tree(dir);
   }
   if (only == 0 || only == 3)
     latency(3000000, 1000000);
