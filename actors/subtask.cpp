@@ -30,23 +30,23 @@ std::chrono::milliseconds ms(int64_t x) {
 
 void output_gate::send_batch(size_t channel, erased_batch_ptr batch) {
   st_->send_event(channels_[channel],
-                  pending_event{pending_event::batch, std::move(batch), 0});
+                  pending_event{pending_event::batch, std::move(batch), 0, {}});
 }
 
 void output_gate::send_watermark(timestamp wm) {
   for (auto ch : channels_)
-    st_->send_event(ch, pending_event{pending_event::watermark, nullptr, wm});
+    st_->send_event(ch, pending_event{pending_event::watermark, nullptr, wm, {}});
 }
 
 void output_gate::send_idleness(bool idle) {
   for (auto ch : channels_)
     st_->send_event(
-        ch, pending_event{pending_event::idleness, nullptr, idle ? 1 : 0});
+        ch, pending_event{pending_event::idleness, nullptr, idle ? 1 : 0, {}});
 }
 
 void output_gate::send_end_of_partition() {
   for (auto ch : channels_)
-    st_->send_event(ch, pending_event{pending_event::end, nullptr, 0});
+    st_->send_event(ch, pending_event{pending_event::end, nullptr, 0, {}});
 }
 
 void output_gate::send_barrier(uint64_t id, const std::string& dir) {
@@ -244,6 +244,12 @@ std::string file_name_of(const std::string& uid, int32_t index) {
 } // namespace
 
 void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
+  if (dir.empty()) {
+    decline_checkpoint(id, "task " + task + " got barrier "
+                               + std::to_string(id)
+                               + " without a checkpoint directory");
+    return;
+  }
   auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
   // The synchronous part: every operator's state as bytes, at the barrier.
   struct part {
@@ -686,26 +692,27 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         auto& st = self->state;
         guarded(st, [&] {
           st.on_input(input_event{input_event::batch, m.channel, m.seq,
-                                  std::move(m.payload), 0});
+                                  std::move(m.payload), 0, {}});
         });
       },
       [self](watermark_atom, uint32_t ch, int64_t wm) {
         auto& st = self->state;
         guarded(st, [&] {
-          st.on_input(input_event{input_event::watermark, ch, 0, nullptr, wm});
+          st.on_input(
+              input_event{input_event::watermark, ch, 0, nullptr, wm, {}});
         });
       },
       [self](idle_atom, uint32_t ch, bool idle) {
         auto& st = self->state;
         guarded(st, [&] {
-          st.on_input(
-              input_event{input_event::idleness, ch, 0, nullptr, idle ? 1 : 0});
+          st.on_input(input_event{input_event::idleness, ch, 0, nullptr,
+                                  idle ? 1 : 0, {}});
         });
       },
       [self](end_atom, uint32_t ch) {
         auto& st = self->state;
         guarded(st, [&] {
-          st.on_input(input_event{input_event::end, ch, 0, nullptr, 0});
+          st.on_input(input_event{input_event::end, ch, 0, nullptr, 0, {}});
         });
       },
       [self](barrier_atom, uint32_t ch, uint64_t id, std::string& dir) {

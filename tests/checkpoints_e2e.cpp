@@ -178,7 +178,8 @@ CAF_TEST(a job restored from a checkpoint counts every record once) {
   CAF_REQUIRE(!complete.empty());
   auto chk = complete.front(); // the oldest kept: the most left to do
   uint64_t emitted = 0;
-  for (auto& s : read_metadata(chk).find("numbers")->subtasks)
+  auto chk_meta = read_metadata(chk);
+  for (auto& s : chk_meta.find("numbers")->subtasks)
     emitted += decode_value<std::pair<uint64_t, uint64_t>>(s.source_position)
                    .second;
   CAF_MESSAGE("restoring " << chk << " after " << emitted << " records");

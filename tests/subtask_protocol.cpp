@@ -127,7 +127,8 @@ struct fixture : test_coordinator_fixture<> {
   /// Spawns subtask `index` of vertex `v`; the coordinator probe monitors it.
   caf::actor spawn_subtask(std::shared_ptr<const job_graph> g, int v,
                            int index = 0) {
-    auto hdl = sys.spawn(subtask_actor, deployment{job_id, g, v, index, coord});
+    auto hdl = sys.spawn(subtask_actor,
+                         deployment{job_id, g, v, index, coord, {}, nullptr});
     self->send(coord, hdl);
     run();
     return hdl;
