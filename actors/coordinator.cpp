@@ -328,9 +328,11 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
   job.last_completed_dir = pc.dir;
   job.last_completed_ns = monotonic_now_ns();
   // Older pending checkpoints are subsumed.
+  // Older pending checkpoints are subsumed; savepoints are not (someone
+  // waits for each, as in Flink).
   std::vector<uint64_t> older;
   for (auto& kvp : job.pending)
-    if (kvp.first < id)
+    if (kvp.first < id && !kvp.second.savepoint)
       older.push_back(kvp.first);
   for (auto old : older)
     abort_checkpoint(self, job, old, "subsumed", false);
@@ -423,11 +425,16 @@ void fail_or_restart(self_ptr self, job_info& job, std::string error) {
   }
   job.restarting = true;
   job.last_failure = error;
-  for (auto& kvp : job.pending)
+  for (auto& kvp : job.pending) {
+    if (kvp.second.promise.pending())
+      kvp.second.promise.deliver(caf::make_error(
+          caf::sec::runtime_error,
+          "savepoint failed: the job restarts after a failure: " + error));
     try {
       remove_tree(kvp.second.dir);
     } catch (const std::exception&) {
     }
+  }
   job.pending.clear();
   for (auto& kvp : self->state.subtasks)
     if (kvp.second.job == job.id)
@@ -471,9 +478,12 @@ void restart_job(self_ptr self, job_info& job) {
 
 void start_job(self_ptr self, job_info& job) {
   job.status = job_status::running;
-  if (job.graph->config().checkpointing.interval > 0 && job.attempt == 0)
+  if (job.graph->config().checkpointing.interval > 0
+      && !job.checkpoint_timer_armed) {
+    job.checkpoint_timer_armed = true;
     schedule_checkpoint(self, job,
                         job.graph->config().checkpointing.interval);
+  }
   for (auto& row : job.subtasks)
     for (auto& st : row)
       self->send(st, start_atom_v);

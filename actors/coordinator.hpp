@@ -87,6 +87,7 @@ struct coordinator_state {
     bool restarting = false; // cancelling the attempt to redeploy
     bool restart_scheduled = false;
     bool stopping_with_savepoint = false;
+    bool checkpoint_timer_armed = false; // the periodic trigger runs
     std::string last_failure;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)

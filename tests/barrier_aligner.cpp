@@ -105,6 +105,18 @@ CAF_TEST(the coordinator abandons a checkpoint) {
   CAF_CHECK(nothing(a.on_barrier(1, 4)));
 }
 
+// Found in review: an abort that overtook the barriers of its checkpoint
+// left them to start an alignment nobody would finish.
+CAF_TEST(barriers arriving after their abort are stale) {
+  barrier_aligner a{2, mode::exactly_once};
+  CAF_CHECK(nothing(a.abandon(5)));
+  CAF_CHECK(nothing(a.on_barrier(0, 5)));
+  CAF_CHECK(!a.any_held());
+  CAF_CHECK(!a.pending());
+  CAF_CHECK(nothing(a.on_barrier(0, 6)));
+  CAF_CHECK(snapshots(a.on_barrier(1, 6), 6));
+}
+
 CAF_TEST(protocol faults are errors) {
   barrier_aligner a{2, mode::exactly_once};
   a.on_barrier(0, 1);

@@ -104,6 +104,9 @@ public:
   /// aligning it.
   decision abandon(uint64_t id) {
     decision d;
+    // Its barriers may still arrive (from another sender than the abort):
+    // they are stale from now on, whether or not alignment had started.
+    last_started_ = std::max(last_started_.value_or(0), id);
     if (pending_ == id) {
       d.abandoned = id;
       d.release = mode_ == checkpointing_mode::exactly_once;
