@@ -324,7 +324,6 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
     return;
   }
   job.failed_checkpoints = 0;
-  job.last_completed = id;
   job.last_completed_dir = pc.dir;
   job.last_completed_ns = monotonic_now_ns();
   // Older pending checkpoints are subsumed.
@@ -354,7 +353,6 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
     for_each_subtask(job, [&](caf::actor& sub) {
       self->send(sub, cancel_atom_v);
     });
-    job.stopping_with_savepoint = true;
     end_job(self, job, job_status::finished, "");
   }
 }

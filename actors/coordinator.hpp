@@ -77,7 +77,6 @@ struct coordinator_state {
     uint64_t next_checkpoint = 1;
     std::map<uint64_t, pending_checkpoint> pending;
     int failed_checkpoints = 0; // in a row
-    uint64_t last_completed = 0;
     std::string last_completed_dir;
     int64_t last_completed_ns = 0;
     // -- restarts --
@@ -85,8 +84,6 @@ struct coordinator_state {
     std::vector<size_t> slot_node; // slot -> node index
     uint32_t attempt = 0;
     bool restarting = false; // cancelling the attempt to redeploy
-    bool restart_scheduled = false;
-    bool stopping_with_savepoint = false;
     bool checkpoint_timer_armed = false; // the periodic trigger runs
     std::string last_failure;
     bool stop_requested = false; // sources deployed later stop at once

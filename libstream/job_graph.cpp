@@ -280,7 +280,6 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     std::snprintf(buf, sizeof(buf), "%016llx",
                   static_cast<unsigned long long>(h));
     t.uid = std::string{"auto-"} + buf;
-    t.uid_generated = true;
   }
   check_files(ns, par);
   if (cfg.checkpointing.interval > 0)

@@ -42,7 +42,6 @@ struct transformation {
   transformation_kind kind = transformation_kind::one_input;
   std::string name;
   std::string uid;
-  bool uid_generated = false; // planning made the uid (none was set)
   int parallelism = 0;     // 0 = job default
   int max_parallelism = 0; // 0 = job default
   bool non_parallel = false;
