@@ -15,6 +15,7 @@
 #include <kj/exception.h>
 
 #include "libstream/codec.hpp"
+#include "libstream/file_io.hpp"
 #include "libstream/key_hash.hpp"
 #include "libstream/schema/checkpoint.capnp.h"
 
@@ -66,17 +67,10 @@ void write_synced(const std::string& path, std::string_view bytes) {
                   0644);
   if (fd < 0)
     throw checkpoint_error("cannot create '" + path + "': " + reason());
-  size_t done = 0;
-  while (done < bytes.size()) {
-    auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      auto why = reason();
-      ::close(fd);
-      throw checkpoint_error("cannot write '" + path + "': " + why);
-    }
-    done += static_cast<size_t>(n);
+  if (!write_all(fd, bytes)) {
+    auto why = reason();
+    ::close(fd);
+    throw checkpoint_error("cannot write '" + path + "': " + why);
   }
   if (::fsync(fd) != 0 && errno != EINVAL) {
     auto why = reason();
@@ -108,14 +102,6 @@ std::string read_whole(const std::string& path) {
   }
   ::close(fd);
   return out;
-}
-
-void sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 void put_u32(std::string& out, uint32_t x) {
@@ -352,7 +338,7 @@ void write_metadata(const std::string& dir, const checkpoint_metadata& meta) {
     ::unlink(tmp.c_str());
     throw checkpoint_error("cannot publish '" + final_path + "': " + why);
   }
-  sync_dir(dir);
+  sync_directory(dir);
 }
 
 checkpoint_metadata read_metadata(const std::string& dir) {

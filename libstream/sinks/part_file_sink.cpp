@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libstream/file_io.hpp"
 #include "libstream/sinks/sinks.hpp"
 
 namespace libstream {
@@ -27,14 +28,6 @@ std::string part_name(int subtask, uint64_t seq, const char* state) {
   if (state == nullptr)
     return base;
   return "." + base + "." + state;
-}
-
-void sync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 } // namespace
@@ -84,17 +77,9 @@ void part_file_writer::write_line(const std::string& line) {
 }
 
 void part_file_writer::write_buffer() {
-  size_t done = 0;
-  while (done < buffer_.size()) {
-    auto n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw std::runtime_error("error writing part file '"
-                               + name(seq_, "inprogress") + "': " + reason());
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (!write_all(fd_, buffer_))
+    throw std::runtime_error("error writing part file '"
+                             + name(seq_, "inprogress") + "': " + reason());
   buffer_.clear();
 }
 
@@ -157,7 +142,7 @@ void part_file_writer::checkpoint_complete(uint64_t id) {
     }
   }
   if (any)
-    sync_dir(dir_);
+    sync_directory(dir_);
 }
 
 void part_file_writer::restore(const operator_restore& from) {
@@ -186,7 +171,7 @@ void part_file_writer::restore(const operator_restore& from) {
     if (j % parallelism_ == subtask_)
       remove_leftovers(j, committed);
   cleaned_ = true;
-  sync_dir(dir_);
+  sync_directory(dir_);
 }
 
 void part_file_writer::remove_leftovers(
@@ -234,7 +219,7 @@ void part_file_writer::commit_all() {
   for (auto& p : pending_)
     publish(subtask_, p.seq);
   pending_.clear();
-  sync_dir(dir_);
+  sync_directory(dir_);
 }
 
 void part_file_writer::abort() noexcept {

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libstream/file_io.hpp"
+
 namespace libstream {
 
 namespace {
@@ -21,18 +23,9 @@ std::mutex& stdout_mutex() {
 void write_stdout(std::string_view whole_lines) {
   std::lock_guard<std::mutex> guard{stdout_mutex()};
   std::cout.flush();
-  size_t done = 0;
-  while (done < whole_lines.size()) {
-    auto n = ::write(STDOUT_FILENO, whole_lines.data() + done,
-                     whole_lines.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw std::runtime_error(std::string{"error writing to stdout: "}
-                               + std::strerror(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (!write_all(STDOUT_FILENO, whole_lines))
+    throw std::runtime_error(std::string{"error writing to stdout: "}
+                             + std::strerror(errno));
 }
 
 void make_directory_or_throw(const std::string& path) {

@@ -1,5 +1,7 @@
 #include "libstream/sinks/staged_file.hpp"
 
+#include "libstream/file_io.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -42,14 +44,6 @@ const std::string& host_tag() {
     return out.empty() ? std::string{"host"} : out;
   }();
   return tag;
-}
-
-void sync_directory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  ::fsync(fd); // best effort: some file systems refuse to sync directories
-  ::close(fd);
 }
 
 } // namespace
@@ -163,17 +157,9 @@ void staged_file::write(std::string_view data) {
 }
 
 void staged_file::flush_buffer() {
-  size_t done = 0;
-  while (done < buffer_.size()) {
-    auto n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw std::runtime_error("error writing output file '" + target_
-                               + "': " + reason());
-    }
-    done += static_cast<size_t>(n);
-  }
+  if (!write_all(fd_, buffer_))
+    throw std::runtime_error("error writing output file '" + target_
+                             + "': " + reason());
   buffer_.clear();
 }
 

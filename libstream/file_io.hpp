@@ -1,0 +1,17 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace libstream {
+
+/// Writes all of `data` to file descriptor `fd`, retrying after short
+/// writes and EINTR. Returns false with errno set when a write fails; the
+/// caller names the file in its error.
+bool write_all(int fd, std::string_view data);
+
+/// Syncs directory `dir`, so that a rename in it is durable. Best effort:
+/// some file systems refuse to sync directories.
+void sync_directory(const std::string& dir);
+
+} // namespace libstream
