@@ -581,8 +581,8 @@ void deploy_subtasks(self_ptr self, job_info& job) {
   for (auto& vx : g.vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
       auto& node = st.nodes[job.slot_node[static_cast<size_t>(i)]].actor;
-      deployment d{id, job.graph, vx.id, i, me, job.checkpoint_dir,
-                   job.restore};
+      deployment d{id,         job.graph,   vx.id,  i,      me,
+                   job.checkpoint_dir, job.restore, job.key, attempt};
       auto v = vx.id;
       ++job.outstanding;
       self->request(node, caf::infinite, deploy_atom_v, std::move(d))

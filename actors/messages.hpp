@@ -97,6 +97,10 @@ struct deployment {
   std::string checkpoint_dir;
   /// The checkpoint to restore from, or null.
   std::shared_ptr<const checkpoint_ref> restore;
+  /// The job's key (random hex, as in checkpoint paths) and the attempt:
+  /// they name the subtask's local state (LevelDB) directories.
+  std::string job_key;
+  uint32_t attempt = 0;
 };
 
 /// What one subtask wrote for one checkpoint: the state of each operator

@@ -17,7 +17,9 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
           // A thread per subtask, as Flink's task threads: a busy source or
         // operator never delays another subtask behind it in a scheduler
         // queue, and pipelined subtasks really run in parallel.
-        if (d.graph->config().thread_per_subtask)
+        auto& cfg = d.graph->config();
+        if (cfg.thread_per_subtask
+            || cfg.state_backend.kind == state_backend_kind::leveldb)
           return self->spawn<caf::detached>(subtask_actor, std::move(d));
         return self->spawn(subtask_actor, std::move(d));
       },

@@ -231,14 +231,15 @@ namespace {
 
 /// A file name for an operator's data file: the uid with anything but
 /// letters, digits, '-' and '_' replaced.
-std::string file_name_of(const std::string& uid, int32_t index) {
+std::string file_name_of(const std::string& uid, int32_t index,
+                         const std::string& suffix = ".keyed") {
   std::string out;
   for (char c : uid)
     out += (std::isalnum(static_cast<unsigned char>(c)) || c == '-'
             || c == '_')
                ? c
                : '_';
-  return out + "-" + std::to_string(index) + ".keyed";
+  return out + "-" + std::to_string(index) + suffix;
 }
 
 } // namespace
@@ -293,6 +294,8 @@ void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
         ack.index = index;
         try {
           for (auto& p : parts) {
+            if (p.snap.keyed_deferred)
+              p.snap.keyed = p.snap.keyed_deferred(p.snap.key_group_offsets);
             subtask_snapshot s;
             s.index = index;
             s.key_groups = range;
@@ -363,6 +366,21 @@ std::function<void()> subtask_state::make_waker(operator_base* op) {
     if (auto hdl = caf::actor_cast<caf::actor>(weak))
       caf::anon_send(hdl, wakeup_atom_v, token);
   };
+}
+
+state_backend_kind subtask_state::state_backend() const {
+  return dep.graph->config().state_backend.kind;
+}
+
+std::string subtask_state::local_state_path(const operator_base& op) const {
+  auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
+  std::string uid = "operator";
+  for (size_t i = 0; i < chain.operators.size() && i < vx.operators.size(); ++i)
+    if (chain.operators[i].get() == &op)
+      uid = dep.graph->node(vx.operators[i]).uid;
+  auto base = local_state_root(dep.graph->config().state_backend);
+  return base + "/libstream-" + dep.job_key + "/"
+         + file_name_of(uid, dep.index, "-a" + std::to_string(dep.attempt));
 }
 
 void subtask_state::arm_timer() {

@@ -64,6 +64,11 @@ public:
     buf_.append(bytes.data(), bytes.size());
   }
 
+  /// Appends bytes as they are (already encoded).
+  void put_raw(std::string_view bytes) {
+    buf_.append(bytes.data(), bytes.size());
+  }
+
   const std::string& data() const noexcept { return buf_; }
   std::string take() { return std::move(buf_); }
   size_t size() const noexcept { return buf_.size(); }
@@ -131,6 +136,12 @@ public:
   size_t remaining() const noexcept { return static_cast<size_t>(end_ - pos_); }
   size_t position() const noexcept { return static_cast<size_t>(pos_ - begin_); }
   bool at_end() const noexcept { return pos_ == end_; }
+
+  /// The bytes between two positions already read (from <= to <=
+  /// position()): what the reads between them consumed.
+  std::string_view consumed(size_t from, size_t to) const noexcept {
+    return std::string_view{begin_ + from, to - from};
+  }
 
   [[noreturn]] void fail(const std::string& what) const {
     throw codec_error("cannot decode at byte " + std::to_string(position())

@@ -1,6 +1,10 @@
 #include "libstream/file_io.hpp"
 
 #include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <sys/stat.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -27,6 +31,28 @@ void sync_directory(const std::string& dir) {
     return;
   ::fsync(fd);
   ::close(fd);
+}
+
+void create_directories(const std::string& path) {
+  std::string prefix;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    auto next = path.find('/', pos + 1);
+    prefix = path.substr(0, next);
+    pos = next;
+    if (prefix.empty() || prefix == "/")
+      continue;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        throw std::runtime_error("cannot use '" + path + "' as a directory: '"
+                                 + prefix + "' is a file");
+      continue;
+    }
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      throw std::runtime_error("cannot create directory '" + prefix
+                               + "': " + std::strerror(errno));
+  }
 }
 
 } // namespace libstream

@@ -14,4 +14,9 @@ bool write_all(int fd, std::string_view data);
 /// some file systems refuse to sync directories.
 void sync_directory(const std::string& dir);
 
+/// Creates directory `path` and its missing parents (mode 0755). Throws
+/// std::runtime_error naming the component that is a file or cannot be
+/// created.
+void create_directories(const std::string& path);
+
 } // namespace libstream

@@ -13,6 +13,7 @@
 #include "libstream/key_group.hpp"
 #include "libstream/record.hpp"
 #include "libstream/record_buffer.hpp"
+#include "libstream/state/state_backend.hpp"
 #include "libstream/time.hpp"
 
 namespace libstream {
@@ -57,6 +58,18 @@ public:
   /// `op->on_wakeup()` on its own thread soon after. Valid until the
   /// operator is closed; calls after that are ignored.
   virtual std::function<void()> make_waker(operator_base* op) = 0;
+
+  /// Where keyed operators keep their state.
+  virtual state_backend_kind state_backend() const {
+    return state_backend_kind::memory;
+  }
+
+  /// The directory for `op`'s LevelDB database: unique per operator,
+  /// subtask and attempt, under the local state directory.
+  virtual std::string local_state_path(const operator_base& op) const {
+    throw std::logic_error("this operator context has no local state "
+                           "directory");
+  }
 };
 
 /// A receiver of record batches of type T: the next operator of a chain or
@@ -79,13 +92,17 @@ struct operator_state_snapshot {
   /// group starts (plus the end); both empty without keyed state.
   std::string keyed;
   std::vector<uint64_t> key_group_offsets;
+  /// Or, when set, a function that produces `keyed` and the offsets later,
+  /// on the checkpoint writer's thread (the LevelDB backend reads its
+  /// database snapshot there).
+  std::function<std::string(std::vector<uint64_t>&)> keyed_deferred;
   /// Non-keyed state, encoded by the operator.
   std::string operator_state;
   /// A source's read position, encoded by the source.
   std::string source_position;
 
   bool empty() const noexcept {
-    return keyed.empty() && key_group_offsets.empty()
+    return keyed.empty() && key_group_offsets.empty() && !keyed_deferred
            && operator_state.empty() && source_position.empty();
   }
 };

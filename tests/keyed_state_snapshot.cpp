@@ -16,6 +16,7 @@
 #include "libstream/operators/keyed.hpp"
 #include "libstream/testing/harness.hpp"
 #include "libstream/window/window_operator.hpp"
+#include "child_process.hpp"
 #include "test_util.hpp"
 
 using namespace libstream;
@@ -60,12 +61,31 @@ std::string key_of(int64_t x) {
   return "k" + std::to_string(x % 37);
 }
 
-std::unique_ptr<harness> make(int index, int parallelism) {
+/// LevelDB databases of the harnesses go below this directory.
+test::temp_dir& state_root() {
+  static test::temp_dir dir{"libstream-kss"};
+  return dir;
+}
+
+/// A fresh directory per harness on LevelDB (several live at once).
+std::string next_state_dir() {
+  static int n = 0;
+  return state_root().file("h" + std::to_string(n++));
+}
+
+std::unique_ptr<harness> make(int index, int parallelism,
+                              state_backend_kind kind
+                              = state_backend_kind::memory) {
   auto op = std::make_unique<op_type>(key_of, std::make_unique<counter>());
   auto h = std::make_unique<harness>(std::move(op), index, parallelism);
+  if (kind == state_backend_kind::leveldb)
+    h->use_leveldb(next_state_dir());
   h->open();
   return h;
 }
+
+constexpr state_backend_kind both_backends[] = {state_backend_kind::memory,
+                                                state_backend_kind::leveldb};
 
 keyed_state_backend& backend_of(harness& h) {
   return dynamic_cast<op_type&>(h.op()).backend();
@@ -78,11 +98,14 @@ struct snapshot {
   std::vector<uint64_t> offsets;
 };
 
+/// Takes the snapshot as a checkpoint does: the synchronous part now, the
+/// bytes later (on LevelDB, read from the database snapshot).
 snapshot take(harness& h) {
   snapshot s;
   auto& b = backend_of(h);
   s.range = b.range();
-  s.bytes = b.snapshot(s.offsets);
+  auto deferred = b.snapshot_deferred();
+  s.bytes = deferred(s.offsets);
   return s;
 }
 
@@ -114,36 +137,113 @@ std::string feed(std::vector<std::unique_ptr<harness>>& hs, int64_t x) {
 } // namespace
 
 CAF_TEST(keyed state moves with its key groups to another parallelism) {
-  // The reference: one subtask all along.
-  std::vector<std::unique_ptr<harness>> ref;
-  ref.push_back(make(0, 1));
-  // Parallelism 2 for the first part of the input, then a snapshot.
-  std::vector<std::unique_ptr<harness>> two;
-  two.push_back(make(0, 2));
-  two.push_back(make(1, 2));
-  for (int64_t x = 0; x < 500; ++x)
-    CAF_REQUIRE_EQUAL(feed(two, x), feed(ref, x));
-  std::vector<snapshot> snaps;
-  for (auto& h : two)
-    snaps.push_back(take(*h));
-  std::vector<std::string> expected;
-  for (int64_t x = 500; x < 800; ++x)
-    expected.push_back(feed(ref, x));
-  CAF_REQUIRE(expected.back() != "");
-  // Resume at 1, 2, 3 and 4: every output as without the interruption.
-  for (int p : {1, 2, 3, 4}) {
-    CAF_MESSAGE("restore at parallelism " << p);
-    std::vector<std::unique_ptr<harness>> next;
-    for (int i = 0; i < p; ++i) {
-      next.push_back(make(i, p));
-      restore(*next.back(), snaps);
+  // Snapshots of either backend restore into either: one format.
+  for (auto from : both_backends)
+    for (auto to : both_backends) {
+      CAF_MESSAGE("from " << to_string(from) << " to " << to_string(to));
+      // The reference: one subtask all along.
+      std::vector<std::unique_ptr<harness>> ref;
+      ref.push_back(make(0, 1));
+      // Parallelism 2 for the first part of the input, then a snapshot.
+      std::vector<std::unique_ptr<harness>> two;
+      two.push_back(make(0, 2, from));
+      two.push_back(make(1, 2, from));
+      for (int64_t x = 0; x < 500; ++x)
+        CAF_REQUIRE_EQUAL(feed(two, x), feed(ref, x));
+      std::vector<snapshot> snaps;
+      for (auto& h : two)
+        snaps.push_back(take(*h));
+      // State changed after the snapshot is not in it.
+      for (int64_t x = 0; x < 100; ++x)
+        feed(two, x);
+      std::vector<std::string> expected;
+      for (int64_t x = 500; x < 800; ++x)
+        expected.push_back(feed(ref, x));
+      CAF_REQUIRE(expected.back() != "");
+      // Resume at 1, 2, 3 and 4: every output as without the interruption.
+      for (int p : {1, 2, 3, 4}) {
+        CAF_MESSAGE("restore at parallelism " << p);
+        std::vector<std::unique_ptr<harness>> next;
+        for (int i = 0; i < p; ++i) {
+          next.push_back(make(i, p, to));
+          restore(*next.back(), snaps);
+        }
+        size_t mismatches = 0;
+        for (int64_t x = 500; x < 800; ++x)
+          if (feed(next, x) != expected[static_cast<size_t>(x - 500)])
+            ++mismatches;
+        CAF_CHECK_EQUAL(mismatches, 0u);
+      }
     }
-    size_t mismatches = 0;
-    for (int64_t x = 500; x < 800; ++x)
-      if (feed(next, x) != expected[static_cast<size_t>(x - 500)])
-        ++mismatches;
-    CAF_CHECK_EQUAL(mismatches, 0u);
+}
+
+CAF_TEST(leveldb state survives cache flushes and erases) {
+  // More keys than the write-back cache holds, updated and cleared, read
+  // back through the database.
+  auto h = make(0, 1, state_backend_kind::leveldb);
+  auto& b = backend_of(*h);
+  auto& t = b.table<int64_t, int64_t>("plain");
+  auto kg = [](int64_t k) { return key_group_of(k, default_max_parallelism); };
+  const int64_t n = 3 * static_cast<int64_t>(keyed_state_backend::cache_limit);
+  for (int64_t k = 0; k < n; ++k) {
+    t.put(k, kg(k), k * 10);
+    b.maybe_flush();
   }
+  for (int64_t k = 0; k < n; k += 2) {
+    CAF_REQUIRE(t.find(k, kg(k)) != nullptr);
+    *t.find(k, kg(k)) += 1; // in place, as operators do
+    b.maybe_flush();
+  }
+  for (int64_t k = 0; k < n; k += 3) {
+    t.erase(k, kg(k));
+    b.maybe_flush();
+  }
+  b.flush();
+  CAF_CHECK_EQUAL(t.cached(), 0u);
+  size_t wrong = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    auto* v = t.find(k, kg(k));
+    if (k % 3 == 0)
+      wrong += v != nullptr;
+    else
+      wrong += v == nullptr || *v != k * 10 + (k % 2 == 0 ? 1 : 0);
+  }
+  CAF_CHECK_EQUAL(wrong, 0u);
+  int64_t expected_size = n - (n + 2) / 3;
+  CAF_CHECK_EQUAL(t.size(), static_cast<size_t>(expected_size));
+  // Erase then re-create before a flush: the new value wins.
+  t.erase(1, kg(1));
+  t.put(1, kg(1), 77);
+  b.flush();
+  CAF_REQUIRE(t.find(1, kg(1)) != nullptr);
+  CAF_CHECK_EQUAL(*t.find(1, kg(1)), 77);
+  // for_each sees every stored entry of a group and keeps changes.
+  size_t seen = 0;
+  t.for_each([&seen](const int64_t&, int64_t& v) {
+    ++seen;
+    v = -1;
+  });
+  CAF_CHECK_EQUAL(seen, static_cast<size_t>(expected_size));
+  CAF_CHECK_EQUAL(*t.find(2, kg(2)), -1);
+  // clear_key_group drops the group from the database.
+  auto g = kg(2);
+  t.clear_key_group(g);
+  CAF_CHECK(t.find(2, kg(2)) == nullptr);
+  // The database lives in its own directory, removed with the operator.
+  auto path = b.store()->path();
+  CAF_CHECK(::access(path.c_str(), F_OK) == 0);
+  h.reset();
+  CAF_CHECK(::access(path.c_str(), F_OK) != 0);
+}
+
+CAF_TEST(leveldb state needs codecs and says so) {
+  struct opaque {
+    int x = 0;
+  };
+  auto h = make(0, 1, state_backend_kind::leveldb);
+  CAF_CHECK(test::throws<std::logic_error>(
+      [&] { backend_of(*h).table<std::string, opaque>("opaque"); },
+      "LevelDB state backend needs"));
 }
 
 CAF_TEST(a snapshot of snapshots is stable and state types without codecs
@@ -229,13 +329,17 @@ struct sum_values : aggregate_function<reading, int64_t, int64_t> {
 };
 
 template <class Assigner>
-std::unique_ptr<window_harness> make_window(Assigner a, int index, int p) {
+std::unique_ptr<window_harness>
+make_window(Assigner a, int index, int p,
+            state_backend_kind kind = state_backend_kind::memory) {
   key_selector<reading, int64_t> key = [](const reading& r) { return r.key; };
   auto op = make_aggregate_process_window_operator<int64_t, reading,
                                                    std::string>(
       key, a, window_options<time_window, reading>{}, sum_values{},
       std::make_unique<describe>());
   auto h = std::make_unique<window_harness>(std::move(op), index, p);
+  if (kind == state_backend_kind::leveldb)
+    h->use_leveldb(next_state_dir());
   h->open();
   return h;
 }
@@ -245,7 +349,7 @@ snapshot take_window(window_harness& h) {
       &h.op());
   snapshot s;
   s.range = keyed->backend().range();
-  s.bytes = keyed->backend().snapshot(s.offsets);
+  s.bytes = keyed->backend().snapshot_deferred()(s.offsets);
   return s;
 }
 
@@ -296,13 +400,15 @@ run_windows(std::vector<std::unique_ptr<window_harness>>& hs, int64_t from,
 // snapshot fire after the restore, at any parallelism, with the contents
 // from before.
 CAF_TEST(open windows and their timers survive a rescale) {
+  for (auto kind : both_backends)
   for (bool sessions : {false, true}) {
-    CAF_MESSAGE((sessions ? "session windows" : "tumbling windows"));
+    CAF_MESSAGE((sessions ? "session windows" : "tumbling windows")
+                << " on " << to_string(kind));
     auto make_one = [&](int i, int p) {
       return sessions ? make_window(event_time_session_windows::with_gap(30),
-                                    i, p)
+                                    i, p, kind)
                       : make_window(tumbling_event_time_windows::of(100), i,
-                                    p);
+                                    p, kind);
     };
     std::vector<std::unique_ptr<window_harness>> ref;
     ref.push_back(make_one(0, 1));

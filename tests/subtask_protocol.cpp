@@ -128,7 +128,7 @@ struct fixture : test_coordinator_fixture<> {
   caf::actor spawn_subtask(std::shared_ptr<const job_graph> g, int v,
                            int index = 0) {
     auto hdl = sys.spawn(subtask_actor,
-                         deployment{job_id, g, v, index, coord, {}, nullptr});
+                         deployment{job_id, g, v, index, coord, {}, nullptr, "test", 0});
     self->send(coord, hdl);
     run();
     return hdl;

@@ -279,24 +279,10 @@ std::optional<uint64_t> parse_checkpoint_dir_name(std::string_view name) {
 void make_directories(const std::string& path) {
   if (path.empty())
     throw checkpoint_error("a checkpoint directory needs a non-empty path");
-  std::string prefix;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    auto next = path.find('/', pos + 1);
-    prefix = path.substr(0, next);
-    pos = next;
-    if (prefix.empty() || prefix == "/")
-      continue;
-    struct stat st {};
-    if (::stat(prefix.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode))
-        throw checkpoint_error("cannot use '" + path + "' as a directory: '"
-                               + prefix + "' is a file");
-      continue;
-    }
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
-      throw checkpoint_error("cannot create directory '" + prefix
-                             + "': " + reason());
+  try {
+    create_directories(path);
+  } catch (const std::runtime_error& e) {
+    throw checkpoint_error(e.what());
   }
 }
 

@@ -26,15 +26,28 @@ public:
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
     max_parallelism_ = ctx.max_parallelism();
-    backend_ = std::make_unique<keyed_state_backend>(ctx.key_groups(),
-                                                     max_parallelism_);
+    std::shared_ptr<kv_store> store;
+    if (ctx.state_backend() == state_backend_kind::leveldb)
+      store = kv_store::open_fresh(ctx.local_state_path(*this));
+    backend_ = std::make_unique<keyed_state_backend>(
+        ctx.key_groups(), max_parallelism_, std::move(store));
   }
 
   keyed_state_backend& backend() { return *backend_; }
 
-  /// Keyed state (and timers) by key group.
+  /// LevelDB: the cache is written back between batches once it is full.
+  void process_batch(record_batch<In>& batch) override {
+    backend_->maybe_flush();
+    one_input_operator<In, Out>::process_batch(batch);
+  }
+
+  /// Keyed state (and timers) by key group. On LevelDB the database is
+  /// read on the checkpoint writer's thread, from a database snapshot.
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
-    out.keyed = backend_->snapshot(out.key_group_offsets);
+    if (backend_->store())
+      out.keyed_deferred = backend_->snapshot_deferred();
+    else
+      out.keyed = backend_->snapshot(out.key_group_offsets);
   }
 
   /// The key groups of this subtask, from whichever old subtask had them.

@@ -15,6 +15,7 @@
 
 #include "libstream/codec.hpp"
 #include "libstream/key_group.hpp"
+#include "libstream/state/kv_store.hpp"
 
 namespace libstream {
 
@@ -22,7 +23,7 @@ namespace libstream {
 class keyed_table_base {
 public:
   virtual ~keyed_table_base() = default;
-  virtual size_t size() const noexcept = 0;
+  virtual size_t size() const = 0;
   /// Drops every entry of one key group (used when state moves away).
   virtual void clear_key_group(int key_group) = 0;
 
@@ -35,17 +36,65 @@ public:
   /// Adds the entries of key group `key_group` that snapshot wrote, read
   /// from `r`. Throws codec_error for bytes that do not decode.
   virtual void restore(int key_group, byte_reader& r) = 0;
+
+  /// LevelDB-backed tables: adds the cached entries to the store's pending
+  /// batch and empties the cache (pointers into it become invalid).
+  virtual void flush_to_store() {}
+
+  /// LevelDB-backed tables: entries in the cache.
+  virtual size_t cached() const noexcept { return 0; }
 };
+
+/// The key prefix of key group `kg` in a LevelDB state database: two bytes,
+/// big-endian, so that one key group is one contiguous range and the
+/// groups are in order.
+inline std::string kv_key_group_prefix(int kg) {
+  std::string out(2, '\0');
+  out[0] = static_cast<char>((kg >> 8) & 0xff);
+  out[1] = static_cast<char>(kg & 0xff);
+  return out;
+}
+
+/// The key prefix of table `name` in key group `kg`: the group, the name's
+/// length (one byte) and the name. The encoded key follows.
+inline std::string kv_table_prefix(int kg, const std::string& name) {
+  auto out = kv_key_group_prefix(kg);
+  out += static_cast<char>(name.size());
+  out += name;
+  return out;
+}
+
+/// The first key after every key that starts with `prefix`.
+inline std::string kv_prefix_end(std::string prefix) {
+  while (!prefix.empty()
+         && static_cast<unsigned char>(prefix.back()) == 0xff)
+    prefix.pop_back();
+  if (!prefix.empty())
+    prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
 
 /// A table of keyed state of one name over the key groups of one subtask.
 /// Every entry records its key group, so the table can be snapshotted and
 /// redistributed per key group.
 ///
-/// This is the heap implementation: an open-addressing index (power-of-two
-/// capacity, linear probing, no division on lookup) over individually
-/// allocated entries, so a value's address stays valid until its entry is
-/// erased. Lookups take the key's spread hash (key_hash), which callers
-/// compute once per record for the key group as well.
+/// An open-addressing index (power-of-two capacity, linear probing, no
+/// division on lookup) over individually allocated entries, so a value's
+/// address stays valid until its entry is erased. Lookups take the key's
+/// spread hash (key_hash), which callers compute once per record for the
+/// key group as well.
+///
+/// On the heap backend the index holds every entry. On the LevelDB backend
+/// (a kv_store given) it is a write-back cache in front of the database:
+/// a lookup that misses reads the key's entry from the database (one point
+/// read, decoded once), and the cache remembers present, erased and absent
+/// keys until flush_to_store() writes them back. Values are changed in
+/// place through the pointers find() returns, as on the heap, so every
+/// cached present entry is written back. The keyed_state_backend flushes
+/// between records (see maybe_flush), so a pointer stays valid while one
+/// record or timer is processed. Database keys are
+/// kv_table_prefix(key group, table name) + the key's codec bytes; values
+/// are the value's codec bytes, the same bytes a snapshot holds.
 template <class K, class V, class Hash = key_hasher<K>>
 class keyed_table final : public keyed_table_base {
 public:
@@ -54,11 +103,29 @@ public:
     V value;
     uint32_t hash;
     int key_group;
+    /// LevelDB-backed tables only: whether the key is present (0), erased
+    /// since it was cached (1: deleted at flush) or absent from the
+    /// database (2: nothing to write).
+    uint8_t mark = 0;
   };
 
   explicit keyed_table(key_group_range range,
-                       int max_parallelism = default_max_parallelism)
-      : range_(range), max_parallelism_(max_parallelism) {
+                       int max_parallelism = default_max_parallelism,
+                       std::shared_ptr<kv_store> store = nullptr,
+                       std::string name = {})
+      : range_(range), max_parallelism_(max_parallelism),
+        store_(std::move(store)), name_(std::move(name)) {
+    if (store_) {
+      if constexpr (!has_codec_v<K> || !has_codec_v<V>)
+        throw std::logic_error(
+            "keyed state '" + name_
+            + "' has a type without a codec, which the LevelDB state "
+              "backend needs: give it a libstream::codec specialization "
+              "(libstream/codec.hpp)");
+      if (name_.empty() || name_.size() > 255)
+        throw std::logic_error("keyed state on LevelDB needs a name of 1 to "
+                               "255 bytes, got '" + name_ + "'");
+    }
     slots_.resize(16);
   }
 
@@ -78,14 +145,10 @@ public:
 
   V* find(const K& key, int key_group, uint32_t h) {
     check(key_group);
-    auto mask = slots_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      auto& s = slots_[i];
-      if (s.ptr == nullptr)
-        return nullptr;
-      if (s.hash == h && live(s.ptr) && s.ptr->key == key)
-        return &s.ptr->value;
-    }
+    auto* e = lookup(key, h);
+    if (e == nullptr && store_)
+      e = load(key, key_group, h);
+    return e != nullptr && e->mark == 0 ? &e->value : nullptr;
   }
 
   /// Returns the value for `key`, default-constructing it when absent.
@@ -94,9 +157,17 @@ public:
   }
 
   V& get_or_create(const K& key, int key_group, uint32_t h) {
-    if (auto* v = find(key, key_group, h))
-      return *v;
-    return insert(key, key_group, h, V{});
+    check(key_group);
+    auto* e = lookup(key, h);
+    if (e == nullptr && store_)
+      e = load(key, key_group, h);
+    if (e == nullptr)
+      return insert(key, key_group, h, V{})->value;
+    if (e->mark != 0) {
+      e->value = V{};
+      e->mark = 0;
+    }
+    return e->value;
   }
 
   void put(const K& key, int key_group, V value) {
@@ -104,10 +175,13 @@ public:
   }
 
   void put(const K& key, int key_group, uint32_t h, V value) {
-    if (auto* v = find(key, key_group, h))
-      *v = std::move(value);
-    else
+    check(key_group);
+    if (auto* e = lookup(key, h)) {
+      e->value = std::move(value);
+      e->mark = 0;
+    } else {
       insert(key, key_group, h, std::move(value));
+    }
   }
 
   bool erase(const K& key, int key_group) {
@@ -116,6 +190,16 @@ public:
 
   bool erase(const K& key, int key_group, uint32_t h) {
     check(key_group);
+    if (store_) {
+      auto* e = lookup(key, h);
+      if (e == nullptr)
+        e = load(key, key_group, h);
+      if (e->mark != 0)
+        return false;
+      e->value = V{};
+      e->mark = 1;
+      return true;
+    }
     auto mask = slots_.size() - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
       auto& s = slots_[i];
@@ -131,9 +215,14 @@ public:
   }
 
   /// Calls f(key, value) for each entry of one key group.
+  /// Changes to the values are kept; `f` must not insert or erase.
   template <class F>
   void for_each(int key_group, F&& f) {
     check(key_group);
+    if (store_) {
+      for_each_stored(key_group, f);
+      return;
+    }
     for (auto& s : slots_)
       if (live(s.ptr) && s.ptr->key_group == key_group)
         f(s.ptr->key, s.ptr->value);
@@ -142,18 +231,85 @@ public:
   /// Calls f(key, value) for every entry. `f` must not insert or erase.
   template <class F>
   void for_each(F&& f) {
+    if (store_) {
+      for (int g = range_.first; g < range_.last; ++g)
+        for_each_stored(g, f);
+      return;
+    }
     for (auto& s : slots_)
       if (live(s.ptr))
         f(s.ptr->key, s.ptr->value);
   }
 
-  size_t size() const noexcept override { return size_; }
+  /// The number of entries. On LevelDB this writes the cache back and
+  /// counts the database's keys: for tests and diagnostics, not per record.
+  size_t size() const override {
+    if (!store_)
+      return size_;
+    auto* self = const_cast<keyed_table*>(this);
+    self->flush_to_store();
+    size_t n = 0;
+    for (int g = range_.first; g < range_.last; ++g) {
+      auto prefix = kv_table_prefix(g, name_);
+      store_->scan(prefix, kv_prefix_end(prefix),
+                   [&n](std::string_view, std::string_view) { ++n; });
+    }
+    return n;
+  }
+
+  size_t cached() const noexcept override { return store_ ? size_ : 0; }
+
+  void flush_to_store() override {
+    if (!store_ || size_ == 0)
+      return;
+    if constexpr (has_codec_v<K> && has_codec_v<V>) {
+      std::string key;
+      byte_writer value;
+      for (auto& s : slots_) {
+        if (!live(s.ptr))
+          continue;
+        auto* e = s.ptr;
+        if (e->mark != 2) {
+          db_key(e->key_group, e->key, key);
+          if (e->mark == 0) {
+            value.clear();
+            codec<V>::encode(e->value, value);
+            store_->put(key, value.data());
+          } else {
+            store_->erase(key);
+          }
+        }
+        delete e;
+      }
+      std::fill(slots_.begin(), slots_.end(), slot{});
+      used_ = 0;
+      size_ = 0;
+    }
+  }
 
   void snapshot(std::vector<byte_writer>& groups) const override {
     if constexpr (has_codec_v<K> && has_codec_v<V>) {
       if (groups.size() != static_cast<size_t>(range_.size()))
         throw std::logic_error("keyed_table::snapshot: one writer per key "
                                "group of the range expected");
+      if (store_) {
+        const_cast<keyed_table*>(this)->flush_to_store();
+        for (size_t g = 0; g < groups.size(); ++g) {
+          auto prefix = kv_table_prefix(range_.first + static_cast<int>(g),
+                                        name_);
+          size_t n = 0;
+          byte_writer entries;
+          store_->scan(prefix, kv_prefix_end(prefix),
+                       [&](std::string_view k, std::string_view v) {
+                         entries.put_raw(k.substr(prefix.size()));
+                         entries.put_raw(v);
+                         ++n;
+                       });
+          groups[g].put_varint(n);
+          groups[g].put_raw(entries.data());
+        }
+        return;
+      }
       std::vector<std::vector<const entry*>> by_group(groups.size());
       for (auto& s : slots_)
         if (live(s.ptr))
@@ -180,8 +336,13 @@ public:
     if constexpr (has_codec_v<K> && has_codec_v<V>) {
       check(key_group);
       auto n = r.get_length(1);
+      std::string prefix;
+      if (store_)
+        prefix = kv_table_prefix(key_group, name_);
       for (size_t i = 0; i < n; ++i) {
+        auto at_key = r.position();
         auto k = codec<K>::decode(r);
+        auto at_value = r.position();
         auto v = codec<V>::decode(r);
         auto h = key_hash<K, Hash>(k);
         if (key_group_of_hash(h, max_parallelism_) != key_group)
@@ -189,8 +350,18 @@ public:
                  + std::to_string(key_group_of_hash(h, max_parallelism_))
                  + " is stored under key group " + std::to_string(key_group)
                  + " (another key hash or max parallelism?)");
-        put(k, key_group, h, std::move(v));
+        if (store_) {
+          // Straight into the database: the bytes are the database's.
+          store_->put(prefix + std::string{r.consumed(at_key, at_value)},
+                      r.consumed(at_value, r.position()));
+          if (store_->pending_bytes() > (8u << 20))
+            store_->write_pending();
+        } else {
+          put(k, key_group, h, std::move(v));
+        }
       }
+      if (store_)
+        store_->write_pending();
     } else {
       throw std::logic_error("keyed state of a type without a codec cannot "
                              "be restored: give it a libstream::codec");
@@ -205,6 +376,10 @@ public:
         s.ptr = tombstone();
         --size_;
       }
+    if (store_) {
+      auto prefix = kv_table_prefix(key_group, name_);
+      store_->erase_range(prefix, kv_prefix_end(prefix));
+    }
   }
 
   key_group_range range() const noexcept { return range_; }
@@ -224,6 +399,72 @@ private:
     return p != nullptr && p != tombstone();
   }
 
+  entry* lookup(const K& key, uint32_t h) const {
+    auto mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      auto& s = slots_[i];
+      if (s.ptr == nullptr)
+        return nullptr;
+      if (s.hash == h && live(s.ptr) && s.ptr->key == key)
+        return s.ptr;
+    }
+  }
+
+  /// LevelDB: reads `key` from the database into the cache (present or
+  /// absent) and returns its entry.
+  entry* load(const K& key, int key_group, uint32_t h) {
+    if constexpr (has_codec_v<K> && has_codec_v<V>) {
+      db_key(key_group, key, scratch_key_);
+      if (store_->get(scratch_key_, scratch_value_)) {
+        byte_reader r{scratch_value_};
+        return insert(key, key_group, h, codec<V>::decode(r));
+      }
+      auto* e = insert(key, key_group, h, V{});
+      e->mark = 2;
+      return e;
+    } else {
+      throw std::logic_error("unreachable: LevelDB state without a codec");
+    }
+  }
+
+  void db_key(int key_group, const K& key, std::string& out) const {
+    if constexpr (has_codec_v<K>) {
+      byte_writer w;
+      w.put_raw(kv_key_group_prefix(key_group));
+      w.put_u8(static_cast<uint8_t>(name_.size()));
+      w.put_raw(name_);
+      codec<K>::encode(key, w);
+      out = w.take();
+    }
+  }
+
+  template <class F>
+  void for_each_stored(int key_group, F& f) {
+    if constexpr (has_codec_v<K> && has_codec_v<V>) {
+      flush_to_store();
+      auto prefix = kv_table_prefix(key_group, name_);
+      std::vector<std::pair<K, V>> entries;
+      store_->scan(prefix, kv_prefix_end(prefix),
+                   [&](std::string_view k, std::string_view v) {
+                     byte_reader kr{k.substr(prefix.size())};
+                     byte_reader vr{v};
+                     auto key = codec<K>::decode(kr);
+                     entries.emplace_back(std::move(key),
+                                          codec<V>::decode(vr));
+                   });
+      std::string key;
+      byte_writer value;
+      for (auto& [k, v] : entries) {
+        f(static_cast<const K&>(k), v);
+        db_key(key_group, k, key);
+        value.clear();
+        codec<V>::encode(v, value);
+        store_->put(key, value.data());
+      }
+      store_->write_pending();
+    }
+  }
+
   void check(int key_group) const {
     if (!range_.contains(key_group))
       throw std::out_of_range("key group " + std::to_string(key_group)
@@ -232,7 +473,7 @@ private:
                               + std::to_string(range_.last) + ")");
   }
 
-  V& insert(const K& key, int key_group, uint32_t h, V value) {
+  entry* insert(const K& key, int key_group, uint32_t h, V value) {
     if ((used_ + 1) * 2 > slots_.size())
       rehash(size_ * 4 > slots_.size() ? slots_.size() * 2 : slots_.size());
     auto* e = new entry{key, std::move(value), h, key_group};
@@ -243,7 +484,7 @@ private:
         s = slot{h, e};
         ++used_;
         ++size_;
-        return e->value;
+        return e;
       }
     }
   }
@@ -268,14 +509,20 @@ private:
 
   key_group_range range_;
   int max_parallelism_;
+  std::shared_ptr<kv_store> store_; // null: the heap backend
+  std::string name_;
+  std::string scratch_key_;
+  std::string scratch_value_;
   std::vector<slot> slots_;
   size_t used_ = 0; // live entries plus tombstones
   size_t size_ = 0; // live entries
 };
 
 /// The keyed state of one operator subtask: named tables over the subtask's
-/// key-group range. In memory for now; the same interface will front the
-/// LevelDB backend.
+/// key-group range, on the heap or (with a kv_store) in a LevelDB database
+/// behind a write-back cache. State attached by the operator itself (its
+/// timers) stays on the heap on both backends, as Flink's RocksDB backend
+/// does with heap timers.
 ///
 /// Snapshots are organised by key group, so that a restore can take any
 /// key groups from any earlier parallelism: snapshot() writes the groups of
@@ -285,8 +532,16 @@ private:
 /// known only then); until then they wait as bytes.
 class keyed_state_backend {
 public:
-  keyed_state_backend(key_group_range range, int max_parallelism)
-      : range_(range), max_parallelism_(max_parallelism) {}
+  keyed_state_backend(key_group_range range, int max_parallelism,
+                      std::shared_ptr<kv_store> store = nullptr)
+      : range_(range), max_parallelism_(max_parallelism),
+        store_(std::move(store)) {}
+
+  /// Entries the LevelDB cache holds before maybe_flush writes them back.
+  static constexpr size_t cache_limit = 4096;
+
+  /// The LevelDB store, or null on the heap backend.
+  const std::shared_ptr<kv_store>& store() const noexcept { return store_; }
 
   /// Returns the table `name`, creating it on first use. Throws when the
   /// name is already used with other types.
@@ -299,7 +554,7 @@ public:
                                + "' is used by the operator itself");
       i = tables_
               .emplace(name, std::make_unique<keyed_table<K, V, Hash>>(
-                                 range_, max_parallelism_))
+                                 range_, max_parallelism_, store_, name))
               .first;
       decode_pending(name, *i->second);
     }
@@ -321,6 +576,115 @@ public:
       throw std::logic_error("keyed state '" + name + "' exists already");
     attached_.emplace(name, &state);
     decode_pending(name, state);
+  }
+
+  /// LevelDB: writes every table's cache back to the database.
+  void flush() {
+    if (!store_)
+      return;
+    for (auto& kvp : tables_)
+      kvp.second->flush_to_store();
+    store_->write_pending();
+  }
+
+  /// LevelDB: flushes once the caches hold cache_limit entries. Called
+  /// between records only (pointers into the cache die here).
+  void maybe_flush() {
+    if (!store_)
+      return;
+    size_t n = 0;
+    for (auto& kvp : tables_)
+      n += kvp.second->cached();
+    if (n >= cache_limit)
+      flush();
+  }
+
+  /// Produces the bytes snapshot() would, with offsets, later and on any
+  /// thread (the asynchronous part of a checkpoint).
+  using deferred_snapshot = std::function<std::string(std::vector<uint64_t>&)>;
+
+  /// LevelDB: the synchronous part of a snapshot is a database snapshot
+  /// (after writing the caches back) and a copy of the heap-held state;
+  /// the returned function reads the database snapshot key group by key
+  /// group into the same format as snapshot(). On the heap backend it
+  /// encodes now and the function returns the bytes.
+  deferred_snapshot snapshot_deferred() {
+    if (!store_) {
+      std::vector<uint64_t> offsets;
+      auto bytes = snapshot(offsets);
+      return [bytes = std::move(bytes), offsets = std::move(offsets)](
+                 std::vector<uint64_t>& out) mutable {
+        out = std::move(offsets);
+        return std::move(bytes);
+      };
+    }
+    flush();
+    auto db = store_->take_snapshot();
+    // Heap-held state (attached, and restored but unclaimed) as bytes now.
+    std::vector<std::string> names;
+    for (auto& kvp : attached_)
+      names.push_back(kvp.first);
+    std::sort(names.begin(), names.end());
+    std::vector<std::vector<byte_writer>> per_table;
+    for (auto& name : names) {
+      per_table.emplace_back(static_cast<size_t>(range_.size()));
+      attached_.at(name)->snapshot(per_table.back());
+    }
+    std::vector<std::vector<std::pair<std::string, std::string>>> pending;
+    for (int g = range_.first; g < range_.last; ++g)
+      pending.push_back(pending_for(g));
+    return [range = range_, db = std::move(db), names = std::move(names),
+            per_table = std::move(per_table), pending = std::move(pending)](
+               std::vector<uint64_t>& offsets) {
+      std::string out;
+      offsets.clear();
+      for (int g = range.first; g < range.last; ++g) {
+        offsets.push_back(out.size());
+        auto gi = static_cast<size_t>(g - range.first);
+        // The database's tables of this group: runs of keys with one name.
+        struct part {
+          std::string name;
+          size_t count = 0;
+          std::string entries;
+        };
+        std::vector<part> parts;
+        db->scan(kv_key_group_prefix(g), kv_key_group_prefix(g + 1),
+                 [&parts](std::string_view k, std::string_view v) {
+                   if (k.size() < 3 || k.size() < 3u + uint8_t(k[2]))
+                     throw codec_error("a LevelDB state key of "
+                                       + std::to_string(k.size())
+                                       + " bytes has no table name");
+                   auto len = static_cast<uint8_t>(k[2]);
+                   auto name = k.substr(3, len);
+                   if (parts.empty() || parts.back().name != name)
+                     parts.push_back(part{std::string{name}, 0, {}});
+                   auto& p = parts.back();
+                   p.entries.append(k.substr(3u + len));
+                   p.entries.append(v);
+                   ++p.count;
+                 });
+        byte_writer w;
+        w.put_varint(parts.size() + names.size() + pending[gi].size());
+        for (auto& p : parts) {
+          w.put_bytes(p.name);
+          byte_writer entries;
+          entries.put_varint(p.count);
+          entries.put_raw(p.entries);
+          w.put_bytes(entries.data());
+        }
+        for (size_t t = 0; t < names.size(); ++t) {
+          w.put_bytes(names[t]);
+          w.put_bytes(per_table[t][gi].data());
+        }
+        for (auto& [name, bytes] : pending[gi]) {
+          w.put_bytes(name);
+          w.put_bytes(bytes);
+        }
+        out += w.data();
+      }
+      offsets.push_back(out.size());
+      return out;
+    };
   }
 
   /// The state of every key group of the range, one after the other.
@@ -429,6 +793,7 @@ private:
 
   key_group_range range_;
   int max_parallelism_;
+  std::shared_ptr<kv_store> store_;
   std::unordered_map<std::string, std::unique_ptr<keyed_table_base>> tables_;
   std::unordered_map<std::string, keyed_table_base*> attached_;
   std::map<std::string, std::vector<std::pair<int, std::string>>> pending_;

@@ -77,6 +77,23 @@ public:
     return ref;
   }
 
+  /// Keeps keyed state in a LevelDB database under `dir` (call before
+  /// open()); the database is removed with the operator.
+  void use_leveldb(std::string dir) {
+    leveldb_dir_ = std::move(dir);
+  }
+
+  state_backend_kind state_backend() const override {
+    return leveldb_dir_.empty() ? state_backend_kind::memory
+                                : state_backend_kind::leveldb;
+  }
+
+  std::string local_state_path(const operator_base&) const override {
+    if (leveldb_dir_.empty())
+      return operator_context::local_state_path(*op_);
+    return leveldb_dir_ + "/subtask-" + std::to_string(index_);
+  }
+
   void open() { op_->open(*this); }
 
   void process_element(In value, timestamp ts) {
@@ -182,6 +199,7 @@ private:
   int parallelism_;
   int max_parallelism_;
   timestamp now_ = 0;
+  std::string leveldb_dir_;
 };
 
 } // namespace libstream::testing
