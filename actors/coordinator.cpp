@@ -98,6 +98,8 @@ void complete_job(self_ptr self, uint64_t id, const std::string& note = "") {
   if (!note.empty())
     r.error += (r.error.empty() ? "" : "; ") + note;
   r.duration_ms = (monotonic_now_ns() - job.start_ns) / 1000000;
+  r.restarts = job.restart_count;
+  r.restarts_from_checkpoint = job.restarts_from_checkpoint;
   if (job.listener)
     self->send(job.listener, job_done_atom_v, std::move(r));
   for (auto k = self->state.subtasks.begin(); k != self->state.subtasks.end();)
@@ -450,6 +452,7 @@ void fail_or_restart(self_ptr self, job_info& job, std::string error) {
 void restart_job(self_ptr self, job_info& job) {
   job.restarting = false;
   ++job.attempt;
+  ++job.restart_count;
   job.deployed = job.wired = job.finished = job.committed = 0;
   job.committers.clear();
   job.committing = false;
@@ -464,6 +467,7 @@ void restart_job(self_ptr self, job_info& job) {
       ref->dir = job.last_completed_dir;
       ref->meta = read_metadata(ref->dir);
       job.restore = std::move(ref);
+      ++job.restarts_from_checkpoint;
     } catch (const std::exception& e) {
       end_job(self, job, job_status::failed,
               job.last_failure + "; the restart cannot read checkpoint '"

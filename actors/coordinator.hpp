@@ -83,6 +83,8 @@ struct coordinator_state {
     std::unique_ptr<restart_tracker> restarts;
     std::vector<size_t> slot_node; // slot -> node index
     uint32_t attempt = 0;
+    int restart_count = 0;            // restarts after failures
+    int restarts_from_checkpoint = 0; // of those, from a checkpoint
     bool restarting = false; // cancelling the attempt to redeploy
     bool checkpoint_timer_armed = false; // the periodic trigger runs
     std::string last_failure;

@@ -1,10 +1,14 @@
 #include "actors/embedded.hpp"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "caf/actor_system_config.hpp"
 #include "caf/event_based_actor.hpp"
@@ -17,6 +21,8 @@
 #include "actors/node.hpp"
 #include "actors/spawn.hpp"
 #include "libstream/checkpoint/restore.hpp"
+#include "libstream/file_io.hpp"
+#include "libstream/state/kv_store.hpp"
 
 namespace libstream {
 
@@ -134,6 +140,7 @@ public:
     auto& cp = g->config().checkpointing;
     if (cp.interval > 0)
       make_directories(cp.dir); // a file in the way fails here, clearly
+    prepare_local_state(g->config().state_backend);
     if (!cp.restore_from.empty()) {
       auto rp = find_restore_point(cp.restore_from);
       check_restore(rp.chosen, *g, cp.allow_non_restored_state);
@@ -151,6 +158,26 @@ public:
   }
 
 private:
+  /// LevelDB: the local state directory must be a writable directory (a
+  /// clear error before deploying, not a failure in every subtask), and
+  /// databases that killed processes left there are removed.
+  static void prepare_local_state(const state_backend_config& sb) {
+    if (sb.kind != state_backend_kind::leveldb)
+      return;
+    auto root = local_state_root(sb);
+    try {
+      create_directories(root);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("local state directory: "
+                                  + std::string{e.what()});
+    }
+    if (::access(root.c_str(), W_OK | X_OK) != 0)
+      throw std::invalid_argument("local state directory '" + root
+                                  + "' is not writable: "
+                                  + std::strerror(errno));
+    kv_store::remove_stale(root, "libstream-");
+  }
+
   void add_node(caf::scoped_actor& self, int32_t slots) {
     auto id = "node-" + std::to_string(nodes_.size());
     auto node = sys_->spawn(node_actor, id, slots);

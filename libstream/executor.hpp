@@ -21,6 +21,8 @@ struct job_result {
   job_status status = job_status::created;
   std::string error;       // why the job failed, empty otherwise
   int64_t duration_ms = 0; // from submission to the end
+  int restarts = 0;         // restarts after task failures
+  int restarts_from_checkpoint = 0; // of those, from a completed checkpoint
 };
 
 /// Thrown by execute() when the job failed; what() names the operator and

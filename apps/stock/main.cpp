@@ -45,32 +45,10 @@ int main(int argc, char** argv) {
       "quiet", "generator: print only the summary, not the rows")(
       "print-plan", "print the job's chains, parallelism and partitioning, "
                     "then exit without running it")(
-      "checkpoint-dir", po::value<std::string>(),
-      "take checkpoints into this directory (<dir>/<job id>/chk-<n>); "
-      "--output and --dead-letter then name directories of exactly-once "
-      "part files")(
-      "checkpoint-interval-ms",
-      po::value(&o.checkpoint_interval_ms)
-          ->default_value(o.checkpoint_interval_ms),
-      "milliseconds between checkpoints (with --checkpoint-dir)")(
-      "checkpointing-mode",
-      po::value(&o.checkpointing_mode)->default_value(o.checkpointing_mode),
-      "exactly-once or at-least-once")(
-      "from-savepoint", po::value<std::string>(),
-      "start from this savepoint, chk-<n> directory, or checkpoint root "
-      "(its most recently completed checkpoint)")(
-      "savepoint-dir", po::value<std::string>(),
-      "where --stop-with-savepoint-after-ms writes its savepoint")(
-      "stop-with-savepoint-after-ms",
-      po::value(&o.stop_with_savepoint_after_ms)
-          ->default_value(o.stop_with_savepoint_after_ms),
-      "after this many ms, take a savepoint and stop (resume with "
-      "--from-savepoint); 0: never")(
-      "rate", po::value(&o.rate)->default_value(o.rate),
-      "cap the input at this many records per second (0: no cap)")(
       "config", po::value<std::string>(),
       "INI file with any of these options (key = value); the command line "
       "wins (see configs/stock_aggregator.ini)");
+  o.ft.add_options(desc);
   po::variables_map vm;
   try {
     // No positional arguments: a file name without --input is an error,
@@ -105,12 +83,7 @@ int main(int argc, char** argv) {
     o.output = output;
   if (vm.count("dead-letter"))
     o.dead_letter = dead_letter;
-  if (vm.count("checkpoint-dir"))
-    o.checkpoint_dir = vm["checkpoint-dir"].as<std::string>();
-  if (vm.count("savepoint-dir"))
-    o.savepoint_dir = vm["savepoint-dir"].as<std::string>();
-  if (vm.count("from-savepoint"))
-    o.from_savepoint = vm["from-savepoint"].as<std::string>();
+  o.ft.read(vm);
   o.print_rows = vm.count("quiet") == 0;
   o.records_given = !vm["records"].defaulted();
   o.plan_only = vm.count("print-plan") > 0;

@@ -274,30 +274,11 @@ job_summary run(const job_options& o) {
   if (o.records_given && o.input)
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
-  if (o.checkpoint_interval_ms <= 0)
-    throw std::invalid_argument("--checkpoint-interval-ms must be positive, "
-                                "got "
-                                + std::to_string(o.checkpoint_interval_ms));
-  if (o.checkpointing_mode != "exactly-once"
-      && o.checkpointing_mode != "at-least-once")
-    throw std::invalid_argument("--checkpointing-mode is exactly-once or "
-                                "at-least-once, not '"
-                                + o.checkpointing_mode + "'");
-  if (o.rate < 0)
-    throw std::invalid_argument("--rate must not be negative");
+  o.ft.validate();
   stream_execution_environment env;
   env.set_parallelism(o.parallelism);
-  auto checkpointed = o.checkpoint_dir.has_value();
-  if (checkpointed) {
-    auto& cp = env.config().checkpointing;
-    cp.dir = *o.checkpoint_dir;
-    cp.interval = o.checkpoint_interval_ms;
-    cp.mode = o.checkpointing_mode == "exactly-once"
-                  ? checkpointing_mode::exactly_once
-                  : checkpointing_mode::at_least_once;
-  }
-  if (o.from_savepoint)
-    env.config().checkpointing.restore_from = *o.from_savepoint;
+  o.ft.apply(env.config());
+  auto checkpointed = o.ft.checkpointed();
   auto malformed = std::make_shared<std::atomic<uint64_t>>(0);
   auto counted = std::make_shared<std::atomic<uint64_t>>(0);
   auto rows = std::make_shared<std::atomic<uint64_t>>(0);
@@ -306,7 +287,7 @@ job_summary run(const job_options& o) {
   if (o.input) {
     if (o.dead_letter)
       dead.emplace("dead-letter");
-    auto lines = env.read_text_lines(*o.input, default_max_line_bytes, o.rate)
+    auto lines = env.read_text_lines(*o.input, default_max_line_bytes, o.ft.rate)
                      .uid("trades-file")
                      .process<text_line>(
                          [input = *o.input] {
@@ -335,7 +316,7 @@ job_summary run(const job_options& o) {
           .name("Dead Letter");
     trades = parsed;
   } else {
-    trades = env.from_generator(o.records, trade_generator{o.records}, o.rate,
+    trades = env.from_generator(o.records, trade_generator{o.records}, o.ft.rate,
                                 "Trade Generator");
     trades->uid("trade-generator");
   }
@@ -386,43 +367,17 @@ job_summary run(const job_options& o) {
     return s;
   }
   auto start = monotonic_now_ns();
-  if (o.stop_with_savepoint_after_ms < 0)
-    throw std::invalid_argument("--stop-with-savepoint-after-ms must not be "
-                                "negative");
-  if (o.stop_with_savepoint_after_ms > 0 && !o.savepoint_dir)
-    throw std::invalid_argument("--stop-with-savepoint-after-ms needs "
-                                "--savepoint-dir");
   auto client = env.execute_async("stock aggregator");
-  // Stop with a savepoint after a while, from a thread of its own (the
-  // main thread waits for signals).
-  std::string savepoint;
-  std::string savepoint_error;
-  std::thread stopper;
-  if (o.stop_with_savepoint_after_ms > 0)
-    stopper = std::thread{[&] {
-      auto deadline = std::chrono::steady_clock::now()
-                      + std::chrono::milliseconds{o.stop_with_savepoint_after_ms};
-      while (std::chrono::steady_clock::now() < deadline) {
-        if (client->status() != job_status::running)
-          return;
-        std::this_thread::sleep_for(std::chrono::milliseconds{10});
-      }
-      try {
-        savepoint = client->stop_with_savepoint(*o.savepoint_dir);
-      } catch (const std::exception& e) {
-        savepoint_error = e.what();
-      }
-    }};
+  apps::savepoint_stopper stopper{client, o.ft};
   auto outcome = wait_interruptible(*client, on_signal::cancel);
-  if (stopper.joinable())
-    stopper.join();
+  stopper.join();
   if (outcome.result.status == job_status::failed)
     throw job_failed("job '" + outcome.result.job_name
                      + "' failed: " + outcome.result.error);
   job_summary s;
   s.signal = outcome.signal;
-  s.savepoint = savepoint;
-  s.savepoint_error = savepoint_error;
+  s.savepoint = stopper.path();
+  s.savepoint_error = stopper.error();
   s.cancelled = outcome.result.status == job_status::canceled;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
   // Parsers add their counts at close(), before their subtasks report the

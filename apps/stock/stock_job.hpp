@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include "common/fault_tolerance.hpp"
+
 namespace stock {
 
 /// What the stock aggregator runs: trades from a CSV file or the built-in
@@ -19,17 +21,10 @@ struct job_options {
   bool records_given = false; // --records was on the command line
   bool print_rows = true;     // generator only: print result rows
   bool plan_only = false;     // build the job, describe its plan, run nothing
-  // Fault tolerance: with a checkpoint directory, checkpoints every
-  // interval, and --output / --dead-letter name directories of
+  // Checkpoints, state backend, savepoints, rate: with a checkpoint
+  // directory, --output and --dead-letter name directories of
   // exactly-once part files.
-  std::optional<std::string> checkpoint_dir;
-  int64_t checkpoint_interval_ms = 1000;
-  std::string checkpointing_mode = "exactly-once";
-  std::optional<std::string> from_savepoint; // checkpoint, chk-<n> or root
-  double rate = 0;                           // input records/s, 0 = no cap
-  // Stop with a savepoint into savepoint_dir after this many ms (0 = no).
-  int64_t stop_with_savepoint_after_ms = 0;
-  std::optional<std::string> savepoint_dir;
+  apps::fault_tolerance ft;
 };
 
 struct job_summary {

@@ -28,7 +28,7 @@
 
 #include "libstream/libstream.hpp"
 #include "libstream/signals.hpp"
-#include "libstream/sinks/staged_file.hpp"
+#include "common/fault_tolerance.hpp"
 
 namespace po = boost::program_options;
 using namespace libstream;
@@ -59,6 +59,25 @@ struct word_count {
   std::string word;
   int64_t count = 0;
 };
+
+} // namespace
+
+/// Rolling counts are keyed state: checkpointed with this codec.
+template <>
+struct libstream::codec<word_count> {
+  static void encode(const word_count& w, byte_writer& out) {
+    codec<std::string>::encode(w.word, out);
+    codec<int64_t>::encode(w.count, out);
+  }
+  static word_count decode(byte_reader& in) {
+    word_count w;
+    w.word = codec<std::string>::decode(in);
+    w.count = codec<int64_t>::decode(in);
+    return w;
+  }
+};
+
+namespace {
 
 /// Splits a line into lowercase words. A word is a run of ASCII letters and
 /// digits; bytes of 0x80 and above (UTF-8 sequences) also belong to words,
@@ -91,61 +110,39 @@ std::string to_line(const word_count& w) {
   return w.word + "," + std::to_string(w.count);
 }
 
-/// Keeps the latest count of every word and writes "word,count" lines,
-/// sorted by word, when the input ends. Runs with parallelism 1. A file is
-/// staged and appears only when the job has finished (a two-phase sink,
-/// as write_as_text); it is created at open(), so an unwritable path fails
-/// the job at once.
-class final_counts_sink final : public sink_function<word_count> {
+/// Keeps the latest count of every word and emits "word,count" lines,
+/// sorted by word, when the input ends. Runs with parallelism 1. The counts
+/// are checkpointed as function state, so a restored job ends with the
+/// same lines.
+class final_counts final : public process_function<word_count, std::string> {
 public:
-  explicit final_counts_sink(std::optional<std::string> path)
-      : path_(std::move(path)) {}
-
-  void open(const runtime_info&) override {
-    if (path_) {
-      file_ = std::make_unique<staged_file>(*path_);
-      file_->open();
-    }
-  }
-
-  void invoke(const word_count& w, timestamp) override {
+  void process_element(const word_count& w, context&,
+                       collector<std::string>&) override {
     // The rolling count of a word only grows; the largest is the latest.
     auto& c = counts_[w.word];
     c = std::max(c, w.count);
   }
 
-  void finish() override {
-    std::string text;
-    for (auto& [word, count] : counts_) {
-      text += word;
-      text += ',';
-      text += std::to_string(count);
-      text += '\n';
-      if (file_ && text.size() >= 64 * 1024) {
-        file_->write(text);
-        text.clear();
-      }
-    }
-    if (file_) {
-      file_->write(text);
-      file_->finish();
-    } else {
-      write_stdout(text);
-    }
+  void end_input(collector<std::string>& out) override {
+    for (auto& [word, count] : counts_)
+      out.collect(word + "," + std::to_string(count));
   }
 
-  bool transactional() const override { return file_ != nullptr; }
+  std::string snapshot_function_state() override {
+    byte_writer w;
+    codec<std::map<std::string, int64_t>>::encode(counts_, w);
+    return w.take();
+  }
 
-  void commit() override { file_->publish(); }
-
-  void close() override {
-    if (file_)
-      file_->discard();
+  void initialize_state(const std::vector<std::string>& states) override {
+    for (auto& bytes : states) {
+      byte_reader r{bytes};
+      for (auto& [word, count] : codec<std::map<std::string, int64_t>>::decode(r))
+        counts_[word] = std::max(counts_[word], count);
+    }
   }
 
 private:
-  std::optional<std::string> path_;
-  std::unique_ptr<staged_file> file_;
   std::map<std::string, int64_t> counts_;
 };
 
@@ -210,16 +207,39 @@ struct options {
   std::optional<std::string> output;
   std::optional<int> parallelism;
   std::optional<int64_t> window_ms;
+  apps::fault_tolerance ft;
 };
 
+/// Writes `rows` to --output (a part-file directory with checkpoints, else
+/// a file that appears when the job has finished) or stdout.
+void write_rows(data_stream<std::string> rows, const options& o,
+                const std::string& header) {
+  auto same = [](const std::string& s) { return s; };
+  if (!o.output)
+    rows.print().set_parallelism(1);
+  else if (o.ft.checkpointed())
+    rows.sink_to_files(*o.output, same, header)
+        .set_parallelism(1)
+        .name("File Output")
+        .uid("file-output");
+  else
+    rows.write_as_text(*o.output, same)
+        .set_parallelism(1)
+        .name("File Output");
+}
+
 /// Runs the job; says whether a signal stopped or cancelled it.
-interruptible_result run(const options& o) {
+interruptible_result run(const options& o, std::string& savepoint) {
+  o.ft.validate();
   stream_execution_environment env;
   if (o.parallelism)
     env.set_parallelism(*o.parallelism);
+  o.ft.apply(env.config());
   std::optional<data_stream<std::string>> lines;
   if (o.input)
-    lines = env.read_text_file(*o.input);
+    lines = env.read_text_lines(*o.input, default_max_line_bytes, o.ft.rate)
+                .uid("text-file")
+                .map([](const text_line& l) { return l.text; }, "Line Text");
   else if (o.socket)
     lines = env.socket_text_stream(o.socket->host, o.socket->port);
   else
@@ -236,34 +256,22 @@ interruptible_result run(const options& o) {
         = words.window(tumbling_processing_time_windows::of(*o.window_ms))
               .aggregate(
                   count_words{}, [] { return std::make_unique<window_row>(); },
-                  "Window Count");
-    if (o.output)
-      rows.write_as_text(*o.output, [](const std::string& s) { return s; })
-          .set_parallelism(1)
-          .name("File Output");
-    else
-      rows.print().set_parallelism(1);
+                  "Window Count")
+              .uid("window-count");
+    write_rows(rows, o, "window_start_ms,window_end_ms,word,count");
   } else {
-    auto counts = words.sum(&word_count::count);
+    auto counts = words.sum(&word_count::count).uid("rolling-count");
     if (o.socket) {
       // Unbounded: every update of a count, as it happens.
-      if (o.output)
-        counts.write_as_text(*o.output, to_line)
-            .set_parallelism(1)
-            .name("File Output");
-      else
-        counts.print("", to_line).set_parallelism(1);
+      write_rows(counts.map(to_line, "Format"), o, "word,count");
     } else {
-      auto path = o.output;
-      auto sink = counts
-                      .add_sink(
-                          [path] {
-                            return std::make_unique<final_counts_sink>(path);
-                          },
-                          "Final Counts")
-                      .set_parallelism(1);
-      if (path)
-        sink.writes_file(*path);
+      auto finals = counts
+                        .process<std::string>(
+                            [] { return std::make_unique<final_counts>(); },
+                            "Final Counts")
+                        .uid("final-counts")
+                        .set_parallelism(1);
+      write_rows(finals, o, "word,count");
     }
   }
   // A bounded input is cancelled by the first signal (a partial count
@@ -271,8 +279,14 @@ interruptible_result run(const options& o) {
   // ends as if the server had closed the connection, and what was counted
   // is written out.
   auto client = env.execute_async("word count");
+  apps::savepoint_stopper stopper{client, o.ft};
   auto outcome = wait_interruptible(
       *client, o.socket ? on_signal::stop : on_signal::cancel);
+  stopper.join();
+  if (!stopper.error().empty())
+    std::cerr << prog << ": no savepoint was taken: " << stopper.error()
+              << '\n';
+  savepoint = stopper.path();
   if (outcome.result.status == job_status::failed)
     throw job_failed("job '" + outcome.result.job_name
                      + "' failed: " + outcome.result.error);
@@ -311,9 +325,13 @@ int main(int argc, char** argv) {
       "parallelism of the job's operators, 1..128 (default: the number of "
       "cores)")(
       "window-ms", po::value(&window_ms),
-      "count per tumbling processing-time window of this many milliseconds");
-  po::variables_map vm;
+      "count per tumbling processing-time window of this many milliseconds")(
+      "config", po::value<std::string>(),
+      "INI file with any of these options (key = value); the command line "
+      "wins");
   options o;
+  o.ft.add_options(desc);
+  po::variables_map vm;
   try {
     // No positional arguments: a stray word (a file name without --input)
     // is an error, not silently ignored.
@@ -322,7 +340,15 @@ int main(int argc, char** argv) {
                   .positional(po::positional_options_description{})
                   .run(),
               vm);
+    if (vm.count("config")) {
+      auto path = vm["config"].as<std::string>();
+      std::ifstream in{path};
+      if (!in)
+        throw std::invalid_argument("cannot open config file '" + path + "'");
+      po::store(po::parse_config_file(in, desc), vm);
+    }
     po::notify(vm);
+    o.ft.read(vm);
     if (vm.count("help")) {
       std::cout << desc << '\n';
       return 0;
@@ -371,7 +397,11 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    auto outcome = run(o);
+    std::string savepoint;
+    auto outcome = run(o, savepoint);
+    if (!savepoint.empty())
+      std::cerr << prog << ": stopped with savepoint " << savepoint
+                << " (resume with --from-savepoint)\n";
     auto sig = outcome.signal;
     if (sig == 0)
       return 0;
