@@ -258,6 +258,16 @@ inline size_t count_prefixed(const std::string& dir, const std::string& prefix) 
   return n;
 }
 
+/// True once a completed checkpoint (<root>/<job>/chk-<n>/_metadata)
+/// exists under `root`.
+inline bool has_checkpoint(const std::string& root) {
+  for (auto& job : list_dir(root))
+    for (auto& chk : list_dir(root + "/" + job))
+      if (file_exists(root + "/" + job + "/" + chk + "/_metadata"))
+        return true;
+  return false;
+}
+
 /// Milliseconds on a monotonic clock.
 inline int64_t now_ms() {
   using namespace std::chrono;

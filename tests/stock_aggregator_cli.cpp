@@ -591,15 +591,6 @@ CAF_TEST(a second signal exits at once) {
 
 namespace {
 
-/// True once a completed checkpoint exists under `root`.
-bool has_checkpoint(const std::string& root) {
-  for (auto& job : list_dir(root))
-    for (auto& chk : list_dir(root + "/" + job))
-      if (file_exists(root + "/" + job + "/" + chk + "/_metadata"))
-        return true;
-  return false;
-}
-
 /// The rows of every visible part file of `dir`, sorted; checks headers.
 std::vector<std::string> part_rows(const std::string& dir) {
   std::vector<std::string> rows;
@@ -622,31 +613,42 @@ std::vector<std::string> part_rows(const std::string& dir) {
 CAF_TEST(a killed run resumes from its checkpoints with exactly once output) {
   auto many = make_trades(20000, 5);
   auto input = write_input("many.csv", lines_of(many));
-  auto out = dir.file("out");
-  auto chk = dir.file("chk");
-  std::vector<std::string> args = {"--input", input, "--output", out,
-                                    "--checkpoint-dir", chk,
-                                    "--checkpoint-interval-ms", "100",
-                                    "--parallelism", "2"};
-  {
-    auto slow = args;
-    slow.insert(slow.end(), {"--rate", "8000"});
-    background_child child{dir, exe, slow};
-    CAF_REQUIRE(background_child::wait_until(
-        [&] { return has_checkpoint(chk); }, 20000));
-    ::usleep(300 * 1000); // some more, and some output committed
-    child.signal(SIGKILL);
-    CAF_CHECK_EQUAL(child.wait_for(5000),
-                    background_child::killed_by(SIGKILL));
+  for (std::string backend : {"memory", "leveldb"}) {
+    CAF_MESSAGE("state backend " << backend);
+    auto out = dir.file("out-" + backend);
+    auto chk = dir.file("chk-" + backend);
+    auto state = dir.file("state-" + backend);
+    std::vector<std::string> args = {"--input", input, "--output", out,
+                                      "--checkpoint-dir", chk,
+                                      "--checkpoint-interval-ms", "100",
+                                      "--parallelism", "2",
+                                      "--state-backend", backend,
+                                      "--state-dir", state};
+    {
+      auto slow = args;
+      slow.insert(slow.end(), {"--rate", "8000"});
+      background_child child{dir, exe, slow};
+      CAF_REQUIRE(background_child::wait_until(
+          [&] { return has_checkpoint(chk); }, 20000));
+      ::usleep(300 * 1000); // some more, and some output committed
+      child.signal(SIGKILL);
+      CAF_CHECK_EQUAL(child.wait_for(5000),
+                      background_child::killed_by(SIGKILL));
+    }
+    if (backend == "leveldb") // the killed run's databases are left
+      CAF_CHECK_EQUAL(count_prefixed(state, "libstream-"), 1u);
+    auto resumed = args;
+    resumed.insert(resumed.end(), {"--from-savepoint", chk});
+    auto r = run(resumed);
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    if (r.exit_code != 0)
+      CAF_MESSAGE("stderr: " << r.err);
+    CAF_CHECK(same_rows(expected_rows(many, 60000), part_rows(out)));
+    CAF_CHECK_EQUAL(count_prefixed(out, ".part-"), 0u);
+    // The next run removed them, and its own when it ended.
+    if (backend == "leveldb")
+      CAF_CHECK_EQUAL(count_prefixed(state, ""), 0u);
   }
-  auto resumed = args;
-  resumed.insert(resumed.end(), {"--from-savepoint", chk});
-  auto r = run(resumed);
-  CAF_CHECK_EQUAL(r.exit_code, 0);
-  if (r.exit_code != 0)
-    CAF_MESSAGE("stderr: " << r.err);
-  CAF_CHECK(same_rows(expected_rows(many, 60000), part_rows(out)));
-  CAF_CHECK_EQUAL(count_prefixed(out, ".part-"), 0u);
 }
 
 CAF_TEST(stop with a savepoint and resume from it) {
@@ -684,6 +686,16 @@ CAF_TEST(bad checkpoint options and paths are one line errors) {
   r = run({"--input", input, "--checkpointing-mode", "sometimes"});
   CAF_CHECK_EQUAL(r.exit_code, 2);
   CAF_CHECK(contains(r.err, "exactly-once or at-least-once"));
+  r = run({"--input", input, "--state-backend", "rocksdb"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "memory or leveldb"));
+  // A local state directory that cannot be one: refused before running.
+  r = run({"--input", input, "--state-backend", "leveldb", "--state-dir",
+           dir.file("blocker") + "/sub"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, "local state directory"));
+  CAF_CHECK(contains(r.err, "is a file"));
   // A damaged checkpoint named directly is refused, naming the file.
   auto chk = dir.file("chk");
   r = run({"--input", input, "--output", dir.file("o"), "--checkpoint-dir",
