@@ -368,8 +368,8 @@ std::function<void()> subtask_state::make_waker(operator_base* op) {
   };
 }
 
-state_backend_kind subtask_state::state_backend() const {
-  return dep.graph->config().state_backend.kind;
+state_backend_config subtask_state::state_backend() const {
+  return dep.graph->config().state_backend;
 }
 
 std::string subtask_state::local_state_path(const operator_base& op) const {

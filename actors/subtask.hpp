@@ -129,7 +129,7 @@ struct subtask_state : operator_context {
   void request_processing_time(operator_base* op, timestamp t) override;
   void hold_input(operator_base* op, bool hold) override;
   std::function<void()> make_waker(operator_base* op) override;
-  state_backend_kind state_backend() const override;
+  state_backend_config state_backend() const override;
   std::string local_state_path(const operator_base& op) const override;
 
   // -- data plane

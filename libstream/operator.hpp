@@ -59,10 +59,8 @@ public:
   /// operator is closed; calls after that are ignored.
   virtual std::function<void()> make_waker(operator_base* op) = 0;
 
-  /// Where keyed operators keep their state.
-  virtual state_backend_kind state_backend() const {
-    return state_backend_kind::memory;
-  }
+  /// Where keyed operators keep their state (kind, directory, cache).
+  virtual state_backend_config state_backend() const { return {}; }
 
   /// The directory for `op`'s LevelDB database: unique per operator,
   /// subtask and attempt, under the local state directory.

@@ -184,7 +184,7 @@ CAF_TEST(leveldb state survives cache flushes and erases) {
   auto& b = backend_of(*h);
   auto& t = b.table<int64_t, int64_t>("plain");
   auto kg = [](int64_t k) { return key_group_of(k, default_max_parallelism); };
-  const int64_t n = 3 * static_cast<int64_t>(keyed_state_backend::cache_limit);
+  const int64_t n = 3 * static_cast<int64_t>(b.cache_limit());
   for (int64_t k = 0; k < n; ++k) {
     t.put(k, kg(k), k * 10);
     b.maybe_flush();

@@ -265,9 +265,11 @@ struct window_sink final : sink_function<window_stats> {
 };
 
 double engine_window(uint64_t n, int parallelism, uint64_t& windows,
-                     int64_t& counted, const std::string& checkpoint_dir = "") {
+                     int64_t& counted, const std::string& checkpoint_dir = "",
+                     state_backend_kind backend = state_backend_kind::memory) {
   stream_execution_environment env;
   env.set_parallelism(parallelism);
+  env.config().state_backend.kind = backend;
   if (!checkpoint_dir.empty()) {
     env.config().checkpointing.interval = 1000;
     env.config().checkpointing.dir = checkpoint_dir;
@@ -414,6 +416,130 @@ void memory(int seconds) {
               static_cast<unsigned long long>(sunk_end));
 }
 
+
+// -- checkpoints and recovery
+// ----------------------------------------------------------
+
+/// Prints the size and duration of the newest checkpoint under `dir`.
+void report_checkpoint(const std::string& dir, const char* label) {
+  try {
+    auto rp = find_restore_point(dir);
+    uint64_t bytes = 0;
+    for (auto& op : rp.chosen.meta.operators)
+      for (auto& st : op.subtasks)
+        bytes += st.keyed_file.size + st.operator_state.size()
+                 + st.source_position.size();
+    struct stat meta_st {};
+    ::stat((rp.chosen.dir + "/_metadata").c_str(), &meta_st);
+    auto done_ms = static_cast<int64_t>(meta_st.st_mtim.tv_sec) * 1000
+                   + meta_st.st_mtim.tv_nsec / 1000000;
+    std::printf("checkpoint (%s): %s: %llu bytes of state, %lld ms from "
+                "trigger to complete metadata\n",
+                label, rp.chosen.dir.c_str(),
+                static_cast<unsigned long long>(bytes),
+                static_cast<long long>(done_ms - rp.chosen.meta.timestamp_ms));
+  } catch (const std::exception& e) {
+    std::printf("checkpoint (%s): no checkpoint completed (%s): run with "
+                "more --records\n",
+                label, e.what());
+  }
+}
+
+/// When the failure was injected and when the first record was processed
+/// after the restart.
+struct recovery_probe {
+  std::atomic<bool> thrown{false};
+  std::atomic<int64_t> failed_ns{0};
+  std::atomic<int64_t> resumed_ns{0};
+  std::atomic<int64_t> restored_keys{0};
+};
+
+constexpr int64_t recovery_keys = 1000000; // x ~100 bytes: ~100 MB of state
+constexpr size_t recovery_payload = 100;
+
+struct discard final : sink_function<int64_t> {
+  void invoke(const int64_t&, timestamp) override {}
+};
+
+/// Keeps a 100-byte value per key; throws once at record `fail_at`.
+struct big_state final : keyed_process_function<int64_t, int64_t, int64_t> {
+  big_state(std::shared_ptr<recovery_probe> probe, int64_t fail_at)
+      : probe(std::move(probe)), fail_at(fail_at) {}
+
+  std::shared_ptr<recovery_probe> probe;
+  int64_t fail_at;
+  bool restarted = false;
+  value_state<std::string> payload;
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    payload = st.get_state<std::string>("payload");
+    restarted = probe->thrown.load();
+  }
+
+  void process_element(const int64_t& x, context&,
+                       collector<int64_t>&) override {
+    if (restarted && probe->resumed_ns.load() == 0)
+      probe->resumed_ns = monotonic_now_ns();
+    if (x == fail_at && !probe->thrown.exchange(true)) {
+      probe->failed_ns = monotonic_now_ns();
+      throw std::runtime_error("injected failure");
+    }
+    std::string v(recovery_payload, static_cast<char>('a' + x % 26));
+    payload.update(std::move(v));
+  }
+};
+
+/// A keyed job builds `keys` x 100 bytes of state, checkpoints every
+/// second, and fails once after a checkpoint holds all of it; prints the
+/// time from the failure until the restarted job processes records again
+/// (cancel, redeploy, restore the state, replay the source).
+void recovery(state_backend_kind backend, int64_t keys) {
+  char tmpl[] = "/tmp/stream-bench-rec.XXXXXX";
+  std::string dir = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
+  auto probe = std::make_shared<recovery_probe>();
+  const int64_t total = keys * 2;
+  const int64_t fail_at = keys + keys / 2;
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.config().checkpointing.interval = 1000;
+  env.config().checkpointing.dir = dir;
+  env.config().state_backend.kind = backend;
+  env.config().restarts = restart_strategy::fixed(1, 0);
+  // Slow enough that checkpoints complete between the state being built
+  // and the failure.
+  double rate = static_cast<double>(keys) / 3.0;
+  env.from_generator(static_cast<uint64_t>(total),
+                     [](uint64_t i) { return static_cast<int64_t>(i); },
+                     rate)
+      .key_by([keys](int64_t x) { return x % keys; })
+      .process<int64_t>(
+          [probe, fail_at] { return std::make_unique<big_state>(probe, fail_at); },
+          "Big State")
+      .add_sink([] { return std::make_unique<discard>(); });
+  auto r = env.execute("bench recovery");
+  uint64_t restored_bytes = 0;
+  try {
+    auto rp = find_restore_point(dir);
+    for (auto& op : rp.chosen.meta.operators)
+      for (auto& st : op.subtasks)
+        restored_bytes += st.keyed_file.size;
+  } catch (const std::exception&) {
+  }
+  if (r.status != job_status::finished || probe->resumed_ns.load() == 0)
+    std::printf("recovery (%s): the job did not recover: %s\n",
+                to_string(backend), r.error.c_str());
+  else
+    std::printf("recovery (%s): %.0f MB of keyed state (%lld keys), %d "
+                "restart(s) from a checkpoint, %.2f s from the failure until "
+                "records flow again (target < 2 s on leveldb)\n",
+                to_string(backend), static_cast<double>(restored_bytes) / 1e6,
+                static_cast<long long>(keys), r.restarts_from_checkpoint,
+                static_cast<double>(probe->resumed_ns - probe->failed_ns)
+                    / 1e9);
+  if (!dir.empty())
+    remove_tree(dir);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -432,7 +558,7 @@ int main(int argc, char** argv) {
                                               "skip the slow-sink memory run")(
       "only", po::value(&only)->default_value(0),
       "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency), 4 "
-      "(memory) or 5 (checkpoints)")("repeat", po::value(&repeat)->default_value(repeat),
+      "(memory), 5 (checkpoints) or 6 (recovery)")("repeat", po::value(&repeat)->default_value(repeat),
                   "repetitions of each throughput run (the median is shown)")(
       "industries", po::value(&num_industries)->default_value(num_industries),
       "distinct keys of the keyed pipelines");
@@ -520,45 +646,36 @@ int main(int argc, char** argv) {
   }
   if (only == 0 || only == 5) {
     // The keyed window pipeline with exactly-once checkpoints every second
-    // against the same without, interleaved, and what a checkpoint costs.
-    char tmpl[] = "/tmp/stream-bench-chk.XXXXXX";
-    std::string dir = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
-    std::vector<double> plain_s;
-    std::vector<double> chk_s;
-    uint64_t windows = 0;
-    int64_t counted = 0;
-    for (int r = 0; r < repeat; ++r) {
-      plain_s.push_back(engine_window(n, 2, windows, counted));
-      chk_s.push_back(engine_window(n, 2, windows, counted, dir));
+    // against the same without, interleaved, on each state backend, and
+    // what a checkpoint costs.
+    for (auto backend :
+         {state_backend_kind::memory, state_backend_kind::leveldb}) {
+      char tmpl[] = "/tmp/stream-bench-chk.XXXXXX";
+      std::string dir = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
+      std::vector<double> plain_s;
+      std::vector<double> chk_s;
+      uint64_t windows = 0;
+      int64_t counted = 0;
+      for (int r = 0; r < repeat; ++r) {
+        plain_s.push_back(engine_window(n, 2, windows, counted, "", backend));
+        chk_s.push_back(engine_window(n, 2, windows, counted, dir, backend));
+      }
+      auto ratio = median(plain_s) / median(chk_s);
+      std::printf("checkpoint (%s): keyed window pipeline p=2 with "
+                  "exactly-once checkpoints every 1 s: %.2f M rec/s, "
+                  "without: %.2f M rec/s, ratio %.2f (target >= 0.9)\n",
+                  to_string(backend),
+                  static_cast<double>(n) / median(chk_s) / 1e6,
+                  static_cast<double>(n) / median(plain_s) / 1e6, ratio);
+      report_checkpoint(dir, to_string(backend));
+      if (!dir.empty())
+        remove_tree(dir);
     }
-    auto ratio = median(plain_s) / median(chk_s);
-    std::printf("checkpoint: keyed window pipeline p=2 with exactly-once "
-                "checkpoints every 1 s: %.2f M rec/s, without: %.2f M rec/s, "
-                "ratio %.2f (target >= 0.9)\n",
-                static_cast<double>(n) / median(chk_s) / 1e6,
-                static_cast<double>(n) / median(plain_s) / 1e6, ratio);
-    try {
-      auto rp = find_restore_point(dir);
-      uint64_t bytes = 0;
-      for (auto& op : rp.chosen.meta.operators)
-        for (auto& st : op.subtasks)
-          bytes += st.keyed_file.size + st.operator_state.size()
-                   + st.source_position.size();
-      struct stat meta_st {};
-      ::stat((rp.chosen.dir + "/_metadata").c_str(), &meta_st);
-      auto done_ms = static_cast<int64_t>(meta_st.st_mtim.tv_sec) * 1000
-                     + meta_st.st_mtim.tv_nsec / 1000000;
-      std::printf("checkpoint: %s: %llu bytes of state, %lld ms from trigger "
-                  "to complete metadata\n",
-                  rp.chosen.dir.c_str(), static_cast<unsigned long long>(bytes),
-                  static_cast<long long>(done_ms - rp.chosen.meta.timestamp_ms));
-    } catch (const std::exception& e) {
-      std::printf("checkpoint: no checkpoint completed (%s): run with more "
-                  "--records\n",
-                  e.what());
-    }
-    if (!dir.empty())
-      remove_tree(dir);
+  }
+  if (only == 0 || only == 6) {
+    for (auto backend :
+         {state_backend_kind::memory, state_backend_kind::leveldb})
+      recovery(backend, recovery_keys);
   }
   if (only == 0 || only == 3)
     latency(3000000, 1000000);

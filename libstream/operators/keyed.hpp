@@ -27,10 +27,12 @@ public:
     operator_base::open(ctx);
     max_parallelism_ = ctx.max_parallelism();
     std::shared_ptr<kv_store> store;
-    if (ctx.state_backend() == state_backend_kind::leveldb)
+    auto sb = ctx.state_backend();
+    if (sb.kind == state_backend_kind::leveldb)
       store = kv_store::open_fresh(ctx.local_state_path(*this));
     backend_ = std::make_unique<keyed_state_backend>(
-        ctx.key_groups(), max_parallelism_, std::move(store));
+        ctx.key_groups(), max_parallelism_, std::move(store),
+        sb.cache_entries);
   }
 
   keyed_state_backend& backend() { return *backend_; }

@@ -533,12 +533,14 @@ private:
 class keyed_state_backend {
 public:
   keyed_state_backend(key_group_range range, int max_parallelism,
-                      std::shared_ptr<kv_store> store = nullptr)
+                      std::shared_ptr<kv_store> store = nullptr,
+                      size_t cache_limit = 65536)
       : range_(range), max_parallelism_(max_parallelism),
-        store_(std::move(store)) {}
+        store_(std::move(store)),
+        cache_limit_(cache_limit < 16 ? 16 : cache_limit) {}
 
-  /// Entries the LevelDB cache holds before maybe_flush writes them back.
-  static constexpr size_t cache_limit = 4096;
+  /// Entries the LevelDB caches hold before maybe_flush writes them back.
+  size_t cache_limit() const noexcept { return cache_limit_; }
 
   /// The LevelDB store, or null on the heap backend.
   const std::shared_ptr<kv_store>& store() const noexcept { return store_; }
@@ -587,7 +589,7 @@ public:
     store_->write_pending();
   }
 
-  /// LevelDB: flushes once the caches hold cache_limit entries. Called
+  /// LevelDB: flushes once the caches hold cache_limit() entries. Called
   /// between records only (pointers into the cache die here).
   void maybe_flush() {
     if (!store_)
@@ -595,7 +597,7 @@ public:
     size_t n = 0;
     for (auto& kvp : tables_)
       n += kvp.second->cached();
-    if (n >= cache_limit)
+    if (n >= cache_limit_)
       flush();
   }
 
@@ -794,6 +796,7 @@ private:
   key_group_range range_;
   int max_parallelism_;
   std::shared_ptr<kv_store> store_;
+  size_t cache_limit_;
   std::unordered_map<std::string, std::unique_ptr<keyed_table_base>> tables_;
   std::unordered_map<std::string, keyed_table_base*> attached_;
   std::map<std::string, std::vector<std::pair<int, std::string>>> pending_;

@@ -24,6 +24,10 @@ struct state_backend_config {
   /// <dir>/libstream-<job>/<operator uid>-<subtask>-a<attempt>/. Empty =
   /// $TMPDIR, or /tmp.
   std::string dir;
+  /// LevelDB: entries of each keyed operator subtask kept in memory (read
+  /// once, changed in place, written back together) before they are
+  /// written back to the database.
+  size_t cache_entries = 65536;
 };
 
 /// The local state directory of `cfg`: its dir, else $TMPDIR, else /tmp.

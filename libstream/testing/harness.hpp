@@ -79,13 +79,19 @@ public:
 
   /// Keeps keyed state in a LevelDB database under `dir` (call before
   /// open()); the database is removed with the operator.
-  void use_leveldb(std::string dir) {
+  void use_leveldb(std::string dir, size_t cache_entries = 4096) {
     leveldb_dir_ = std::move(dir);
+    leveldb_cache_entries_ = cache_entries;
   }
 
-  state_backend_kind state_backend() const override {
-    return leveldb_dir_.empty() ? state_backend_kind::memory
-                                : state_backend_kind::leveldb;
+  state_backend_config state_backend() const override {
+    state_backend_config cfg;
+    if (!leveldb_dir_.empty()) {
+      cfg.kind = state_backend_kind::leveldb;
+      cfg.dir = leveldb_dir_;
+      cfg.cache_entries = leveldb_cache_entries_;
+    }
+    return cfg;
   }
 
   std::string local_state_path(const operator_base&) const override {
@@ -200,6 +206,7 @@ private:
   int max_parallelism_;
   timestamp now_ = 0;
   std::string leveldb_dir_;
+  size_t leveldb_cache_entries_ = 4096;
 };
 
 } // namespace libstream::testing
