@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <mutex>
@@ -143,6 +144,7 @@ public:
     prepare_local_state(g->config().state_backend);
     if (!cp.restore_from.empty()) {
       auto rp = find_restore_point(cp.restore_from);
+      check_fallback(rp, *g);
       check_restore(rp.chosen, *g, cp.allow_non_restored_state);
       restore = std::make_shared<const checkpoint_ref>(std::move(rp.chosen));
     }
@@ -158,6 +160,35 @@ public:
   }
 
 private:
+  /// The newest checkpoint under the path is damaged and an older one was
+  /// chosen. Without exactly-once sinks that only repeats work, and the
+  /// restore goes on (with a warning). With them it would publish again
+  /// what they published after the older checkpoint: refused, naming the
+  /// damaged checkpoint and how to go on.
+  static void check_fallback(const restore_point& rp, const job_graph& g) {
+    if (rp.skipped.empty())
+      return;
+    auto& [bad, why] = rp.skipped.front();
+    std::string sinks;
+    for (auto& vx : g.vertices())
+      for (int id : vx.operators)
+        if (g.node(id).commits_on_checkpoint)
+          sinks += (sinks.empty() ? "'" : ", '") + g.node(id).name + "'";
+    if (sinks.empty()) {
+      std::fprintf(stderr,
+                   "libstream: warning: the newest checkpoint %s is not "
+                   "usable (%s); restoring the older %s\n",
+                   bad.c_str(), why.c_str(), rp.chosen.dir.c_str());
+      return;
+    }
+    throw checkpoint_error(
+        "the newest checkpoint '" + bad + "' is not usable (" + why
+        + "), and restoring the older '" + rp.chosen.dir
+        + "' would publish again what the exactly-once sink(s) " + sinks
+        + " committed after it: repair the damaged checkpoint, or name the "
+          "older one with --from-savepoint to accept duplicate output");
+  }
+
   /// LevelDB: the local state directory must be a writable directory (a
   /// clear error before deploying, not a failure in every subtask), and
   /// databases that killed processes left there are removed.

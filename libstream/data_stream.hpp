@@ -200,6 +200,7 @@ public:
                                     std::string header = "") {
     auto& t = builder_->add(transformation_kind::sink, "Part File Sink", {id_});
     t.input_type = typeid(T);
+    t.commits_on_checkpoint = true;
     t.make_operator = [dir, format,
                        header]() -> std::unique_ptr<operator_base> {
       return std::make_unique<part_file_sink<T>>(dir, format, header);

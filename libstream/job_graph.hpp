@@ -67,6 +67,10 @@ struct transformation {
   // The sink loses what it wrote before a restart (it commits only at the
   // end of the job): refused in jobs with checkpoints.
   bool lost_on_restart = false;
+  // The sink publishes its output when a checkpoint completes (two-phase
+  // commit): a restore from a checkpoint older than the newest completed
+  // one would publish again what it published after the older one.
+  bool commits_on_checkpoint = false;
 };
 
 using transformation_ptr = std::shared_ptr<transformation>;

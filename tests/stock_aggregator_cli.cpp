@@ -719,6 +719,53 @@ CAF_TEST(bad checkpoint options and paths are one line errors) {
 
 // -- unclear errors -----------------------------------------------------------
 
+// Given a checkpoint root whose newest checkpoint is damaged, recovery
+// does not silently fall back to an older one when the job has exactly-once
+// part files: that would publish again what was committed after it.
+CAF_TEST(a damaged newest checkpoint is not silently replaced by an older) {
+  auto many = make_trades(20000, 3);
+  auto input = write_input("many.csv", lines_of(many));
+  auto chk = dir.file("chk");
+  auto r = run({"--input", input, "--output", dir.file("o1"),
+                "--checkpoint-dir", chk, "--checkpoint-interval-ms", "50",
+                "--rate", "40000"});
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  std::vector<std::string> complete;
+  for (auto& job : list_dir(chk))
+    for (auto& c : list_dir(chk + "/" + job))
+      if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
+        complete.push_back(chk + "/" + job + "/" + c);
+  CAF_REQUIRE_GREATER_OR_EQUAL(complete.size(), 2u);
+  std::sort(complete.begin(), complete.end(), [](auto& a, auto& b) {
+    return std::stoull(a.substr(a.rfind('-') + 1))
+           < std::stoull(b.substr(b.rfind('-') + 1));
+  });
+  auto newest = complete.back();
+  auto older = complete[complete.size() - 2];
+  // Damage a data file of the newest (a bit flipped in the middle).
+  std::string victim;
+  for (auto& name : list_dir(newest))
+    if (name != "_metadata")
+      victim = newest + "/" + name;
+  CAF_REQUIRE(!victim.empty());
+  auto bytes = read_file(victim);
+  CAF_REQUIRE(!bytes.empty());
+  bytes[bytes.size() / 2] ^= 0x10;
+  write_file(victim, bytes);
+  r = run({"--input", input, "--output", dir.file("o2"), "--checkpoint-dir",
+           chk, "--from-savepoint", chk});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(is_one_line(r.err));
+  CAF_CHECK(contains(r.err, newest));
+  CAF_CHECK(contains(r.err, "publish again"));
+  CAF_CHECK(contains(r.err, "--from-savepoint"));
+  CAF_CHECK(!file_exists(dir.file("o2")) || list_dir(dir.file("o2")).empty());
+  // Naming the older checkpoint is the user's informed choice: it runs.
+  r = run({"--input", input, "--output", dir.file("o3"), "--checkpoint-dir",
+           chk, "--from-savepoint", older});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+}
+
 CAF_TEST(unreadable inputs and outputs say why) {
   auto r = run({"--input", dir.path()});
   CAF_CHECK_EQUAL(r.exit_code, 1);

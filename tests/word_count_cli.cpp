@@ -342,6 +342,35 @@ CAF_TEST(a killed checkpointed run resumes with exactly once counts) {
   CAF_CHECK(lines == expected);
 }
 
+// Without exactly-once output a damaged newest checkpoint only costs
+// repeated work: recovery falls back to the one before, with a warning.
+CAF_TEST(a damaged newest checkpoint falls back when output is not exactly once) {
+  std::map<std::string, int64_t> counts;
+  auto input = dir.file("text.txt");
+  write_file(input, make_text(3000, counts));
+  auto chk = dir.file("chk");
+  auto r = run({"--input", input, "--checkpoint-dir", chk,
+                "--checkpoint-interval-ms", "30", "--rate", "20000"});
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  std::vector<std::pair<uint64_t, std::string>> complete;
+  for (auto& job : list_dir(chk))
+    for (auto& c : list_dir(chk + "/" + job))
+      if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
+        complete.emplace_back(std::stoull(c.substr(4)),
+                              chk + "/" + job + "/" + c);
+  CAF_REQUIRE_GREATER_OR_EQUAL(complete.size(), 2u);
+  std::sort(complete.begin(), complete.end());
+  auto newest = complete.back().second;
+  auto meta = newest + "/_metadata";
+  auto bytes = read_file(meta);
+  write_file(meta, bytes.substr(0, bytes.size() - 7)); // truncated
+  r = run({"--input", input, "--from-savepoint", chk});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  CAF_CHECK(contains(r.err, "warning"));
+  CAF_CHECK(contains(r.err, newest));
+  CAF_CHECK(split_lines(r.out) == count_lines(counts));
+}
+
 CAF_TEST(checkpoint options come from a config file too) {
   std::map<std::string, int64_t> counts;
   auto input = dir.file("text.txt");

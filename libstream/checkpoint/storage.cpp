@@ -434,7 +434,7 @@ restore_point find_restore_point(const std::string& path) {
   struct read_one {
     std::string dir;
     std::optional<checkpoint_metadata> meta;
-    std::string error;
+    std::string error; // set: not usable (metadata or a data file)
   };
   std::vector<read_one> all;
   for (auto& dir : candidates) {
@@ -443,20 +443,22 @@ restore_point find_restore_point(const std::string& path) {
       r.meta = read_metadata(dir);
       verify_data_files(dir, *r.meta);
     } catch (const checkpoint_error& e) {
-      r.meta.reset();
       r.error = e.what();
     }
     all.push_back(std::move(r));
   }
-  // Newest first: by the time in the metadata, then by id. An unreadable
-  // one keeps its place by its directory's modification time.
+  // Newest first: by the time in the metadata, then by id. One with
+  // unreadable metadata keeps its place by its directory's modification
+  // time (a damaged data file leaves the metadata's time).
   auto when = [](const read_one& r) -> std::pair<int64_t, uint64_t> {
     if (r.meta)
       return {r.meta->timestamp_ms, r.meta->checkpoint_id};
     struct stat st {};
     ::stat(r.dir.c_str(), &st);
     auto id = parse_checkpoint_dir_name(r.dir.substr(r.dir.rfind('/') + 1));
-    return {static_cast<int64_t>(st.st_mtime) * 1000, id.value_or(0)};
+    return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000
+                + st.st_mtim.tv_nsec / 1000000,
+            id.value_or(0)};
   };
   std::stable_sort(all.begin(), all.end(),
                    [&](const read_one& x, const read_one& y) {
@@ -464,7 +466,7 @@ restore_point find_restore_point(const std::string& path) {
                    });
   restore_point rp;
   for (auto& r : all) {
-    if (!r.meta) {
+    if (!r.error.empty()) {
       rp.skipped.emplace_back(r.dir, r.error);
       continue;
     }

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <set>
+#include <tuple>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -50,6 +53,8 @@ void part_file_writer::open(int subtask, int parallelism) {
   subtask_ = subtask;
   parallelism_ = parallelism;
   make_directory_or_throw(dir_);
+  char buf[PATH_MAX];
+  abs_dir_ = ::realpath(dir_.c_str(), buf) != nullptr ? buf : dir_;
 }
 
 void part_file_writer::write_line(const std::string& line) {
@@ -112,12 +117,15 @@ std::string part_file_writer::snapshot(uint64_t id) {
   std::vector<std::pair<uint64_t, uint64_t>> parts;
   for (auto& p : pending_)
     parts.emplace_back(p.seq, p.checkpoint);
-  return encode_value(std::make_pair(next_seq_, parts));
+  // The directory too: a restore with another --output commits these
+  // where they were written.
+  return encode_value(std::make_tuple(next_seq_, parts, abs_dir_));
 }
 
-void part_file_writer::publish(int subtask, uint64_t seq) {
-  auto from = dir_ + "/" + part_name(subtask, seq, "pending");
-  auto to = dir_ + "/" + part_name(subtask, seq, nullptr);
+void part_file_writer::publish(const std::string& dir, int subtask,
+                               uint64_t seq) {
+  auto from = dir + "/" + part_name(subtask, seq, "pending");
+  auto to = dir + "/" + part_name(subtask, seq, nullptr);
   if (::rename(from.c_str(), to.c_str()) == 0)
     return;
   auto err = errno;
@@ -134,7 +142,7 @@ void part_file_writer::checkpoint_complete(uint64_t id) {
   bool any = false;
   for (auto i = pending_.begin(); i != pending_.end();) {
     if (i->checkpoint != 0 && i->checkpoint <= id) {
-      publish(subtask_, i->seq);
+      publish(dir_, subtask_, i->seq);
       i = pending_.erase(i);
       any = true;
     } else {
@@ -153,18 +161,23 @@ void part_file_writer::restore(const operator_restore& from) {
     auto bytes = from.operator_state(j);
     if (bytes.empty())
       continue;
-    auto [old_next, parts]
-        = decode_value<std::pair<uint64_t,
-                                 std::vector<std::pair<uint64_t, uint64_t>>>>(
-            bytes);
-    next = std::max(next, old_next);
+    auto [old_next, parts, old_dir]
+        = decode_value<std::tuple<uint64_t,
+                                  std::vector<std::pair<uint64_t, uint64_t>>,
+                                  std::string>>(bytes);
     if (j % parallelism_ != subtask_)
       continue;
-    // Pre-committed at (or before) the restored checkpoint: commit.
+    // Pre-committed at (or before) the restored checkpoint: commit, in
+    // the directory they were written to.
+    next = std::max(next, old_next);
+    bool here = old_dir == abs_dir_;
     for (auto& [seq, checkpoint] : parts) {
-      publish(j, seq);
-      committed.emplace(j, seq);
+      publish(old_dir, j, seq);
+      if (here)
+        committed.emplace(j, seq);
     }
+    if (!here && !parts.empty())
+      sync_directory(old_dir);
   }
   next_seq_ = std::max(next_seq_, next);
   for (int j = 0; j < std::max(from.old_parallelism(), parallelism_); ++j)
@@ -217,7 +230,7 @@ void part_file_writer::finish() {
 
 void part_file_writer::commit_all() {
   for (auto& p : pending_)
-    publish(subtask_, p.seq);
+    publish(dir_, subtask_, p.seq);
   pending_.clear();
   sync_directory(dir_);
 }

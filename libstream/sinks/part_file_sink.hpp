@@ -55,13 +55,15 @@ private:
   std::string name(uint64_t seq, const char* state) const;
   void write_buffer();
   void close_part();
-  /// Renames old or own subtask `subtask`'s pending part `seq` to visible.
-  void publish(int subtask, uint64_t seq);
+  /// Renames old or own subtask `subtask`'s pending part `seq` in `dir`
+  /// to visible.
+  void publish(const std::string& dir, int subtask, uint64_t seq);
   /// Removes hidden parts of `subtask` except those in `keep`.
   void remove_leftovers(int subtask,
                         const std::set<std::pair<int, uint64_t>>& keep);
 
   std::string dir_;
+  std::string abs_dir_; // dir_ resolved at open(): recorded in snapshots
   std::string header_;
   int subtask_ = 0;
   int parallelism_ = 1;
