@@ -247,17 +247,64 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
                 + std::to_string(cp.tolerable_failures) + " tolerated)");
 }
 
+void complete_checkpoint(self_ptr self, job_info& job, uint64_t id);
+
+/// True while a source subtask still runs and every finished subtask left
+/// its final state, so that a checkpoint can cover the whole job.
+bool sources_running(const job_info& job) {
+  if (job.final_state_missing)
+    return false;
+  for (auto& vx : job.graph->vertices())
+    if (vx.is_source)
+      for (int i = 0; i < vx.parallelism; ++i)
+        if (job.final_states.count({vx.id, i}) == 0)
+          return true;
+  return false;
+}
+
+/// Counts `ack` for checkpoint `id` (once per subtask); completes it when
+/// every subtask is in.
+void add_ack(self_ptr self, job_info& job, uint64_t id,
+             subtask_checkpoint ack) {
+  auto p = job.pending.find(id);
+  if (p == job.pending.end())
+    return;
+  if (!p->second.acked.emplace(ack.vertex, ack.index).second)
+    return;
+  p->second.acks.push_back(std::move(ack));
+  if (p->second.acks.size() == job.total)
+    complete_checkpoint(self, job, id);
+}
+
+/// Registers `pc` and sends its trigger to every source subtask that still
+/// runs; finished subtasks are in with their final state.
+void start_checkpoint(self_ptr self, job_info& job,
+                      coordinator_state::pending_checkpoint pc) {
+  auto id = pc.id;
+  auto dir = pc.dir;
+  for (auto& [key, state] : job.final_states) {
+    pc.acked.insert(key);
+    pc.acks.push_back(state);
+  }
+  job.pending.emplace(id, std::move(pc));
+  for (auto& vx : job.graph->vertices())
+    if (vx.is_source)
+      for (int i = 0; i < vx.parallelism; ++i)
+        if (job.final_states.count({vx.id, i}) == 0)
+          self->send(job.subtasks[static_cast<size_t>(vx.id)]
+                                 [static_cast<size_t>(i)],
+                     checkpoint_atom_v, id, dir);
+}
+
 void trigger_checkpoint(self_ptr self, job_info& job) {
   auto& cp = job.graph->config().checkpointing;
   if (job.ended)
     return;
   schedule_checkpoint(self, job, cp.interval);
-  // Not while a restart redeploys the job.
-  if (job.restarting || job.wired < job.total)
-    return;
-  // Sources that finished cannot take part (a final checkpoint at the end
-  // of a bounded input comes later).
-  if (job.finished > 0)
+  // Not while a restart redeploys the job, nor when a finished subtask
+  // left no final state, nor once every source has finished (the job ends
+  // by itself then).
+  if (job.restarting || job.wired < job.total || !sources_running(job))
     return;
   if (static_cast<int>(job.pending.size()) >= cp.max_concurrent)
     return;
@@ -276,13 +323,7 @@ void trigger_checkpoint(self_ptr self, job_info& job) {
     abort_checkpoint(self, job, id, e.what());
     return;
   }
-  auto pc_dir = pc.dir;
-  job.pending.emplace(id, std::move(pc));
-  auto& g = *job.graph;
-  for (auto& vx : g.vertices())
-    if (vx.is_source)
-      for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
-        self->send(sub, checkpoint_atom_v, id, pc_dir);
+  start_checkpoint(self, job, std::move(pc));
   self->delayed_send(self, std::chrono::milliseconds{cp.timeout},
                      checkpoint_timeout_atom_v, job.id, id);
 }
@@ -365,7 +406,8 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
 caf::result<std::string> trigger_savepoint(self_ptr self, job_info& job,
                                            const std::string& dir,
                                            bool stop) {
-  if (job.ended || job.restarting || job.wired < job.total || job.finished > 0)
+  if (job.ended || job.restarting || job.wired < job.total
+      || !sources_running(job))
     return caf::make_error(caf::sec::runtime_error,
                            "cannot take a savepoint: the job is not running "
                            "(starting, restarting, finishing or ended)");
@@ -386,12 +428,7 @@ caf::result<std::string> trigger_savepoint(self_ptr self, job_info& job,
   }
   pc.promise = self->make_response_promise();
   auto promise = pc.promise;
-  auto pc_dir = pc.dir;
-  job.pending.emplace(id, std::move(pc));
-  for (auto& vx : job.graph->vertices())
-    if (vx.is_source)
-      for (auto& sub : job.subtasks[static_cast<size_t>(vx.id)])
-        self->send(sub, checkpoint_atom_v, id, pc_dir);
+  start_checkpoint(self, job, std::move(pc));
   self->delayed_send(
       self, std::chrono::milliseconds{job.graph->config().checkpointing.timeout},
       checkpoint_timeout_atom_v, job.id, id);
@@ -456,6 +493,8 @@ void restart_job(self_ptr self, job_info& job) {
   job.deployed = job.wired = job.finished = job.committed = 0;
   job.committers.clear();
   job.committing = false;
+  job.final_states.clear();
+  job.final_state_missing = false;
   for (auto& row : job.subtasks)
     for (auto& sub : row)
       sub = nullptr;
@@ -716,7 +755,8 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
                 self->send(sub, stop_atom_v);
       },
       [self](finished_atom, uint64_t id, int32_t v, int32_t idx,
-             bool awaits_commit) {
+             bool awaits_commit, subtask_checkpoint& final_state,
+             uint64_t last_checkpoint) {
         auto& st = self->state;
         auto j = st.jobs.find(id);
         if (j == st.jobs.end() || j->second.ended)
@@ -737,6 +777,22 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
             k->second.finished = true;
         if (awaits_commit)
           job.committers.push_back(sub);
+        // Its final state answers pending and later checkpoints for it.
+        if (final_state.vertex < 0) {
+          job.final_state_missing = true;
+        } else {
+          job.final_states[{v, idx}] = final_state;
+          // Not for checkpoints it took at their barrier: their own
+          // acknowledgement (from its writer) may still be on the way.
+          std::vector<uint64_t> ids;
+          for (auto& kvp : job.pending)
+            if (kvp.first > last_checkpoint)
+              ids.push_back(kvp.first);
+          for (auto cid : ids)
+            add_ack(self, job, cid, final_state);
+          if (job.ended)
+            return;
+        }
         if (++job.finished == job.total) {
           if (job.committers.empty())
             end_job(self, job, job_status::finished, "");
@@ -756,21 +812,18 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         auto i = self->state.jobs.find(job_id);
         if (i == self->state.jobs.end() || i->second.ended)
           return;
-        auto& job = i->second;
-        auto p = job.pending.find(id);
-        if (p == job.pending.end())
-          return; // abandoned meanwhile
-        p->second.acks.push_back(std::move(ack));
-        if (p->second.acks.size() == job.total)
-          complete_checkpoint(self, job, id);
+        add_ack(self, i->second, id, std::move(ack));
       },
       [self](decline_checkpoint_atom, uint64_t job_id, uint64_t id,
              std::string& why) {
         auto i = self->state.jobs.find(job_id);
         if (i == self->state.jobs.end() || i->second.ended)
           return;
-        // A source that finished its input declines without failure.
+        // A source that finished its input: its final state (with its
+        // finished message) stands in for it, unless it has none.
         auto finished = why.find("has finished its input") != std::string::npos;
+        if (finished && !i->second.final_state_missing)
+          return;
         abort_checkpoint(self, i->second, id, why, !finished);
       },
       [self](checkpoint_timeout_atom, uint64_t job_id, uint64_t id) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,7 @@ struct coordinator_state {
     std::string dir;
     int64_t start_ms = 0; // epoch ms at the trigger
     std::vector<subtask_checkpoint> acks;
+    std::set<std::pair<int32_t, int32_t>> acked; // (vertex, index)
     bool savepoint = false;  // triggered by hand, not pruned
     bool stop_after = false; // stop with savepoint: the job ends with it
     caf::response_promise promise; // savepoints: the requester
@@ -83,6 +85,11 @@ struct coordinator_state {
     std::unique_ptr<restart_tracker> restarts;
     std::vector<size_t> slot_node; // slot -> node index
     uint32_t attempt = 0;
+    // Subtasks that finished their input: their final state stands in for
+    // them in every later checkpoint (Flink's checkpoints after tasks
+    // finished). One without a final state ends checkpointing.
+    std::map<std::pair<int32_t, int32_t>, subtask_checkpoint> final_states;
+    bool final_state_missing = false;
     int restart_count = 0;            // restarts after failures
     int restarts_from_checkpoint = 0; // of those, from a checkpoint
     bool restarting = false; // cancelling the attempt to redeploy

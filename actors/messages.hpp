@@ -44,9 +44,14 @@
 //                              written (the writer is a detached actor the
 //                              subtask spawned at the barrier)
 //   subtask -> coordinator   (finished_atom, uint64 job, int32 vertex,
-//                             int32 index, bool awaits_commit)
+//                             int32 index, bool awaits_commit,
+//                             subtask_checkpoint final_state,
+//                             uint64 last_checkpoint)
 //                              input ended; with awaits_commit the subtask
-//                              stays alive for commit_atom or cancel_atom
+//                              stays alive for commit_atom or cancel_atom;
+//                              final_state (vertex -1: none) stands in for
+//                              the subtask in checkpoints after
+//                              last_checkpoint (the newest it snapshotted)
 //                            (failed_atom, uint64 job, std::string what)
 //   client -> coordinator    (submit_atom, job_submission) -> uint64 job id
 //                            (cancel_atom, uint64 job)

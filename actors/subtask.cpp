@@ -252,6 +252,7 @@ void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
     return;
   }
   auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
+  last_checkpoint = std::max(last_checkpoint, id);
   // The synchronous part: every operator's state as bytes, at the barrier.
   struct part {
     std::string uid;
@@ -320,6 +321,41 @@ void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
         writer->quit();
         return {};
       });
+}
+
+subtask_checkpoint subtask_state::final_snapshot() {
+  subtask_checkpoint out;
+  out.vertex = -1; // none, unless every operator snapshots
+  if (dep.checkpoint_dir.empty())
+    return out;
+  auto& vx = dep.graph->vertices().at(static_cast<size_t>(dep.vertex));
+  std::vector<std::string> uids, names;
+  std::vector<subtask_snapshot> states;
+  try {
+    for (size_t i = 0; i < vx.operators.size(); ++i) {
+      auto& t = dep.graph->node(vx.operators[i]);
+      operator_state_snapshot snap;
+      snap.at_finish = true;
+      chain.operators[i]->snapshot_state(0, snap);
+      subtask_snapshot s;
+      s.index = dep.index;
+      s.key_groups = key_groups();
+      s.operator_state = std::move(snap.operator_state);
+      s.source_position = std::move(snap.source_position);
+      s.finished = true;
+      uids.push_back(t.uid);
+      names.push_back(t.name);
+      states.push_back(std::move(s));
+    }
+  } catch (const std::exception&) {
+    return out; // later checkpoints cannot include this subtask
+  }
+  out.vertex = dep.vertex;
+  out.index = dep.index;
+  out.uids = std::move(uids);
+  out.names = std::move(names);
+  out.states = std::move(states);
+  return out;
 }
 
 void subtask_state::decline_checkpoint(uint64_t id, const std::string& why) {
@@ -484,7 +520,7 @@ void subtask_state::end_chain() {
   if (input_ended)
     return;
   input_ended = true;
-  chain.operators.front()->end_input();
+  chain.operators.front()->input_ended();
   maybe_finish();
 }
 
@@ -500,15 +536,16 @@ void subtask_state::maybe_finish() {
       awaiting_commit = true;
   if (awaiting_commit) {
     self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex,
-               dep.index, true);
+               dep.index, true, final_snapshot(), last_checkpoint);
     return;
   }
+  auto final_state = final_snapshot();
   // A close() that throws (a sink failing to write out) fails the job: the
   // subtask is not finished until its operators are.
   auto error = close_operators();
   if (error.empty())
     self->send(dep.coordinator, finished_atom_v, dep.job, dep.vertex,
-               dep.index, false);
+               dep.index, false, std::move(final_state), last_checkpoint);
   else
     self->send(dep.coordinator, failed_atom_v, dep.job,
                "task " + task + " failed: " + error);
@@ -647,6 +684,16 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
               if (auto* op = st.dep.restore->meta.find(uid)) {
                 checkpoint_restore from{st.dep.restore->dir, *op};
                 st.chain.operators[k]->restore_state(from);
+                // Every subtask of it had finished: it emitted what it
+                // emits at the end of its input already.
+                bool all_finished
+                    = !op->subtasks.empty()
+                      && op->subtasks.size()
+                             == static_cast<size_t>(op->parallelism);
+                for (auto& sub : op->subtasks)
+                  all_finished = all_finished && sub.finished;
+                if (all_finished)
+                  st.chain.operators[k]->set_finished_on_restore();
               }
             }
           }

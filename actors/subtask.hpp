@@ -168,6 +168,14 @@ struct subtask_state : operator_context {
   /// every output channel, and has the state written off this thread.
   void take_checkpoint(uint64_t id, const std::string& dir);
   void decline_checkpoint(uint64_t id, const std::string& why);
+  /// The non-keyed state of every operator of the chain at the end of its
+  /// input, marked finished (vertex -1 when it cannot be taken or the job
+  /// takes no checkpoints).
+  subtask_checkpoint final_snapshot();
+  /// The newest checkpoint this subtask snapshotted at its barrier (its
+  /// acknowledgement comes from the writer, possibly after the finished
+  /// message: the final state must not stand in for it).
+  uint64_t last_checkpoint = 0;
 };
 
 /// Spawned by a node for one subtask of a deployed job.

@@ -98,6 +98,9 @@ struct operator_state_snapshot {
   std::string operator_state;
   /// A source's read position, encoded by the source.
   std::string source_position;
+  /// Set by the runtime: the final snapshot of a subtask that finished its
+  /// input (see keyed_operator: keyed state is not kept then).
+  bool at_finish = false;
 
   bool empty() const noexcept {
     return keyed.empty() && key_group_offsets.empty() && !keyed_deferred
@@ -153,6 +156,26 @@ public:
   /// The (bounded) input ended. Emits what is still held and forwards.
   virtual void end_input() = 0;
 
+  /// What the runtime calls when the input ended: end_input(), or, for an
+  /// operator restored as finished, only forward_end().
+  void input_ended() {
+    if (finished_on_restore_)
+      forward_end();
+    else
+      end_input();
+  }
+
+  /// The operator finished its input before the checkpoint it was restored
+  /// from (every subtask of it had): it already emitted everything it
+  /// would emit at the end of its input, so that is not done again (as
+  /// Flink's operators finished on restore).
+  void set_finished_on_restore() { finished_on_restore_ = true; }
+  bool finished_on_restore() const noexcept { return finished_on_restore_; }
+
+  /// Tells downstream operators that the input ended, without emitting
+  /// anything else (see input_ended).
+  virtual void forward_end() {}
+
   /// Writes the operator's state for checkpoint `checkpoint_id`. Called on
   /// the subtask's thread at the barrier, between records: all input before
   /// the barrier is reflected, nothing after it. Throws when the state
@@ -200,6 +223,9 @@ public:
 
 protected:
   operator_context* ctx_ = nullptr;
+
+private:
+  bool finished_on_restore_ = false;
 };
 
 // -- outputs ------------------------------------------------------------------
@@ -369,7 +395,7 @@ public:
 
   void emit_end() {
     flush();
-    for_each_target([](operator_base& op) { op.end_input(); });
+    for_each_target([](operator_base& op) { op.input_ended(); });
   }
 
 private:
@@ -396,6 +422,8 @@ public:
     on_end_input();
     out_.emit_end();
   }
+
+  void forward_end() override { out_.emit_end(); }
 
   void connect(const std::string& tag, operator_base& downstream) override {
     out_.connect(tag, downstream);
@@ -464,6 +492,8 @@ public:
     out_.emit_watermark(max_watermark);
     out_.emit_end();
   }
+
+  void forward_end() override { end_input(); }
 
   void connect(const std::string& tag, operator_base& downstream) override {
     out_.connect(tag, downstream);

@@ -42,6 +42,9 @@ struct SubtaskState {
   keyGroupOffsets @4 :List(UInt64);
   operatorState @5 :Data;      # non-keyed (list / broadcast) state, encoded
   sourcePosition @6 :Data;     # a source's split and offset, encoded
+  # The subtask had finished its input (its final non-keyed state); an
+  # operator all of whose subtasks had is restored as finished.
+  finished @7 :Bool;
 }
 
 struct DataFile {

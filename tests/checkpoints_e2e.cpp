@@ -14,6 +14,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <utility>
@@ -115,9 +116,7 @@ CAF_TEST(a running job takes consistent checkpoints) {
       CAF_REQUIRE_EQUAL(count->subtasks.size(), 2u);
       uint64_t emitted = 0;
       for (auto& s : source->subtasks)
-        emitted += decode_value<std::pair<uint64_t, uint64_t>>(
-                       s.source_position)
-                       .second;
+        emitted += generator_emitted(s.source_position);
       int64_t counted = 0;
       for (auto& s : count->subtasks)
         counted += sum_counts(chk, s);
@@ -142,10 +141,13 @@ namespace {
 std::vector<int64_t> run_counting(const std::string& dir, uint64_t n,
                                   const std::string& from = "",
                                   const std::string& count_uid = "count",
-                                  int count_parallelism = 2) {
+                                  int count_parallelism = 2,
+                                  int source_parallelism = 2,
+                                  int retained = 3) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto& cp = env.config().checkpointing;
+  cp.retained = retained;
   cp.interval = 50;
   cp.dir = dir;
   cp.restore_from = from;
@@ -153,6 +155,7 @@ std::vector<int64_t> run_counting(const std::string& dir, uint64_t n,
   env.from_generator(n, [](uint64_t i) { return static_cast<int64_t>(i); },
                      40000)
       .uid("numbers")
+      .set_parallelism(source_parallelism)
       .key_by([](int64_t x) { return x % 10; })
       .process<int64_t>([] { return std::make_unique<counter>(); }, "Count")
       .uid(count_uid)
@@ -180,8 +183,7 @@ CAF_TEST(a job restored from a checkpoint counts every record once) {
   uint64_t emitted = 0;
   auto chk_meta = read_metadata(chk);
   for (auto& s : chk_meta.find("numbers")->subtasks)
-    emitted += decode_value<std::pair<uint64_t, uint64_t>>(s.source_position)
-                   .second;
+    emitted += generator_emitted(s.source_position);
   CAF_MESSAGE("restoring " << chk << " after " << emitted << " records");
   temp_dir dir2{"checkpoints_e2e"};
   auto second = run_counting(dir2.path(), 30000, chk);
@@ -206,14 +208,65 @@ CAF_TEST(a job resumes from a checkpoint with another parallelism) {
   auto chk = rp.chosen.dir;
   uint64_t emitted = 0;
   for (auto& s : rp.chosen.meta.find("numbers")->subtasks)
-    emitted += decode_value<std::pair<uint64_t, uint64_t>>(s.source_position)
-                   .second;
+    emitted += generator_emitted(s.source_position);
   for (int p : {1, 3}) {
     temp_dir dir2{"checkpoints_e2e"};
     auto rest = run_counting(dir2.path(), 30000, chk, "count", p);
     CAF_CHECK_EQUAL(rest.size(), 30000u - emitted);
     if (!rest.empty())
       CAF_CHECK_EQUAL(*std::max_element(rest.begin(), rest.end()), 3000);
+  }
+}
+
+// The generator's splits are its state: at another parallelism they are
+// handed out round-robin (a subtask without one ends at once), and every
+// record is still generated once.
+CAF_TEST(a generator resumes its splits at another parallelism) {
+  // The checkpoint nearest the middle of a run at p=2, then the rest at
+  // p=1 and p=3, and from a checkpoint in the middle of the p=3 run on at
+  // p=2 (splits of splits).
+  auto middle = [](const std::string& root) {
+    auto rp = find_restore_point(root);
+    auto job_dir = rp.chosen.dir.substr(0, rp.chosen.dir.rfind('/'));
+    auto all = complete_checkpoints(job_dir);
+    return all[all.size() / 2];
+  };
+  auto emitted_at = [](const std::string& chk) {
+    uint64_t n = 0;
+    for (auto& s : read_metadata(chk).find("numbers")->subtasks)
+      n += generator_emitted(s.source_position);
+    return n;
+  };
+  temp_dir dir{"checkpoints_e2e"};
+  run_counting(dir.path(), 30000, "", "count", 2, 2, 1000);
+  auto chk = middle(dir.path());
+  auto emitted = emitted_at(chk);
+  CAF_REQUIRE_LESS(emitted, 30000u);
+  CAF_MESSAGE("from " << chk << " after " << emitted << " records");
+  for (int p : {1, 3}) {
+    temp_dir dir2{"checkpoints_e2e"};
+    auto rest = run_counting(dir2.path(), 30000, chk, "count", 2, p, 1000);
+    CAF_CHECK_EQUAL(rest.size(), 30000u - emitted);
+    std::map<int64_t, int> seen;
+    for (auto c : rest)
+      ++seen[c];
+    // Counts go on from the checkpoint to 3000 per key, each value once
+    // per key (10 keys).
+    bool once = std::all_of(seen.begin(), seen.end(),
+                            [](auto& kv) { return kv.second <= 10; });
+    CAF_CHECK(once);
+    if (!rest.empty())
+      CAF_CHECK_EQUAL(*std::max_element(rest.begin(), rest.end()), 3000);
+    if (p == 3) {
+      auto chk3 = middle(dir2.path());
+      auto emitted3 = emitted_at(chk3);
+      CAF_CHECK_GREATER(emitted3, emitted);
+      temp_dir dir3{"checkpoints_e2e"};
+      auto rest3 = run_counting(dir3.path(), 30000, chk3, "count", 2, 2);
+      CAF_CHECK_EQUAL(rest3.size(), 30000u - emitted3);
+      if (!rest3.empty())
+        CAF_CHECK_EQUAL(*std::max_element(rest3.begin(), rest3.end()), 3000);
+    }
   }
 }
 
@@ -371,6 +424,86 @@ CAF_TEST(part files hold every result once across failures) {
     CAF_MESSAGE("fail at " << fail_at << ": " << list_dir(out_dir).size()
                            << " part files");
   }
+}
+
+namespace {
+
+/// Sums its input and emits the total when the input ends; the sum is
+/// function state.
+struct total_at_end final : process_function<int64_t, std::string> {
+  int64_t sum = 0;
+  void process_element(const int64_t& x, context&,
+                       collector<std::string>&) override {
+    sum += x;
+  }
+  void end_input(collector<std::string>& out) override {
+    out.collect("total " + std::to_string(sum));
+  }
+  std::string snapshot_function_state() override {
+    return encode_value(sum);
+  }
+  void initialize_state(const std::vector<std::string>& states) override {
+    for (auto& b : states)
+      sum += decode_value<int64_t>(b);
+  }
+};
+
+} // namespace
+
+// Checkpoints go on after part of a job finished (Flink's checkpoints after
+// tasks finished): the finished subtasks are in them with their final
+// state, and a restore from such a checkpoint does not run their end of
+// input again. Here a short pipeline ends at once and a long one fails
+// later: the short one's total is written once, the long one's values once.
+CAF_TEST(checkpoints go on after subtasks finished) {
+  temp_dir dir{"checkpoints_e2e"};
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  auto& cp = env.config().checkpointing;
+  cp.interval = 30;
+  cp.dir = dir.file("chk");
+  env.config().restarts = restart_strategy::fixed(2, 10);
+  auto failed = std::make_shared<std::atomic<bool>>(false);
+  env.from_generator(1000, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .uid("short")
+      .process<std::string>([] { return std::make_unique<total_at_end>(); },
+                            "Total")
+      .uid("total")
+      .sink_to_files(dir.file("a"), [](const std::string& x) { return x; },
+                     "row")
+      .uid("files-a");
+  env.from_generator(20000, [](uint64_t i) { return static_cast<int64_t>(i); },
+                     20000)
+      .uid("long")
+      .map(
+          [failed](int64_t x) {
+            if (x == 15000 && !failed->exchange(true))
+              throw std::runtime_error("injected failure");
+            return x;
+          },
+          "Fail Once")
+      .uid("fail-once")
+      .sink_to_files(dir.file("b"),
+                     [](const int64_t& x) { return std::to_string(x); },
+                     "value")
+      .uid("files-b");
+  auto r = env.execute("partly finished");
+  CAF_REQUIRE(r.status == job_status::finished);
+  CAF_CHECK_EQUAL(r.restarts_from_checkpoint, 1);
+  CAF_CHECK_EQUAL(visible_lines(dir.file("a"), "row"),
+                  std::vector<std::string>{"total 499500"});
+  auto b = visible_lines(dir.file("b"), "value");
+  CAF_CHECK_EQUAL(b.size(), 20000u);
+  std::set<std::string> distinct(b.begin(), b.end());
+  CAF_CHECK_EQUAL(distinct.size(), 20000u);
+  // The newest checkpoint has the short pipeline as finished.
+  auto rp = find_restore_point(dir.file("chk"));
+  auto* total = rp.chosen.meta.find("total");
+  CAF_REQUIRE(total != nullptr);
+  CAF_REQUIRE_EQUAL(total->subtasks.size(), 1u);
+  CAF_CHECK(total->subtasks[0].finished);
+  CAF_CHECK_EQUAL(decode_value<int64_t>(total->subtasks[0].operator_state),
+                  499500);
 }
 
 // Stop with a savepoint, resume from it at another parallelism: the part

@@ -79,7 +79,8 @@ caf::behavior probe(caf::event_based_actor* self, log_ptr log) {
       [log](credit_atom, uint32_t ch, int32_t n) {
         log->credits.emplace_back(ch, n);
       },
-      [log](finished_atom, uint64_t job, int32_t v, int32_t i, bool) {
+      [log](finished_atom, uint64_t job, int32_t v, int32_t i, bool,
+            subtask_checkpoint&, uint64_t) {
         log->finished.emplace_back(job, v, i);
       },
       [log](failed_atom, uint64_t, std::string& what) {

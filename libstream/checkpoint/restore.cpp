@@ -43,8 +43,14 @@ void check_restore(const checkpoint_ref& cp, const job_graph& g,
           match = &g.node(id);
           vertex_max = vx.max_parallelism;
         }
+    // Finished subtasks list every operator of their chain, stateless
+    // ones too: those have nothing to lose.
+    bool stateless = true;
+    for (auto& sub : op.subtasks)
+      stateless = stateless && sub.keyed_file.name.empty()
+                  && sub.operator_state.empty() && sub.source_position.empty();
     if (match == nullptr) {
-      if (allow_non_restored)
+      if (allow_non_restored || stateless)
         continue;
       throw checkpoint_error(
           "checkpoint '" + cp.dir + "' has state of operator '" + op.name

@@ -161,6 +161,7 @@ std::string encode(const checkpoint_metadata& meta) {
       sub.setSourcePosition(capnp::Data::Reader{
           reinterpret_cast<const kj::byte*>(s.source_position.data()),
           s.source_position.size()});
+      sub.setFinished(s.finished);
     }
   }
   auto words = capnp::messageToFlatArray(message);
@@ -216,6 +217,7 @@ checkpoint_metadata decode(const std::string& path, std::string_view payload) {
         auto ops = sub.getOperatorState();
         s.operator_state.assign(reinterpret_cast<const char*>(ops.begin()),
                                 ops.size());
+        s.finished = sub.getFinished();
         auto pos = sub.getSourcePosition();
         s.source_position.assign(reinterpret_cast<const char*>(pos.begin()),
                                  pos.size());

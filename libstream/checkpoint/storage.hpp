@@ -47,6 +47,7 @@ struct subtask_snapshot {
   std::vector<uint64_t> key_group_offsets;
   std::string operator_state;  // encoded non-keyed state
   std::string source_position; // encoded source position
+  bool finished = false; // the subtask had finished its input
 };
 
 /// The state of one operator, matched by uid on restore.

@@ -46,6 +46,11 @@ public:
   /// Keyed state (and timers) by key group. On LevelDB the database is
   /// read on the checkpoint writer's thread, from a database snapshot.
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    // A finished subtask's keyed state is not kept: keyed operators finish
+    // only once every upstream subtask has, and are then restored as
+    // finished.
+    if (out.at_finish)
+      return;
     if (backend_->store())
       out.keyed_deferred = backend_->snapshot_deferred();
     else

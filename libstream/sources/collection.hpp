@@ -55,9 +55,28 @@ private:
   bool cancelled_ = false;
 };
 
+/// A generator's position: the splits a subtask reads, each the next index
+/// and the stride of an arithmetic sequence (split k of p: k, k + p, ...).
+using generator_position = std::vector<std::pair<uint64_t, uint64_t>>;
+
+/// How many indices the splits of an encoded generator position have
+/// emitted since the job first started (for tests and tools).
+inline uint64_t generator_emitted(const std::string& position) {
+  uint64_t n = 0;
+  for (auto& [next, stride] : decode_value<generator_position>(position))
+    n += next / stride; // the split's first index is below its stride
+  return n;
+}
+
 /// Emits f(i) for i in [0, count) (count 0 = unbounded), split over the
-/// subtasks: subtask k of p emits the indices k, k + p, k + 2p, ...
-/// With a rate (records/s for the whole source) it paces itself.
+/// subtasks: subtask k of p reads split k, the indices k, k + p, k + 2p,
+/// ... With a rate (records/s for the whole source) it paces itself.
+///
+/// The splits are the unit of state, as Flink's source splits: a restore
+/// with another parallelism hands the checkpointed splits out round-robin,
+/// and a subtask with several reads them merged in index order (so event
+/// times derived from the index stay ordered per subtask); one with none
+/// ends at once.
 template <class T, class F>
 class generator_source final : public source_operator<T> {
 public:
@@ -66,14 +85,14 @@ public:
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
-    index_ = static_cast<uint64_t>(ctx.subtask_index());
-    stride_ = static_cast<uint64_t>(ctx.parallelism());
+    parallelism_ = static_cast<uint64_t>(ctx.parallelism());
+    splits_ = {{static_cast<uint64_t>(ctx.subtask_index()), parallelism_}};
     start_ns_ = monotonic_now_ns();
   }
 
   typename source_operator<T>::poll_result poll() override {
     using poll_result = typename source_operator<T>::poll_result;
-    if (cancelled_ || (count_ > 0 && index_ >= count_))
+    if (cancelled_)
       return poll_result::finished;
     size_t budget = default_batch_records;
     if (rate_ > 0) {
@@ -81,65 +100,86 @@ public:
       auto elapsed_s
           = static_cast<double>(monotonic_now_ns() - start_ns_) / 1e9;
       auto allowed = static_cast<uint64_t>(elapsed_s * rate_
-                                           / static_cast<double>(stride_))
+                                           / static_cast<double>(parallelism_))
                      + 1;
       if (emitted_ >= allowed)
-        return poll_result::idle;
+        return next_split() == nullptr ? poll_result::finished
+                                       : poll_result::idle;
       budget
           = static_cast<size_t>(std::min<uint64_t>(budget, allowed - emitted_));
     }
     auto& out = this->out_.main();
-    for (size_t n = 0; n < budget; ++n) {
-      if (count_ > 0 && index_ >= count_)
-        break;
-      out.collect(fn_(index_), no_timestamp);
-      index_ += stride_;
-      ++emitted_;
+    if (splits_.size() == 1) {
+      auto& sp = splits_.front();
+      for (size_t n = 0; n < budget && !done(sp); ++n) {
+        out.collect(fn_(sp.first), no_timestamp);
+        sp.first += sp.second;
+        ++emitted_;
+      }
+    } else {
+      for (size_t n = 0; n < budget; ++n) {
+        auto* sp = next_split();
+        if (sp == nullptr)
+          break;
+        out.collect(fn_(sp->first), no_timestamp);
+        sp->first += sp->second;
+        ++emitted_;
+      }
     }
     out.flush();
-    if (count_ > 0 && index_ >= count_)
-      return poll_result::finished;
-    return poll_result::more;
+    return next_split() == nullptr ? poll_result::finished : poll_result::more;
   }
 
   void cancel() override { cancelled_ = true; }
 
-  /// The position: the next index of this subtask and how many it emitted.
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
-    out.source_position = encode_value(std::make_pair(index_, emitted_));
+    out.source_position = encode_value(splits_);
   }
 
-  /// Resumes where subtask i of the checkpointed run stopped. The indices
-  /// are split by stride, so the parallelism must be the same.
+  /// Takes split k of the checkpointed ones (old subtask by old subtask)
+  /// when k mod the parallelism is this subtask's index.
   void restore_state(const operator_restore& from) override {
-    if (from.old_parallelism() != static_cast<int>(stride_))
-      throw std::runtime_error(
-          "the generator source was checkpointed with parallelism "
-          + std::to_string(from.old_parallelism())
-          + " and cannot resume with "
-          + std::to_string(stride_)
-          + " (its indices are split by stride): restore it with the same "
-            "parallelism");
-    auto pos = from.source_position(static_cast<int>(index_ % stride_));
-    if (pos.empty())
-      return;
-    auto [index, emitted] = decode_value<std::pair<uint64_t, uint64_t>>(pos);
-    if (index % stride_ != index_ % stride_)
-      throw std::runtime_error("the generator source's checkpointed "
-                               "position does not belong to this subtask");
-    index_ = index;
+    generator_position all;
+    for (int j = 0; j < from.old_parallelism(); ++j) {
+      auto pos = from.source_position(j);
+      if (pos.empty())
+        continue;
+      for (auto& sp : decode_value<generator_position>(pos)) {
+        if (sp.second == 0)
+          throw std::runtime_error("the generator source's checkpointed "
+                                   "position has a split with stride 0");
+        all.push_back(sp);
+      }
+    }
+    splits_.clear();
+    auto me = static_cast<uint64_t>(this->context().subtask_index());
+    for (size_t k = 0; k < all.size(); ++k)
+      if (k % parallelism_ == me)
+        splits_.push_back(all[k]);
     emitted_ = 0; // the rate counts from the restart
     start_ns_ = monotonic_now_ns();
-    (void) emitted;
   }
 
 private:
+  bool done(const std::pair<uint64_t, uint64_t>& sp) const noexcept {
+    return count_ > 0 && sp.first >= count_;
+  }
+
+  /// The split with the lowest next index that is not done, or null.
+  std::pair<uint64_t, uint64_t>* next_split() noexcept {
+    std::pair<uint64_t, uint64_t>* best = nullptr;
+    for (auto& sp : splits_)
+      if (!done(sp) && (best == nullptr || sp.first < best->first))
+        best = &sp;
+    return best;
+  }
+
   uint64_t count_;
   F fn_;
   double rate_;
-  uint64_t index_ = 0;
-  uint64_t stride_ = 1;
-  uint64_t emitted_ = 0;
+  uint64_t parallelism_ = 1;
+  generator_position splits_;
+  uint64_t emitted_ = 0; // since open or restore: for the rate
   int64_t start_ns_ = 0;
   bool cancelled_ = false;
 };
