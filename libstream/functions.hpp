@@ -5,6 +5,7 @@
 
 #include "libstream/operator.hpp"
 #include "libstream/state/keyed_state.hpp"
+#include "libstream/state/operator_state.hpp"
 #include "libstream/time.hpp"
 
 namespace libstream {
@@ -178,12 +179,15 @@ public:
   /// the input lacked something it must have (as Flink's BoundedOneInput).
   virtual void end_input(collector<Out>& out) {}
 
-  /// Non-keyed state of the function, as Flink's CheckpointedFunction with
-  /// union list state: the bytes returned here are stored with each
-  /// checkpoint; a job restored from it calls initialize_state with the
-  /// bytes of every subtask of the checkpointed run (after open()).
-  virtual std::string snapshot_function_state() { return {}; }
-  virtual void initialize_state(const std::vector<std::string>& states) {}
+  /// Non-keyed state, as Flink's CheckpointedFunction: called once after
+  /// open() and before the first element. Register list, union list and
+  /// broadcast state in `store` here; store.is_restored() says whether
+  /// they hold what a checkpoint had (this subtask's share of it).
+  virtual void initialize_state(operator_state_store& store) {}
+
+  /// A checkpoint is taken now (between two elements): bring the state
+  /// registered in initialize_state up to date; it is written after this.
+  virtual void snapshot_state(uint64_t checkpoint_id) {}
 
   virtual void close() {}
 };

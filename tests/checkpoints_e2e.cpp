@@ -439,13 +439,13 @@ struct total_at_end final : process_function<int64_t, std::string> {
   void end_input(collector<std::string>& out) override {
     out.collect("total " + std::to_string(sum));
   }
-  std::string snapshot_function_state() override {
-    return encode_value(sum);
+  operator_list_state<int64_t>* saved = nullptr;
+  void initialize_state(operator_state_store& store) override {
+    saved = &store.get_list_state<int64_t>("sum");
+    for (auto x : saved->get())
+      sum += x;
   }
-  void initialize_state(const std::vector<std::string>& states) override {
-    for (auto& b : states)
-      sum += decode_value<int64_t>(b);
-  }
+  void snapshot_state(uint64_t) override { saved->update({sum}); }
 };
 
 } // namespace
@@ -502,8 +502,10 @@ CAF_TEST(checkpoints go on after subtasks finished) {
   CAF_REQUIRE(total != nullptr);
   CAF_REQUIRE_EQUAL(total->subtasks.size(), 1u);
   CAF_CHECK(total->subtasks[0].finished);
-  CAF_CHECK_EQUAL(decode_value<int64_t>(total->subtasks[0].operator_state),
-                  499500);
+  operator_state_store store;
+  store.restore({total->subtasks[0].operator_state}, 0, 1);
+  CAF_CHECK_EQUAL(store.get_list_state<int64_t>("sum").get(),
+                  std::vector<int64_t>{499500});
 }
 
 // Stop with a savepoint, resume from it at another parallelism: the part

@@ -121,15 +121,13 @@ public:
 
   /// Whether the header was seen is state: a job restored past line 1
   /// must not take the file for empty.
-  std::string snapshot_function_state() override {
-    return encode_value(saw_header_);
+  void initialize_state(operator_state_store& store) override {
+    saw_ = &store.get_union_list_state<bool>("saw-header");
+    for (bool b : saw_->get())
+      saw_header_ = saw_header_ || b;
   }
 
-  void initialize_state(const std::vector<std::string>& states) override {
-    for (auto& s : states)
-      if (!s.empty() && decode_value<bool>(s))
-        saw_header_ = true;
-  }
+  void snapshot_state(uint64_t) override { saw_->update({saw_header_}); }
 
   void end_input(collector<text_line>&) override {
     if (!saw_header_)
@@ -141,6 +139,7 @@ public:
 private:
   std::string input_;
   bool saw_header_ = false;
+  operator_list_state<bool>* saw_ = nullptr;
 };
 
 /// Parses CSV lines after the header; malformed ones go to the dead-letter

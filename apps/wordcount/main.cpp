@@ -128,22 +128,19 @@ public:
       out.collect(word + "," + std::to_string(count));
   }
 
-  std::string snapshot_function_state() override {
-    byte_writer w;
-    codec<std::map<std::string, int64_t>>::encode(counts_, w);
-    return w.take();
+  void initialize_state(operator_state_store& store) override {
+    saved_ = &store.get_list_state<std::pair<std::string, int64_t>>("counts");
+    for (auto& [word, count] : saved_->get())
+      counts_[word] = std::max(counts_[word], count);
   }
 
-  void initialize_state(const std::vector<std::string>& states) override {
-    for (auto& bytes : states) {
-      byte_reader r{bytes};
-      for (auto& [word, count] : codec<std::map<std::string, int64_t>>::decode(r))
-        counts_[word] = std::max(counts_[word], count);
-    }
+  void snapshot_state(uint64_t) override {
+    saved_->update({counts_.begin(), counts_.end()});
   }
 
 private:
   std::map<std::string, int64_t> counts_;
+  operator_list_state<std::pair<std::string, int64_t>>* saved_ = nullptr;
 };
 
 /// Counts the words of one processing-time window.

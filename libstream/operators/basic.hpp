@@ -70,7 +70,10 @@ private:
   F fn_;
 };
 
-/// Runs a non-keyed process function with side outputs.
+/// Runs a non-keyed process function with side outputs and operator state.
+/// The function's initialize_state runs once, before the first element:
+/// at the restore, or else at the first element, end of input or
+/// checkpoint.
 template <class In, class Out>
 class process_operator final : public one_input_operator<In, Out> {
 public:
@@ -86,6 +89,7 @@ public:
 
 protected:
   void process(record_batch<In>& batch) override {
+    ensure_initialized();
     collector<Out> out{this->out_.main(), no_timestamp};
     for (auto& r : batch) {
       out.set_timestamp(r.ts);
@@ -96,24 +100,38 @@ protected:
   }
 
   void on_end_input() override {
+    ensure_initialized();
     collector<Out> out{this->out_.main(), no_timestamp};
     fn_->end_input(out);
   }
 
-  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
-    out.operator_state = fn_->snapshot_function_state();
+  void snapshot_state(uint64_t id, operator_state_snapshot& out) override {
+    ensure_initialized();
+    fn_->snapshot_state(id);
+    out.operator_state = store_.snapshot();
   }
 
   void restore_state(const operator_restore& from) override {
     std::vector<std::string> states;
     for (int i = 0; i < from.old_parallelism(); ++i)
       states.push_back(from.operator_state(i));
-    fn_->initialize_state(states);
+    auto& ctx = this->context();
+    store_.restore(states, ctx.subtask_index(), ctx.parallelism());
+    ensure_initialized();
   }
 
 private:
+  void ensure_initialized() {
+    if (initialized_)
+      return;
+    initialized_ = true;
+    fn_->initialize_state(store_);
+  }
+
   std::unique_ptr<process_function<In, Out>> fn_;
   process_context<Out> pctx_;
+  operator_state_store store_;
+  bool initialized_ = false;
 };
 
 } // namespace libstream
