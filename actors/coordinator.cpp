@@ -461,6 +461,8 @@ void fail_or_restart(self_ptr self, job_info& job, std::string error) {
     return;
   }
   job.restarting = true;
+  job.restart_wait_ns = monotonic_now_ns();
+  job.restart_killed = false;
   job.last_failure = error;
   for (auto& kvp : job.pending) {
     if (kvp.second.promise.pending())
@@ -883,7 +885,26 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         if (job.ended || !job.restarting || job.attempt != attempt)
           return;
         if (job.alive > 0 || job.outstanding > 0) {
-          // Old subtasks still stopping: look again shortly.
+          // Old subtasks still stopping: look again shortly. One stuck in
+          // user code past the stop timeout is killed; if even that does
+          // not end it, the job fails rather than wait forever.
+          auto waited = std::chrono::nanoseconds{monotonic_now_ns()
+                                                 - job.restart_wait_ns};
+          auto limit = self->state.stop_timeout;
+          if (waited > 2 * limit) {
+            end_job(self, job, job_status::failed,
+                    job.last_failure + "; the restart gave up: "
+                        + std::to_string(job.alive)
+                        + " subtask(s) of the failed attempt did not stop");
+            return;
+          }
+          if (waited > limit && !job.restart_killed) {
+            job.restart_killed = true;
+            for (auto& kvp : self->state.subtasks)
+              if (kvp.second.job == id)
+                if (auto hdl = caf::actor_cast<caf::actor>(kvp.first))
+                  self->send_exit(hdl, caf::exit_reason::kill);
+          }
           self->delayed_send(self, std::chrono::milliseconds{10},
                              restart_atom_v, id, attempt);
           return;

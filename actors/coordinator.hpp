@@ -93,6 +93,8 @@ struct coordinator_state {
     int restart_count = 0;            // restarts after failures
     int restarts_from_checkpoint = 0; // of those, from a checkpoint
     bool restarting = false; // cancelling the attempt to redeploy
+    int64_t restart_wait_ns = 0; // when the restart began waiting
+    bool restart_killed = false; // stragglers of the attempt were killed
     bool checkpoint_timer_armed = false; // the periodic trigger runs
     std::string last_failure;
     bool stop_requested = false; // sources deployed later stop at once
