@@ -781,7 +781,15 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           job.committers.push_back(sub);
         // Its final state answers pending and later checkpoints for it.
         if (final_state.vertex < 0) {
+          // Checkpoints it did not take cannot complete without it.
           job.final_state_missing = true;
+          std::vector<uint64_t> ids;
+          for (auto& kvp : job.pending)
+            if (kvp.first > last_checkpoint)
+              ids.push_back(kvp.first);
+          for (auto cid : ids)
+            abort_checkpoint(self, job, cid,
+                             "a finished subtask left no final state", false);
         } else {
           job.final_states[{v, idx}] = final_state;
           // Not for checkpoints it took at their barrier: their own
@@ -792,7 +800,7 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
               ids.push_back(kvp.first);
           for (auto cid : ids)
             add_ack(self, job, cid, final_state);
-          if (job.ended)
+          if (job.ended || job.restarting)
             return;
         }
         if (++job.finished == job.total) {

@@ -1,6 +1,7 @@
 #include "actors/subtask.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <chrono>
 #include <exception>
@@ -13,6 +14,7 @@
 #include "caf/weak_intrusive_ptr.hpp"
 
 #include "actors/spawn.hpp"
+#include "libstream/key_hash.hpp"
 #include "libstream/checkpoint/restore.hpp"
 #include "libstream/checkpoint/storage.hpp"
 
@@ -239,6 +241,13 @@ std::string file_name_of(const std::string& uid, int32_t index,
             || c == '_')
                ? c
                : '_';
+  // Uids that differ only in replaced characters must not share a file.
+  if (out != uid) {
+    char h[20];
+    std::snprintf(h, sizeof(h), "-%08x",
+                  static_cast<unsigned>(hash_bytes(uid.data(), uid.size())));
+    out += h;
+  }
   return out + "-" + std::to_string(index) + suffix;
 }
 
@@ -684,15 +693,21 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
               if (auto* op = st.dep.restore->meta.find(uid)) {
                 checkpoint_restore from{st.dep.restore->dir, *op};
                 st.chain.operators[k]->restore_state(from);
-                // Every subtask of it had finished: it emitted what it
-                // emits at the end of its input already.
+                // It emitted what it emits at the end of its input
+                // already: every subtask of it had finished, or, at the
+                // same parallelism, the subtask it takes over had.
                 bool all_finished
                     = !op->subtasks.empty()
                       && op->subtasks.size()
                              == static_cast<size_t>(op->parallelism);
-                for (auto& sub : op->subtasks)
+                bool mine_finished = false;
+                for (auto& sub : op->subtasks) {
                   all_finished = all_finished && sub.finished;
-                if (all_finished)
+                  if (sub.index == st.dep.index && sub.finished)
+                    mine_finished = true;
+                }
+                if (all_finished
+                    || (mine_finished && op->parallelism == st.parallelism()))
                   st.chain.operators[k]->set_finished_on_restore();
               }
             }

@@ -508,6 +508,47 @@ CAF_TEST(checkpoints go on after subtasks finished) {
                   std::vector<int64_t>{499500});
 }
 
+// A finished branch's output is published by the next checkpoint that
+// holds its final state, not only at the end of the job: stopping with a
+// savepoint while another branch runs leaves it visible.
+CAF_TEST(finished sinks publish with the next checkpoint) {
+  temp_dir dir{"checkpoints_e2e"};
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.config().checkpointing.interval = 30;
+  env.config().checkpointing.dir = dir.file("chk");
+  env.from_generator(1000, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .uid("short")
+      .process<std::string>([] { return std::make_unique<total_at_end>(); },
+                            "Total")
+      .uid("total")
+      .sink_to_files(dir.file("a"), [](const std::string& x) { return x; },
+                     "row")
+      .uid("files-a");
+  env.from_generator(0, [](uint64_t i) { return static_cast<int64_t>(i); },
+                     5000)
+      .uid("endless")
+      .sink_to_files(dir.file("b"),
+                     [](const int64_t& x) { return std::to_string(x); },
+                     "value")
+      .uid("files-b");
+  auto client = env.execute_async("one branch finishes");
+  // The short branch finishes at once; wait for it to become visible.
+  bool visible = false;
+  for (int i = 0; i < 300 && !visible; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    visible = count_prefixed(dir.file("a"), "part-") > 0;
+  }
+  CAF_CHECK(visible); // while the endless branch still runs
+  CAF_CHECK(client->status() == job_status::running);
+  auto sp = client->stop_with_savepoint(dir.file("sp"));
+  auto r = client->wait();
+  CAF_CHECK(r.status == job_status::finished);
+  CAF_CHECK_EQUAL(visible_lines(dir.file("a"), "row"),
+                  std::vector<std::string>{"total 499500"});
+  CAF_CHECK_EQUAL(count_prefixed(dir.file("a"), "."), 0u);
+}
+
 // Stop with a savepoint, resume from it at another parallelism: the part
 // files of both runs hold every result exactly once.
 CAF_TEST(stop with savepoint and resume from it) {

@@ -51,9 +51,14 @@ CAF_TEST(list state is split evenly and union state goes everywhere) {
       s.restore(snaps, i, p);
       CAF_CHECK(s.is_restored());
       auto& even = s.get_list_state<int64_t>("even").get();
-      // Contiguous pieces that differ in size by at most one.
-      CAF_CHECK_LESS_OR_EQUAL(even.size(), (all.size() + p - 1) / p);
-      CAF_CHECK_GREATER_OR_EQUAL(even.size(), all.size() / p);
+      if (p == 3) {
+        // The same parallelism: each subtask keeps its own list.
+        CAF_CHECK_EQUAL(even.size(), static_cast<size_t>(i + 2));
+      } else {
+        // Contiguous pieces that differ in size by at most one.
+        CAF_CHECK_LESS_OR_EQUAL(even.size(), (all.size() + p - 1) / p);
+        CAF_CHECK_GREATER_OR_EQUAL(even.size(), all.size() / p);
+      }
       seen.insert(seen.end(), even.begin(), even.end());
       CAF_CHECK_EQUAL(s.get_union_list_state<int64_t>("union").get(), all);
       auto& bc = s.get_broadcast_state<std::string, int64_t>("rules");
@@ -69,6 +74,9 @@ CAF_TEST(state registered after the restore is decoded then) {
   operator_state_store s;
   s.restore(snaps, 0, 1);
   CAF_CHECK_EQUAL(s.unclaimed_state().size(), 3u);
+  // A store with nothing in it writes nothing (stateless operators are
+  // not in checkpoints).
+  CAF_CHECK_EQUAL(operator_state_store{}.snapshot(), "");
   CAF_CHECK_EQUAL(s.get_list_state<int64_t>("even").get().size(), 5u);
   CAF_CHECK_EQUAL(s.unclaimed_state().size(), 2u);
   // Unclaimed state stays in the next snapshot.

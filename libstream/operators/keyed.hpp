@@ -189,6 +189,7 @@ protected:
 private:
   template <class Timer>
   void fire(const Timer& t, time_domain domain) {
+    this->backend().maybe_flush(); // LevelDB: bounded also while timers fire
     this->set_current_key(t.key);
     auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
     collector<Out> out{this->out_.main(), out_ts};

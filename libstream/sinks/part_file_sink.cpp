@@ -106,6 +106,7 @@ void part_file_writer::close_part() {
 }
 
 std::string part_file_writer::snapshot(uint64_t id) {
+  last_snapshot_ = std::max(last_snapshot_, id);
   if (!cleaned_) {
     remove_leftovers(subtask_, {});
     cleaned_ = true;
@@ -165,11 +166,14 @@ void part_file_writer::restore(const operator_restore& from) {
         = decode_value<std::tuple<uint64_t,
                                   std::vector<std::pair<uint64_t, uint64_t>>,
                                   std::string>>(bytes);
+    // Part numbers go on after every old subtask's (not only those that
+    // map here): names carry the subtask index, which the parallelism
+    // reassigns.
+    next = std::max(next, old_next);
     if (j % parallelism_ != subtask_)
       continue;
     // Pre-committed at (or before) the restored checkpoint: commit, in
     // the directory they were written to.
-    next = std::max(next, old_next);
     bool here = old_dir == abs_dir_;
     for (auto& [seq, checkpoint] : parts) {
       publish(old_dir, j, seq);
@@ -224,7 +228,10 @@ void part_file_writer::finish() {
   }
   if (fd_ >= 0) {
     close_part();
-    pending_.push_back({seq_, 0});
+    // Every checkpoint after the last one this subtask took at a barrier
+    // holds its final state, which records this part: any of them that
+    // completes may publish it (else the end of the job does).
+    pending_.push_back({seq_, last_snapshot_ + 1});
   }
 }
 

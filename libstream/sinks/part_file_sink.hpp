@@ -49,7 +49,7 @@ public:
 private:
   struct pending_part {
     uint64_t seq;
-    uint64_t checkpoint; // 0 = the end of the input
+    uint64_t checkpoint; // published when a checkpoint >= this completes
   };
 
   std::string name(uint64_t seq, const char* state) const;
@@ -73,6 +73,7 @@ private:
   std::string buffer_;
   std::vector<pending_part> pending_;
   bool cleaned_ = false; // leftovers of an earlier run removed
+  uint64_t last_snapshot_ = 0; // the newest checkpoint snapshotted
 };
 
 /// A sink writing one line per record into part files with exactly-once

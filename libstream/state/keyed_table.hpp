@@ -265,22 +265,24 @@ public:
     if constexpr (has_codec_v<K> && has_codec_v<V>) {
       std::string key;
       byte_writer value;
+      // Encode everything first: a codec that throws leaves the cache as
+      // it was (the batch may hold some entries twice; the last wins).
       for (auto& s : slots_) {
-        if (!live(s.ptr))
+        if (!live(s.ptr) || s.ptr->mark == 2)
           continue;
         auto* e = s.ptr;
-        if (e->mark != 2) {
-          db_key(e->key_group, e->key, key);
-          if (e->mark == 0) {
-            value.clear();
-            codec<V>::encode(e->value, value);
-            store_->put(key, value.data());
-          } else {
-            store_->erase(key);
-          }
+        db_key(e->key_group, e->key, key);
+        if (e->mark == 0) {
+          value.clear();
+          codec<V>::encode(e->value, value);
+          store_->put(key, value.data());
+        } else {
+          store_->erase(key);
         }
-        delete e;
       }
+      for (auto& s : slots_)
+        if (live(s.ptr))
+          delete s.ptr;
       std::fill(slots_.begin(), slots_.end(), slot{});
       used_ = 0;
       size_ = 0;

@@ -112,6 +112,20 @@ kv_store::kv_store(std::shared_ptr<impl> ptr) : impl_(std::move(ptr)) {}
 kv_store::~kv_store() = default;
 
 std::shared_ptr<kv_store> kv_store::open_fresh(const std::string& path) {
+  // Another attempt's store may remove the (empty) job directory while
+  // this one is created: try again then.
+  for (int tries = 0;; ++tries) {
+    try {
+      return open_once(path);
+    } catch (const std::exception&) {
+      struct stat st {};
+      if (tries >= 2 || ::stat(path.c_str(), &st) == 0)
+        throw;
+    }
+  }
+}
+
+std::shared_ptr<kv_store> kv_store::open_once(const std::string& path) {
   create_directories(path);
   auto st = leveldb::DestroyDB(path, leveldb::Options{});
   if (!st.ok())

@@ -70,6 +70,7 @@ public:
 
 private:
   explicit kv_store(std::shared_ptr<impl> ptr);
+  static std::shared_ptr<kv_store> open_once(const std::string& path);
   std::shared_ptr<impl> impl_;
 };
 

@@ -135,12 +135,17 @@ public:
   /// Every registered state (and restored state nobody registered), with
   /// its mode: the operator_state bytes of a snapshot.
   std::string snapshot() const {
+    if (states_.empty() && pending_.empty())
+      return {}; // stateless: nothing in the checkpoint
     byte_writer w;
     w.put_varint(states_.size() + pending_.size());
     for (auto& [name, s] : states_)
       put_state(w, name, s.mode, s.state->encode());
     for (auto& [name, p] : pending_)
-      put_state(w, name, p.first, p.second);
+      if (p.first != state_redistribution::union_all || index_ == 0)
+        put_state(w, name, p.first, p.second);
+      else // unclaimed union state: once (subtask 0), or restores multiply it
+        put_state(w, name, p.first, {});
     return w.take();
   }
 
@@ -151,6 +156,7 @@ public:
   void restore(const std::vector<std::string>& old_states, int index,
                int parallelism) {
     restored_ = true;
+    index_ = index;
     struct collected {
       state_redistribution mode;
       std::vector<std::vector<std::string>> per_old; // by old subtask
@@ -184,6 +190,10 @@ public:
       std::vector<std::string> mine;
       switch (c.mode) {
         case state_redistribution::even_split: {
+          if (old_p == static_cast<size_t>(parallelism)) {
+            mine = std::move(c.per_old[static_cast<size_t>(index)]);
+            break; // the same subtasks: each keeps its own list
+          }
           std::vector<std::string> flat;
           for (auto& xs : c.per_old)
             flat.insert(flat.end(), xs.begin(), xs.end());
@@ -260,6 +270,7 @@ private:
            std::pair<state_redistribution, std::vector<std::string>>>
       pending_;
   bool restored_ = false;
+  int index_ = 0;
 };
 
 } // namespace libstream

@@ -602,6 +602,9 @@ private:
   // -- timers -----------------------------------------------------------------
 
   void on_event_timer(const timer_type& t) {
+    // LevelDB: the cache stays bounded also while a watermark fires every
+    // window (no pointer into it is held from one timer to the next).
+    this->backend().maybe_flush();
     auto* entries = table_->find(t.key, t.key_group);
     if (entries == nullptr)
       return;
@@ -622,6 +625,7 @@ private:
   }
 
   void on_processing_timer(const timer_type& t) {
+    this->backend().maybe_flush();
     auto* entries = table_->find(t.key, t.key_group);
     if (entries == nullptr)
       return;
