@@ -11,6 +11,14 @@
 //                         remembers it and sends later
 //   feeder -> inbox       std::vector<T>  (never more than demanded in total)
 //   feeder -> inbox       (end_atom, uint32 0)   the input is complete
+//   libstream -> feeder   (seek_atom, caf::actor inbox, uint64 seq)
+//                         only when the job restarts from a checkpoint,
+//                         before any demand: "send from record number seq
+//                         on" (records are numbered from 0 in the order the
+//                         feeder sent them). The checkpoint holds the
+//                         number of the next record the source emits; a
+//                         feeder that can replay makes the source
+//                         exactly-once, one that ignores seek_atom is not.
 // Demand is granted so that at most `window` records are demanded but not
 // yet emitted: memory stays bounded however fast the feeder is. A feeder
 // that sends more than demanded, or terminates before sending end, fails
@@ -109,13 +117,35 @@ public:
               },
           };
         });
-    grant();
+    // The first demand goes out at the first poll: after a restore, the
+    // seek must reach the feeder before it.
+  }
+
+  /// The number of the next record: what the source emitted since the
+  /// feeder's first record.
+  void snapshot_state(uint64_t, operator_state_snapshot& out) override {
+    out.source_position = encode_value(static_cast<uint64_t>(base_ + emitted_));
+  }
+
+  void restore_state(const operator_restore& from) override {
+    auto pos = from.source_position(0);
+    if (pos.empty())
+      return;
+    base_ = decode_value<uint64_t>(pos);
+    seek_ = true;
   }
 
   typename source_operator<T>::poll_result poll() override {
     using poll_result = typename source_operator<T>::poll_result;
     if (cancelled_)
       return poll_result::finished;
+    if (!started_) {
+      started_ = true;
+      if (seek_)
+        caf::anon_send(feeder_, runtime::seek_atom_v, inbox_,
+                       static_cast<uint64_t>(base_));
+      grant();
+    }
     std::vector<T> batch;
     bool ended = false;
     {
@@ -176,6 +206,9 @@ private:
   std::shared_ptr<detail::actor_inbox<T>> inbox_state_;
   size_t granted_ = 0;
   size_t emitted_ = 0;
+  size_t base_ = 0;     // the number of the first record of this run
+  bool seek_ = false;   // restored: ask the feeder to seek to base_
+  bool started_ = false;
   bool cancelled_ = false;
 };
 

@@ -21,6 +21,7 @@
 //   (wakeup_atom, uint64 token)  call on_wakeup() of the operator `token`
 // Application actors and the actor source and sink (actors/actor_io.hpp):
 //   source -> feeder         (demand_atom, actor inbox, int32 n)
+//   source -> feeder         (seek_atom, actor inbox, uint64 seq)
 //   feeder -> inbox          std::vector<T>, then (end_atom, uint32 0)
 //   sink relay -> target     request std::vector<T> -> (empty reply)
 // Control plane:
@@ -172,6 +173,7 @@ CAF_ADD_ATOM(libstream, libstream::runtime, submit_atom, "submit")
 CAF_ADD_ATOM(libstream, libstream::runtime, job_done_atom, "jobdone")
 CAF_ADD_ATOM(libstream, libstream::runtime, wakeup_atom, "wakeup")
 CAF_ADD_ATOM(libstream, libstream::runtime, demand_atom, "demand")
+CAF_ADD_ATOM(libstream, libstream::runtime, seek_atom, "seek")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_timeout_atom, "stoptime")
 CAF_ADD_ATOM(libstream, libstream::runtime, commit_atom, "commit")
 CAF_ADD_ATOM(libstream, libstream::runtime, stop_atom, "stop")

@@ -23,6 +23,7 @@
 
 #include "child_process.hpp"
 #include "libstream/libstream.hpp"
+#include "libstream/sinks/two_phase_commit.hpp"
 
 using namespace libstream;
 using namespace libstream::test;
@@ -163,8 +164,81 @@ struct run_result {
 };
 
 /// Runs the job with failures at the points `inj` holds.
+/// An external system with transactions, as a database would have them:
+/// rows of open transactions, of prepared ones, and the committed rows.
+struct fake_database {
+  std::mutex mtx;
+  std::map<std::string, std::vector<std::string>> open, prepared;
+  std::set<std::string> committed_txns;
+  std::vector<std::string> rows;
+  int leftovers_aborted = 0;
+};
+
+/// Exactly-once into fake_database through the two-phase commit sink; ids
+/// are unique over attempts ("<subtask>-<counter>").
+struct database_sink final
+    : two_phase_commit_function<std::string, std::string> {
+  database_sink(std::shared_ptr<fake_database> db,
+                std::shared_ptr<injector> inj)
+      : db(std::move(db)), inj(std::move(inj)) {}
+
+  std::shared_ptr<fake_database> db;
+  std::shared_ptr<injector> inj;
+  int subtask = 0;
+
+  void open(const runtime_info& info) override { subtask = info.subtask_index; }
+
+  std::string begin_transaction() override {
+    static std::atomic<int> counter{0};
+    auto id = std::to_string(subtask) + "-" + std::to_string(counter++);
+    std::lock_guard<std::mutex> guard{db->mtx};
+    db->open[id];
+    return id;
+  }
+  void invoke(std::string& txn, const std::string& row, timestamp) override {
+    inj->maybe_fail(at_sink);
+    std::lock_guard<std::mutex> guard{db->mtx};
+    db->open[txn].push_back(row);
+  }
+  void pre_commit(std::string& txn) override {
+    std::lock_guard<std::mutex> guard{db->mtx};
+    db->prepared[txn] = std::move(db->open[txn]);
+    db->open.erase(txn);
+  }
+  void commit(const std::string& txn) override {
+    std::lock_guard<std::mutex> guard{db->mtx};
+    if (!db->committed_txns.insert(txn).second)
+      return; // again after a restore: done already
+    auto& xs = db->prepared.at(txn); // a lost transaction fails loudly
+    db->rows.insert(db->rows.end(), xs.begin(), xs.end());
+    db->prepared.erase(txn);
+  }
+  void abort(const std::string& txn) override {
+    std::lock_guard<std::mutex> guard{db->mtx};
+    db->open.erase(txn);
+    db->prepared.erase(txn);
+  }
+  void abort_leftovers(const std::vector<std::string>& committed) override {
+    // Prepared after the restored checkpoint by this subtask: never
+    // committed.
+    std::lock_guard<std::mutex> guard{db->mtx};
+    auto prefix = std::to_string(subtask) + "-";
+    for (auto i = db->prepared.begin(); i != db->prepared.end();) {
+      if (i->first.compare(0, prefix.size(), prefix) == 0
+          && std::find(committed.begin(), committed.end(), i->first)
+                 == committed.end()) {
+        i = db->prepared.erase(i);
+        ++db->leftovers_aborted;
+      } else {
+        ++i;
+      }
+    }
+  }
+};
+
 run_result run(state_backend_kind backend, std::shared_ptr<injector> inj,
-               const temp_dir& dir) {
+               const temp_dir& dir,
+               std::shared_ptr<fake_database> db = nullptr) {
   stream_execution_environment env;
   env.set_parallelism(2);
   auto& cp = env.config().checkpointing;
@@ -175,7 +249,7 @@ run_result run(state_backend_kind backend, std::shared_ptr<injector> inj,
   env.config().restarts = restart_strategy::fixed(10, 5);
   auto out_dir = dir.file("out");
   const std::string header = "key,window_start,buckets,sum";
-  env.from_generator(
+  auto rows = env.from_generator(
          records,
          [inj](uint64_t i) {
            inj->maybe_fail(at_source);
@@ -195,19 +269,32 @@ run_result run(state_backend_kind backend, std::shared_ptr<injector> inj,
       .key_by([](const bucket_sum& b) { return std::get<0>(b); })
       .window(tumbling_event_time_windows::of(window_ms))
       .reduce(add, [] { return std::make_unique<to_row>(); })
-      .uid("windows")
-      .sink_to_files(
-          out_dir,
-          [inj](const std::string& row) {
-            inj->maybe_fail(at_sink);
-            return row;
-          },
-          header)
-      .uid("files");
+      .uid("windows");
+  if (db)
+    add_two_phase_commit_sink(
+        rows,
+        [db, inj] { return std::make_unique<database_sink>(db, inj); })
+        .uid("database");
+  else
+    rows.sink_to_files(
+            out_dir,
+            [inj](const std::string& row) {
+              inj->maybe_fail(at_sink);
+              return row;
+            },
+            header)
+        .uid("files");
   run_result r;
   r.result = env.execute("failure injection");
-  r.rows = visible_rows(out_dir, header, r.bad_headers);
-  r.hidden_left = count_prefixed(out_dir, ".");
+  if (db) {
+    std::lock_guard<std::mutex> guard{db->mtx};
+    r.rows = db->rows;
+    std::sort(r.rows.begin(), r.rows.end());
+    r.hidden_left = db->prepared.size() + db->open.size();
+  } else {
+    r.rows = visible_rows(out_dir, header, r.bad_headers);
+    r.hidden_left = count_prefixed(out_dir, ".");
+  }
   r.failures = inj->fired.load();
   return r;
 }
@@ -265,5 +352,38 @@ CAF_TEST(random failures in source operator and sink lose and repeat nothing) {
                                    << (extra.empty() ? "-" : extra[0]));
       }
     }
+  }
+}
+
+// The same through the two-phase commit sink interface, into a database
+// with transactions: every row committed once, nothing left prepared.
+CAF_TEST(random failures lose and repeat nothing through two phase commits) {
+  auto expected = expected_rows();
+  for (unsigned seed : {4u, 5u}) {
+    std::mt19937_64 rng{seed};
+    auto inj = std::make_shared<injector>();
+    auto pick = [&rng](int64_t hi) {
+      return std::uniform_int_distribution<int64_t>{hi / 8, hi}(rng);
+    };
+    for (int k = 0; k < 2; ++k) {
+      inj->points[at_source].insert(pick(records));
+      inj->points[at_operator].insert(pick(records));
+    }
+    inj->points[at_sink].insert(pick(static_cast<int64_t>(expected.size())));
+    temp_dir dir{"failure_injection"};
+    auto db = std::make_shared<fake_database>();
+    auto r = run(state_backend_kind::memory, inj, dir, db);
+    CAF_MESSAGE("seed " << seed << ": " << r.failures << " failures, "
+                        << r.result.restarts_from_checkpoint
+                        << " restarts from a checkpoint, " << r.rows.size()
+                        << " rows committed, " << db->leftovers_aborted
+                        << " leftover transactions aborted");
+    CAF_CHECK(r.result.status == job_status::finished);
+    if (r.result.status != job_status::finished)
+      CAF_MESSAGE("job error: " << r.result.error);
+    CAF_CHECK_EQUAL(r.failures, 5);
+    CAF_CHECK_EQUAL(r.hidden_left, 0u);
+    CAF_CHECK_EQUAL(r.rows.size(), expected.size());
+    CAF_CHECK(r.rows == expected);
   }
 }

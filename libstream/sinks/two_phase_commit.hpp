@@ -1,0 +1,204 @@
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "libstream/codec.hpp"
+#include "libstream/data_stream.hpp"
+#include "libstream/functions.hpp"
+#include "libstream/operator.hpp"
+
+namespace libstream {
+
+/// The transactions of an exactly-once sink into an external system, as
+/// Flink's TwoPhaseCommitSinkFunction: records go into the open
+/// transaction; at a checkpoint barrier it is pre-committed (made durable
+/// and ready to commit, e.g. PREPARE TRANSACTION) and a new one begins;
+/// when the checkpoint completes, the transactions pre-committed up to it
+/// are committed. `Txn` is the handle of a transaction (an id, a file
+/// name): it is part of the checkpoint, so it needs a codec.
+///
+/// commit() must be idempotent and must succeed for a pre-committed
+/// transaction: after a failure, a restore commits again what its
+/// checkpoint recorded as pre-committed (the checkpoint may have completed
+/// without the commit having happened). Transactions begun or
+/// pre-committed after that checkpoint are not in it: abort_leftovers()
+/// is where a sink finds and aborts them in the external system (by an id
+/// prefix of its own, for example); a transaction that was merely open
+/// dies with its connection in most systems.
+template <class T, class Txn>
+class two_phase_commit_function {
+public:
+  using value_type = T;
+  using transaction_type = Txn;
+
+  virtual ~two_phase_commit_function() = default;
+  virtual void open(const runtime_info& info) {}
+  virtual Txn begin_transaction() = 0;
+  virtual void invoke(Txn& txn, const T& value, timestamp ts) = 0;
+  virtual void pre_commit(Txn& txn) = 0;
+  virtual void commit(const Txn& txn) = 0;
+  virtual void abort(const Txn& txn) = 0;
+  /// A transaction a restored checkpoint had pre-committed.
+  virtual void recover_and_commit(const Txn& txn) { commit(txn); }
+  /// After a restore committed `committed` (this subtask's share): abort
+  /// whatever else the failed run left prepared.
+  virtual void abort_leftovers(const std::vector<Txn>& committed) {}
+  virtual void close() {}
+};
+
+/// Runs a two_phase_commit_function as a sink operator. At the end of a
+/// bounded input the open transaction is pre-committed; it is committed by
+/// the next checkpoint that holds the subtask's final state, or when the
+/// job finishes (the subtask waits for that). Without checkpoints every
+/// transaction of the job is committed at its end.
+template <class T, class Txn>
+class two_phase_commit_sink final : public operator_base,
+                                    public record_sink<T> {
+public:
+  using function_type = two_phase_commit_function<T, Txn>;
+
+  explicit two_phase_commit_sink(std::unique_ptr<function_type> fn)
+      : fn_(std::move(fn)) {
+    if (fn_ == nullptr)
+      throw std::invalid_argument("two-phase commit sink: no function");
+  }
+
+  void open(operator_context& ctx) override {
+    operator_base::open(ctx);
+    fn_->open(info_of(ctx));
+  }
+
+  void process_batch(record_batch<T>& batch) override {
+    if (!open_)
+      open_ = fn_->begin_transaction();
+    for (auto& r : batch)
+      fn_->invoke(*open_, r.value, r.ts);
+  }
+
+  /// Pre-commits the open transaction for checkpoint `id`. The state: the
+  /// pre-committed transactions not yet committed (with the checkpoint
+  /// that may commit them), and the one open now (none: it begins with the
+  /// next record).
+  void snapshot_state(uint64_t id, operator_state_snapshot& out) override {
+    last_snapshot_ = std::max(last_snapshot_, id);
+    if (open_ && !out.at_finish) {
+      fn_->pre_commit(*open_);
+      pending_.emplace_back(id, std::move(*open_));
+      open_.reset();
+    }
+    byte_writer w;
+    codec<std::vector<std::pair<uint64_t, Txn>>>::encode(pending_, w);
+    return_state(out, w.take());
+  }
+
+  void notify_checkpoint_complete(uint64_t id) override {
+    auto i = pending_.begin();
+    while (i != pending_.end()) {
+      if (i->first <= id) {
+        fn_->commit(i->second);
+        i = pending_.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  /// Commits what the checkpoint recorded as pre-committed by the old
+  /// subtasks that map here (j mod parallelism), at any parallelism.
+  void restore_state(const operator_restore& from) override {
+    auto& ctx = context();
+    std::vector<Txn> committed;
+    for (int j = 0; j < from.old_parallelism(); ++j) {
+      if (j % ctx.parallelism() != ctx.subtask_index())
+        continue;
+      auto bytes = from.operator_state(j);
+      if (bytes.empty())
+        continue;
+      byte_reader r{bytes};
+      auto txns = codec<std::vector<std::pair<uint64_t, Txn>>>::decode(r);
+      if (!r.at_end())
+        r.fail("bytes left over in a two-phase commit sink's state");
+      for (auto& [checkpoint, txn] : txns) {
+        fn_->recover_and_commit(txn);
+        committed.push_back(std::move(txn));
+      }
+    }
+    fn_->abort_leftovers(committed);
+  }
+
+  void end_input() override {
+    if (open_) {
+      fn_->pre_commit(*open_);
+      // Any checkpoint after the last one taken at a barrier holds the
+      // final state, which records this transaction.
+      pending_.emplace_back(last_snapshot_ + 1, std::move(*open_));
+      open_.reset();
+    }
+  }
+
+  bool transactional() const override { return true; }
+
+  void commit() override {
+    for (auto& p : pending_)
+      fn_->commit(p.second);
+    pending_.clear();
+  }
+
+  /// A failed or cancelled run: the open transaction is aborted;
+  /// pre-committed ones stay for a restore to commit.
+  void close() override {
+    if (open_) {
+      auto txn = std::move(*open_);
+      open_.reset();
+      fn_->abort(txn);
+    }
+    fn_->close();
+  }
+
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void flush() override {}
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+
+private:
+  static void return_state(operator_state_snapshot& out, std::string bytes) {
+    out.operator_state = std::move(bytes);
+  }
+
+  std::unique_ptr<function_type> fn_;
+  std::optional<Txn> open_;
+  std::vector<std::pair<uint64_t, Txn>> pending_;
+  uint64_t last_snapshot_ = 0;
+};
+
+/// Writes `stream` through the two-phase commit function `make()` creates
+/// (one per subtask): exactly-once into an external system with
+/// checkpoints.
+template <class T, class Make>
+data_stream_sink<T> add_two_phase_commit_sink(data_stream<T> stream, Make make,
+                                              std::string name
+                                              = "Two-Phase Commit Sink") {
+  auto& b = *stream.builder();
+  auto& t = b.add(transformation_kind::sink, std::move(name), {stream.id()});
+  t.input_type = typeid(T);
+  t.commits_on_checkpoint = true;
+  t.make_operator = [make]() -> std::unique_ptr<operator_base> {
+    auto fn = make();
+    using txn = typename decltype(fn)::element_type::transaction_type;
+    return std::make_unique<two_phase_commit_sink<T, txn>>(std::move(fn));
+  };
+  t.make_input = typed_input_factory<T>();
+  return data_stream_sink<T>{stream.builder(), t.id};
+}
+
+} // namespace libstream
