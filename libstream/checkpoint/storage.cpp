@@ -449,15 +449,18 @@ restore_point find_restore_point(const std::string& path) {
     }
     all.push_back(std::move(r));
   }
-  // Newest first: by when the metadata was written (the checkpoint
-  // completed), one clock for readable and damaged ones alike, then by id.
+  // Newest first: by the trigger time in the metadata, then by id. One
+  // whose metadata cannot be read goes by when its _metadata was written
+  // (its completion, not earlier than its trigger): a damaged checkpoint
+  // rather counts as newer, so recovery rather refuses than silently
+  // falls back past it (see the executor's fallback rule).
   auto when = [](const read_one& r) -> std::pair<int64_t, uint64_t> {
+    if (r.meta)
+      return {r.meta->timestamp_ms, r.meta->checkpoint_id};
     struct stat st {};
     if (::stat(join(r.dir, metadata_name).c_str(), &st) != 0)
       ::stat(r.dir.c_str(), &st);
-    auto id = r.meta ? std::optional<uint64_t>{r.meta->checkpoint_id}
-                     : parse_checkpoint_dir_name(
-                           r.dir.substr(r.dir.rfind('/') + 1));
+    auto id = parse_checkpoint_dir_name(r.dir.substr(r.dir.rfind('/') + 1));
     return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000
                 + st.st_mtim.tv_nsec / 1000000,
             id.value_or(0)};
