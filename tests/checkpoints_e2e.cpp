@@ -233,7 +233,8 @@ CAF_TEST(a generator resumes its splits at another parallelism) {
   };
   auto emitted_at = [](const std::string& chk) {
     uint64_t n = 0;
-    for (auto& s : read_metadata(chk).find("numbers")->subtasks)
+    auto meta = read_metadata(chk); // outlives the loop over its subtasks
+    for (auto& s : meta.find("numbers")->subtasks)
       n += generator_emitted(s.source_position);
     return n;
   };

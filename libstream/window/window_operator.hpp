@@ -202,6 +202,16 @@ struct window_entry {
 
 } // namespace detail
 
+/// The hash of a (key, window) pane: the key's, so that a pane lives in
+/// its key's key group (and a key's panes are neighbours in the table).
+template <class K, class W, class KeyHash = key_hasher<K>>
+struct pane_hasher {
+  uint64_t operator()(const std::pair<K, W>& p) const noexcept(
+      noexcept(KeyHash{}(p.first))) {
+    return KeyHash{}(p.first);
+  }
+};
+
 /// Window state snapshots when the window type and the contents (the
 /// accumulator, reduced value or buffered elements) have codecs.
 template <class W, class S>
@@ -306,8 +316,13 @@ public:
     timers_.bind(ctx, *this);
     timers_.set_range(ctx.key_groups());
     this->backend().attach(timers_state_name, timers_);
-    table_ = &this->backend().template table<K, key_windows>("window-"
-                                                             "contents");
+    if constexpr (Assigner::merging)
+      table_ = &this->backend().template table<K, key_windows>("window-"
+                                                               "contents");
+    else
+      panes_ = &this->backend().template table<pane_key, window_entry,
+                                               pane_hasher<K, W>>("window-"
+                                                                  "panes");
     if constexpr (WithFunction)
       fn_->open(info_of(ctx));
   }
@@ -332,6 +347,8 @@ public:
     if (table_ != nullptr)
       table_->for_each(
           [&n](const K&, const key_windows& ws) { n += ws.size(); });
+    if (panes_ != nullptr)
+      n += panes_->size();
     return n;
   }
 
@@ -390,9 +407,12 @@ private:
   using trigger_state = detail::trigger_state;
   using window_entry = detail::window_entry<W, state_type>;
 
-  /// The windows of one key: few (one or two for tumbling windows), so a
-  /// linear scan beats a second hash lookup.
+  /// Merging (session) windows: the windows of one key in one entry, as
+  /// merging looks at all of them.
   using key_windows = std::vector<window_entry>;
+  /// Other windows: an entry per (key, window) pane, so that a record
+  /// reads and writes only the panes it falls into (on LevelDB too).
+  using pane_key = std::pair<K, W>;
   using timer_type = timer<K, W>;
 
   static window_entry* find_entry(key_windows& ws, const W& w) noexcept {
@@ -450,19 +470,17 @@ private:
   template <class Record>
   bool process_plain(const K& key, int kg, uint32_t h, const Record& r,
                      const window_list<W>& windows) {
-    key_windows* entries = nullptr;
     bool accepted = false;
     for (auto& w : windows) {
       if (is_window_late(w))
         continue;
       accepted = true;
-      if (entries == nullptr)
-        entries = &table_->get_or_create(key, kg, h);
-      auto* e = find_entry(*entries, w);
+      pane_key pk{key, w};
+      auto* e = panes_->find(pk, kg, h);
       bool created = false;
       if (e == nullptr) {
-        entries->push_back(window_entry{w, std::nullopt, {}});
-        e = &entries->back();
+        e = &panes_->get_or_create(pk, kg, h);
+        e->window = w;
         created = true;
       }
       add_element(key, kg, *e, r, created);
@@ -605,11 +623,9 @@ private:
     // LevelDB: the cache stays bounded also while a watermark fires every
     // window (no pointer into it is held from one timer to the next).
     this->backend().maybe_flush();
-    auto* entries = table_->find(t.key, t.key_group);
-    if (entries == nullptr)
-      return;
-    auto* e = find_entry(*entries, t.ns);
-    if (e == nullptr)
+    key_windows* entries = nullptr;
+    window_entry* e = nullptr;
+    if (!find_window(t, entries, e))
       return; // merged away or cleaned up
     trigger_result res;
     if (fast_) {
@@ -621,33 +637,49 @@ private:
     }
     apply(t.key, *e, res);
     if (Assigner::event_time && t.time == cleanup_time(e->window))
-      clear_window(t.key, t.key_group, *entries, *e);
+      clear_window(t.key, t.key_group, entries, *e);
+  }
+
+  /// The state of the window of timer `t`: in the key's windows (merging)
+  /// or its pane. False when it is gone.
+  bool find_window(const timer_type& t, key_windows*& entries,
+                   window_entry*& e) {
+    if constexpr (Assigner::merging) {
+      entries = table_->find(t.key, t.key_group);
+      e = entries != nullptr ? find_entry(*entries, t.ns) : nullptr;
+    } else {
+      e = panes_->find(pane_key{t.key, t.ns}, t.key_group);
+    }
+    return e != nullptr;
   }
 
   void on_processing_timer(const timer_type& t) {
     this->backend().maybe_flush();
-    auto* entries = table_->find(t.key, t.key_group);
-    if (entries == nullptr)
-      return;
-    auto* e = find_entry(*entries, t.ns);
-    if (e == nullptr)
+    key_windows* entries = nullptr;
+    window_entry* e = nullptr;
+    if (!find_window(t, entries, e))
       return;
     tctx_.reset(&t.key, t.key_group, &e->window, e);
     apply(t.key, *e, trigger_->on_processing_time(t.time, e->window, tctx_));
     if (!Assigner::event_time && t.time == cleanup_time(e->window))
-      clear_window(t.key, t.key_group, *entries, *e);
+      clear_window(t.key, t.key_group, entries, *e);
   }
 
   /// Drops all state of one window of a key (its cleanup time came).
-  void clear_window(const K& key, int kg, key_windows& entries,
+  /// `entries` is the key's windows (merging assigners) or null (panes).
+  void clear_window(const K& key, int kg, key_windows* entries,
                     window_entry& e) {
     if (!fast_) {
       tctx_.reset(&key, kg, &e.window, &e);
       trigger_->clear(e.window, tctx_);
     }
-    entries.erase(entries.begin() + (&e - entries.data()));
-    if (entries.empty())
-      table_->erase(key, kg);
+    if constexpr (Assigner::merging) {
+      entries->erase(entries->begin() + (&e - entries->data()));
+      if (entries->empty())
+        table_->erase(key, kg);
+    } else {
+      panes_->erase(pane_key{key, e.window}, kg);
+    }
   }
 
   // -- emitting ---------------------------------------------------------------
@@ -739,7 +771,8 @@ private:
   bool fast_ = false;
   bool ending_ = false;
   size_t dropped_ = 0;
-  keyed_table<K, key_windows>* table_ = nullptr;
+  keyed_table<K, key_windows>* table_ = nullptr; // merging assigners
+  keyed_table<pane_key, window_entry, pane_hasher<K, W>>* panes_ = nullptr;
   timer_service<K, W> timers_;
   context_impl tctx_;
   window_context<W> wctx_;
