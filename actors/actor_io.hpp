@@ -12,13 +12,16 @@
 //   feeder -> inbox       std::vector<T>  (never more than demanded in total)
 //   feeder -> inbox       (end_atom, uint32 0)   the input is complete
 //   libstream -> feeder   (seek_atom, caf::actor inbox, uint64 seq)
-//                         only when the job restarts from a checkpoint,
-//                         before any demand: "send from record number seq
-//                         on" (records are numbered from 0 in the order the
-//                         feeder sent them). The checkpoint holds the
-//                         number of the next record the source emits; a
-//                         feeder that can replay makes the source
-//                         exactly-once, one that ignores seek_atom is not.
+//                         when the job restarts after a failure (from a
+//                         checkpoint, or from the start: seq 0), before
+//                         any demand: "send from record number seq on"
+//                         (records are numbered from 0 in the order the
+//                         feeder sent them); demand given to earlier
+//                         inboxes is void. The checkpoint holds the number
+//                         of the next record the source emits. A feeder
+//                         that can replay makes the source exactly-once;
+//                         one that ignores seek_atom loses the records the
+//                         failed run had taken after the checkpoint.
 // Demand is granted so that at most `window` records are demanded but not
 // yet emitted: memory stays bounded however fast the feeder is. A feeder
 // that sends more than demanded, or terminates before sending end, fails
@@ -141,7 +144,7 @@ public:
       return poll_result::finished;
     if (!started_) {
       started_ = true;
-      if (seek_)
+      if (seek_ || this->context().attempt() > 0)
         caf::anon_send(feeder_, runtime::seek_atom_v, inbox_,
                        static_cast<uint64_t>(base_));
       grant();

@@ -461,7 +461,7 @@ void fail_or_restart(self_ptr self, job_info& job, std::string error) {
     return;
   }
   job.restarting = true;
-  job.restart_wait_ns = monotonic_now_ns();
+  job.restart_wait_ns = 0; // the wait for stragglers starts after the delay
   job.restart_killed = false;
   job.last_failure = error;
   for (auto& kvp : job.pending) {
@@ -896,10 +896,12 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           // Old subtasks still stopping: look again shortly. One stuck in
           // user code past the stop timeout is killed; if even that does
           // not end it, the job fails rather than wait forever.
+          if (job.restart_wait_ns == 0)
+            job.restart_wait_ns = monotonic_now_ns();
           auto waited = std::chrono::nanoseconds{monotonic_now_ns()
                                                  - job.restart_wait_ns};
           auto limit = self->state.stop_timeout;
-          if (waited > 2 * limit) {
+          if (job.restart_killed && waited > 2 * limit) {
             end_job(self, job, job_status::failed,
                     job.last_failure + "; the restart gave up: "
                         + std::to_string(job.alive)

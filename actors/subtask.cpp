@@ -413,6 +413,10 @@ std::function<void()> subtask_state::make_waker(operator_base* op) {
   };
 }
 
+uint32_t subtask_state::attempt() const {
+  return dep.attempt;
+}
+
 state_backend_config subtask_state::state_backend() const {
   return dep.graph->config().state_backend;
 }
@@ -602,9 +606,12 @@ std::string subtask_state::close_operators() {
 }
 
 void subtask_state::fail(const std::string& what) {
-  if (done)
+  // A finished subtask awaiting its commit can still fail (a commit at a
+  // checkpoint that throws): that is reported, not swallowed.
+  if (done && !awaiting_commit)
     return;
   done = true;
+  awaiting_commit = false;
   auto msg = "task " + task + " failed: " + what;
   if (chain.source != nullptr)
     chain.source->cancel();

@@ -130,6 +130,7 @@ struct subtask_state : operator_context {
   void hold_input(operator_base* op, bool hold) override;
   std::function<void()> make_waker(operator_base* op) override;
   state_backend_config state_backend() const override;
+  uint32_t attempt() const override;
   std::string local_state_path(const operator_base& op) const override;
 
   // -- data plane

@@ -59,6 +59,10 @@ public:
   /// operator is closed; calls after that are ignored.
   virtual std::function<void()> make_waker(operator_base* op) = 0;
 
+  /// The attempt of the job this subtask belongs to: 0 for the first run,
+  /// then one more for every restart after a failure.
+  virtual uint32_t attempt() const { return 0; }
+
   /// Where keyed operators keep their state (kind, directory, cache).
   virtual state_backend_config state_backend() const { return {}; }
 

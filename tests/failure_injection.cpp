@@ -207,9 +207,10 @@ struct database_sink final
   }
   void commit(const std::string& txn) override {
     std::lock_guard<std::mutex> guard{db->mtx};
-    if (!db->committed_txns.insert(txn).second)
+    if (db->committed_txns.count(txn) != 0)
       return; // again after a restore: done already
     auto& xs = db->prepared.at(txn); // a lost transaction fails loudly
+    db->committed_txns.insert(txn);
     db->rows.insert(db->rows.end(), xs.begin(), xs.end());
     db->prepared.erase(txn);
   }
@@ -218,19 +219,22 @@ struct database_sink final
     db->open.erase(txn);
     db->prepared.erase(txn);
   }
-  void abort_leftovers(const std::vector<std::string>& committed) override {
-    // Prepared after the restored checkpoint by this subtask: never
-    // committed.
+  void abort_leftovers(const std::vector<std::string>& committed,
+                       const std::vector<int>& olds) override {
+    // Prepared by the old subtasks this one takes over, after the restored
+    // checkpoint (or in a run that restored nothing): never committed.
     std::lock_guard<std::mutex> guard{db->mtx};
-    auto prefix = std::to_string(subtask) + "-";
-    for (auto i = db->prepared.begin(); i != db->prepared.end();) {
-      if (i->first.compare(0, prefix.size(), prefix) == 0
-          && std::find(committed.begin(), committed.end(), i->first)
-                 == committed.end()) {
-        i = db->prepared.erase(i);
-        ++db->leftovers_aborted;
-      } else {
-        ++i;
+    for (int j : olds) {
+      auto prefix = std::to_string(j) + "-";
+      for (auto i = db->prepared.begin(); i != db->prepared.end();) {
+        if (i->first.compare(0, prefix.size(), prefix) == 0
+            && std::find(committed.begin(), committed.end(), i->first)
+                   == committed.end()) {
+          i = db->prepared.erase(i);
+          ++db->leftovers_aborted;
+        } else {
+          ++i;
+        }
       }
     }
   }

@@ -113,6 +113,8 @@ public:
   }
 
   void end_input() override { writer_.finish(); }
+  /// Restored as finished yet given input: its part is finished as usual.
+  void forward_end() override { end_input(); }
   bool transactional() const override { return true; }
   void commit() override {
     writer_.commit_all();

@@ -46,11 +46,16 @@ public:
   virtual void pre_commit(Txn& txn) = 0;
   virtual void commit(const Txn& txn) = 0;
   virtual void abort(const Txn& txn) = 0;
-  /// A transaction a restored checkpoint had pre-committed.
+  /// A transaction a restored checkpoint had pre-committed (it may have
+  /// been committed already: commit is idempotent).
   virtual void recover_and_commit(const Txn& txn) { commit(txn); }
-  /// After a restore committed `committed` (this subtask's share): abort
-  /// whatever else the failed run left prepared.
-  virtual void abort_leftovers(const std::vector<Txn>& committed) {}
+  /// Before the first record of a run after a failure (or of any run):
+  /// abort what earlier runs left prepared by the old subtasks `olds` (the
+  /// subtasks of the run before whose state this subtask takes: j with
+  /// j mod parallelism = its index), except `committed`, which a restore
+  /// just committed. Subtasks sweep disjoint sets of old subtasks.
+  virtual void abort_leftovers(const std::vector<Txn>& committed,
+                               const std::vector<int>& olds) {}
   virtual void close() {}
 };
 
@@ -76,7 +81,17 @@ public:
     fn_->open(info_of(ctx));
   }
 
+  ~two_phase_commit_sink() override {
+    // Killed without close(): the open transaction goes.
+    if (open_)
+      try {
+        fn_->abort(*open_);
+      } catch (...) {
+      }
+  }
+
   void process_batch(record_batch<T>& batch) override {
+    prepare_run();
     if (!open_)
       open_ = fn_->begin_transaction();
     for (auto& r : batch)
@@ -88,10 +103,20 @@ public:
   /// that may commit them), and the one open now (none: it begins with the
   /// next record).
   void snapshot_state(uint64_t id, operator_state_snapshot& out) override {
+    prepare_run();
     last_snapshot_ = std::max(last_snapshot_, id);
-    if (open_ && !out.at_finish) {
-      fn_->pre_commit(*open_);
-      pending_.emplace_back(id, std::move(*open_));
+    if (open_) {
+      // A pre-commit that fails leaves the transaction in an unknown
+      // state: the task fails (at its next record), not just this
+      // checkpoint.
+      try {
+        fn_->pre_commit(*open_);
+      } catch (const std::exception& e) {
+        broken_ = e.what();
+        throw;
+      }
+      pending_.emplace_back(out.at_finish ? last_snapshot_ + 1 : id,
+                            std::move(*open_));
       open_.reset();
     }
     byte_writer w;
@@ -116,9 +141,11 @@ public:
   void restore_state(const operator_restore& from) override {
     auto& ctx = context();
     std::vector<Txn> committed;
+    std::vector<int> olds;
     for (int j = 0; j < from.old_parallelism(); ++j) {
       if (j % ctx.parallelism() != ctx.subtask_index())
         continue;
+      olds.push_back(j);
       auto bytes = from.operator_state(j);
       if (bytes.empty())
         continue;
@@ -131,10 +158,12 @@ public:
         committed.push_back(std::move(txn));
       }
     }
-    fn_->abort_leftovers(committed);
+    fn_->abort_leftovers(committed, olds);
+    prepared_ = true;
   }
 
   void end_input() override {
+    prepare_run();
     if (open_) {
       fn_->pre_commit(*open_);
       // Any checkpoint after the last one taken at a barrier holds the
@@ -152,13 +181,22 @@ public:
     pending_.clear();
   }
 
+  /// Restored as finished yet given input (not expected): whatever is
+  /// open is pre-committed as at a normal end.
+  void forward_end() override { end_input(); }
+
   /// A failed or cancelled run: the open transaction is aborted;
   /// pre-committed ones stay for a restore to commit.
   void close() override {
     if (open_) {
       auto txn = std::move(*open_);
       open_.reset();
-      fn_->abort(txn);
+      try {
+        fn_->abort(txn);
+      } catch (...) {
+        fn_->close();
+        throw;
+      }
     }
     fn_->close();
   }
@@ -174,6 +212,21 @@ private:
   static void return_state(operator_state_snapshot& out, std::string bytes) {
     out.operator_state = std::move(bytes);
   }
+
+  /// Once per run, before anything is written: a run that was not
+  /// restored sweeps what an earlier attempt (of the same parallelism)
+  /// left prepared. Fails the task after a failed pre-commit.
+  void prepare_run() {
+    if (!broken_.empty())
+      throw std::runtime_error("a pre-commit failed: " + broken_);
+    if (prepared_)
+      return;
+    prepared_ = true;
+    fn_->abort_leftovers({}, {context().subtask_index()});
+  }
+
+  bool prepared_ = false; // leftovers swept (or restored)
+  std::string broken_;    // a pre-commit failed with this
 
   std::unique_ptr<function_type> fn_;
   std::optional<Txn> open_;

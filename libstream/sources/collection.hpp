@@ -73,10 +73,10 @@ inline uint64_t generator_emitted(const std::string& position) {
 /// ... With a rate (records/s for the whole source) it paces itself.
 ///
 /// The splits are the unit of state, as Flink's source splits: a restore
-/// with another parallelism hands the checkpointed splits out round-robin,
-/// and a subtask with several reads them merged in index order (so event
-/// times derived from the index stay ordered per subtask); one with none
-/// ends at once.
+/// with another parallelism gives old subtask j's splits to subtask
+/// j mod p, and a subtask with several reads them merged in index order
+/// (so event times derived from the index stay ordered per subtask); one
+/// with none ends at once.
 template <class T, class F>
 class generator_source final : public source_operator<T> {
 public:
@@ -136,11 +136,15 @@ public:
     out.source_position = encode_value(splits_);
   }
 
-  /// Takes split k of the checkpointed ones (old subtask by old subtask)
-  /// when k mod the parallelism is this subtask's index.
+  /// Takes the splits of every old subtask j with j mod the parallelism
+  /// = this subtask's index (as the sinks take their old subtasks' state):
+  /// at the same parallelism each subtask resumes exactly its own splits.
   void restore_state(const operator_restore& from) override {
-    generator_position all;
+    splits_.clear();
+    auto me = static_cast<uint64_t>(this->context().subtask_index());
     for (int j = 0; j < from.old_parallelism(); ++j) {
+      if (static_cast<uint64_t>(j) % parallelism_ != me)
+        continue;
       auto pos = from.source_position(j);
       if (pos.empty())
         continue;
@@ -148,14 +152,9 @@ public:
         if (sp.second == 0)
           throw std::runtime_error("the generator source's checkpointed "
                                    "position has a split with stride 0");
-        all.push_back(sp);
+        splits_.push_back(sp);
       }
     }
-    splits_.clear();
-    auto me = static_cast<uint64_t>(this->context().subtask_index());
-    for (size_t k = 0; k < all.size(); ++k)
-      if (k % parallelism_ == me)
-        splits_.push_back(all[k]);
     emitted_ = 0; // the rate counts from the restart
     start_ns_ = monotonic_now_ns();
   }
