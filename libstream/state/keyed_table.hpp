@@ -151,6 +151,28 @@ public:
     return e != nullptr && e->mark == 0 ? &e->value : nullptr;
   }
 
+  /// As find(key, key_group, h), matching entries by `eq(stored key)`
+  /// instead of constructing the key: `make_key()` builds it only when
+  /// LevelDB must be asked (a cache miss).
+  template <class Eq, class MakeKey>
+  V* find_with(int key_group, uint32_t h, Eq&& eq, MakeKey&& make_key) {
+    check(key_group);
+    entry* e = nullptr;
+    auto mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      auto& s = slots_[i];
+      if (s.ptr == nullptr)
+        break;
+      if (s.hash == h && live(s.ptr) && eq(s.ptr->key)) {
+        e = s.ptr;
+        break;
+      }
+    }
+    if (e == nullptr && store_)
+      e = load(make_key(), key_group, h);
+    return e != nullptr && e->mark == 0 ? &e->value : nullptr;
+  }
+
   /// Returns the value for `key`, default-constructing it when absent.
   V& get_or_create(const K& key, int key_group) {
     return get_or_create(key, key_group, key_hash<K, Hash>(key));

@@ -475,11 +475,15 @@ private:
       if (is_window_late(w))
         continue;
       accepted = true;
-      pane_key pk{key, w};
-      auto* e = panes_->find(pk, kg, h);
+      // The key is copied into a pane key only for a new pane (or a
+      // LevelDB read), not per record.
+      auto* e = panes_->find_with(
+          kg, h,
+          [&](const pane_key& pk) { return pk.second == w && pk.first == key; },
+          [&] { return pane_key{key, w}; });
       bool created = false;
       if (e == nullptr) {
-        e = &panes_->get_or_create(pk, kg, h);
+        e = &panes_->get_or_create(pane_key{key, w}, kg, h);
         e->window = w;
         created = true;
       }
