@@ -1,5 +1,6 @@
 #include "actors/embedded.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -88,12 +89,17 @@ public:
     own_cfg_->set("logger.console-verbosity", caf::atom("quiet"));
     own_sys_ = std::make_unique<caf::actor_system>(*own_cfg_);
     sys_ = own_sys_.get();
-    coordinator_ = spawn_coordinator(*sys_);
+    coordinator_ = spawn_coordinator(*sys_, stop_timeout(cfg));
   }
 
   embedded_executor(caf::actor_system& sys, const execution_config& cfg)
       : cfg_(cfg), sys_(&sys) {
-    coordinator_ = spawn_coordinator(*sys_);
+    coordinator_ = spawn_coordinator(*sys_, stop_timeout(cfg));
+  }
+
+  static caf::timespan stop_timeout(const execution_config& cfg) {
+    return std::chrono::milliseconds{std::max<int64_t>(1,
+                                                       cfg.cancellation_timeout)};
   }
 
   ~embedded_executor() override {

@@ -99,6 +99,12 @@ struct execution_config {
   /// LevelDB read or compaction stall blocks only that subtask.
   bool thread_per_subtask = true;
 
+  /// How long subtasks may take to stop when their job ends or restarts
+  /// (Flink's task cancellation timeout); then they are killed, and a
+  /// restart still waiting after twice this fails the job. A setting of
+  /// the executor (the config it is made with), not of single jobs.
+  duration_ms cancellation_timeout = 30000;
+
   /// Batch capacity in records for a record of `record_size` bytes.
   size_t batch_records(size_t record_size) const noexcept {
     if (buffer_timeout == 0)

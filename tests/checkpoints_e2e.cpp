@@ -619,6 +619,47 @@ CAF_TEST(stop with savepoint and resume from it) {
   }
 }
 
+// A subtask stuck in user code does not hold a restart forever: after
+// the cancellation timeout it is killed, and a restart still waiting after
+// twice that fails the job, saying why.
+CAF_TEST(a restart does not wait forever for a stuck subtask) {
+  temp_dir dir{"checkpoints_e2e"};
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  env.config().checkpointing.interval = 50;
+  env.config().checkpointing.dir = dir.path();
+  env.config().restarts = restart_strategy::fixed(3, 0);
+  env.config().cancellation_timeout = 200;
+  auto stuck = std::make_shared<std::atomic<bool>>(false);
+  auto slept = std::make_shared<std::atomic<bool>>(false);
+  env.from_generator(0, [](uint64_t i) { return static_cast<int64_t>(i); },
+                     10000)
+      .uid("numbers")
+      .map(
+          [stuck, slept](int64_t x) {
+            // The subtask with the even numbers blocks for 3 s (deaf to
+            // cancel) once the odd one has failed.
+            if (x % 2 == 1 && x > 2000 && !stuck->exchange(true))
+              throw std::runtime_error("injected failure");
+            if (x % 2 == 0 && stuck->load() && !slept->exchange(true))
+              std::this_thread::sleep_for(std::chrono::seconds(3));
+            return x;
+          },
+          "Stuck")
+      .uid("stuck")
+      .collect_into(std::make_shared<collected<int64_t>>());
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = env.execute_async("stuck")->wait();
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+  CAF_CHECK(r.status == job_status::failed);
+  CAF_CHECK(contains(r.error, "injected failure"));
+  CAF_CHECK(contains(r.error, "did not stop"));
+  CAF_CHECK_LESS(took, 2500); // not the 3 s the stuck subtask sleeps
+  CAF_MESSAGE("failed after " << took << " ms: " << r.error);
+}
+
 CAF_TEST(checkpoints need a directory) {
   stream_execution_environment env;
   env.config().checkpointing.interval = 100;
