@@ -638,11 +638,13 @@ CAF_TEST(a restart does not wait forever for a stuck subtask) {
       .map(
           [stuck, slept](int64_t x) {
             // The subtask with the even numbers blocks for 3 s (deaf to
-            // cancel) once the odd one has failed.
-            if (x % 2 == 1 && x > 2000 && !stuck->exchange(true))
-              throw std::runtime_error("injected failure");
-            if (x % 2 == 0 && stuck->load() && !slept->exchange(true))
+            // cancel); while it does, the odd one fails.
+            if (x % 2 == 0 && x > 1000 && !slept->exchange(true)) {
+              stuck->store(true);
               std::this_thread::sleep_for(std::chrono::seconds(3));
+            }
+            if (x % 2 == 1 && stuck->exchange(false))
+              throw std::runtime_error("injected failure");
             return x;
           },
           "Stuck")
