@@ -58,6 +58,7 @@
 #include "actors/spawn.hpp"
 #include "libstream/data_stream.hpp"
 #include "libstream/environment.hpp"
+#include "libstream/sinks/sink.hpp"
 
 
 namespace libstream {
@@ -217,7 +218,7 @@ private:
 
 /// A sink that delivers records in batches to a CAF actor (see above).
 template <class T>
-class actor_sink final : public operator_base, public record_sink<T> {
+class actor_sink final : public sink_base<T> {
 public:
   actor_sink(caf::actor target, size_t batch_size, size_t max_in_flight)
       : target_(std::move(target)), batch_size_(batch_size),
@@ -313,9 +314,6 @@ public:
 
   ~actor_sink() override { close(); }
 
-  void process_watermark(timestamp) override {}
-  void process_idleness(bool) override {}
-
   /// The buffer timeout: a partial batch goes out too, so that a slow
   /// unbounded stream reaches the target without waiting for a full batch.
   void flush() override {
@@ -324,9 +322,6 @@ public:
     ready_.push_back(std::move(buffer_));
     buffer_ = std::vector<T>{};
     pump();
-  }
-  void connect(const std::string&, operator_base&) override {
-    throw std::logic_error("a sink has no outputs");
   }
 
 private:
@@ -359,7 +354,7 @@ private:
     }
     auto waiting
         = !ready_.empty() || (finishing_ && acks_->in_flight.load() > 0);
-    context().hold_input(this, waiting);
+    this->context().hold_input(this, waiting);
   }
 
   caf::actor target_;

@@ -11,6 +11,7 @@
 
 #include "libstream/codec.hpp"
 #include "libstream/operator.hpp"
+#include "libstream/sinks/sink.hpp"
 
 namespace libstream {
 
@@ -80,7 +81,7 @@ private:
 /// semantics under checkpoints (see part_file_writer); without checkpoints
 /// it commits everything when the job finishes, as write_as_text does.
 template <class T>
-class part_file_sink final : public operator_base, public record_sink<T> {
+class part_file_sink final : public sink_base<T> {
 public:
   using format_fn = std::function<std::string(const T&)>;
 
@@ -125,12 +126,6 @@ public:
       writer_.abort();
   }
 
-  void process_watermark(timestamp) override {}
-  void process_idleness(bool) override {}
-  void flush() override {}
-  void connect(const std::string&, operator_base&) override {
-    throw std::logic_error("a sink has no outputs");
-  }
 
 private:
   part_file_writer writer_;

@@ -39,8 +39,22 @@ public:
   virtual void close() {}
 };
 
+/// The common part of sink operators: records of type T in, no outputs,
+/// watermarks and idleness end here, nothing buffered to flush unless a
+/// sink says otherwise.
 template <class T>
-class sink_operator final : public operator_base, public record_sink<T> {
+class sink_base : public operator_base, public record_sink<T> {
+public:
+  void process_watermark(timestamp) override {}
+  void process_idleness(bool) override {}
+  void flush() override {}
+  void connect(const std::string&, operator_base&) override {
+    throw std::logic_error("a sink has no outputs");
+  }
+};
+
+template <class T>
+class sink_operator final : public sink_base<T> {
 public:
   explicit sink_operator(std::unique_ptr<sink_function<T>> fn)
       : fn_(std::move(fn)) {}
@@ -55,17 +69,11 @@ public:
       fn_->invoke(r.value, r.ts);
   }
 
-  void process_watermark(timestamp) override {}
-  void process_idleness(bool) override {}
   void end_input() override { fn_->finish(); }
   bool transactional() const override { return fn_->transactional(); }
   void commit() override { fn_->commit(); }
   void close() override { fn_->close(); }
   void flush() override { fn_->flush(); }
-
-  void connect(const std::string&, operator_base&) override {
-    throw std::logic_error("a sink has no outputs");
-  }
 
 private:
   std::unique_ptr<sink_function<T>> fn_;

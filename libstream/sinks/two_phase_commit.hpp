@@ -14,6 +14,7 @@
 #include "libstream/data_stream.hpp"
 #include "libstream/functions.hpp"
 #include "libstream/operator.hpp"
+#include "libstream/sinks/sink.hpp"
 
 namespace libstream {
 
@@ -65,8 +66,7 @@ public:
 /// job finishes (the subtask waits for that). Without checkpoints every
 /// transaction of the job is committed at its end.
 template <class T, class Txn>
-class two_phase_commit_sink final : public operator_base,
-                                    public record_sink<T> {
+class two_phase_commit_sink final : public sink_base<T> {
 public:
   using function_type = two_phase_commit_function<T, Txn>;
 
@@ -119,9 +119,7 @@ public:
                             std::move(*open_));
       open_.reset();
     }
-    byte_writer w;
-    codec<std::vector<std::pair<uint64_t, Txn>>>::encode(pending_, w);
-    return_state(out, w.take());
+    out.operator_state = encode_value(pending_);
   }
 
   void notify_checkpoint_complete(uint64_t id) override {
@@ -139,7 +137,7 @@ public:
   /// Commits what the checkpoint recorded as pre-committed by the old
   /// subtasks that map here (j mod parallelism), at any parallelism.
   void restore_state(const operator_restore& from) override {
-    auto& ctx = context();
+    auto& ctx = this->context();
     std::vector<Txn> committed;
     std::vector<int> olds;
     for (int j = 0; j < from.old_parallelism(); ++j) {
@@ -149,10 +147,7 @@ public:
       auto bytes = from.operator_state(j);
       if (bytes.empty())
         continue;
-      byte_reader r{bytes};
-      auto txns = codec<std::vector<std::pair<uint64_t, Txn>>>::decode(r);
-      if (!r.at_end())
-        r.fail("bytes left over in a two-phase commit sink's state");
+      auto txns = decode_value<std::vector<std::pair<uint64_t, Txn>>>(bytes);
       for (auto& [checkpoint, txn] : txns) {
         fn_->recover_and_commit(txn);
         committed.push_back(std::move(txn));
@@ -201,18 +196,8 @@ public:
     fn_->close();
   }
 
-  void process_watermark(timestamp) override {}
-  void process_idleness(bool) override {}
-  void flush() override {}
-  void connect(const std::string&, operator_base&) override {
-    throw std::logic_error("a sink has no outputs");
-  }
 
 private:
-  static void return_state(operator_state_snapshot& out, std::string bytes) {
-    out.operator_state = std::move(bytes);
-  }
-
   /// Once per run, before anything is written: a run that was not
   /// restored sweeps what an earlier attempt (of the same parallelism)
   /// left prepared. Fails the task after a failed pre-commit.
@@ -222,7 +207,7 @@ private:
     if (prepared_)
       return;
     prepared_ = true;
-    fn_->abort_leftovers({}, {context().subtask_index()});
+    fn_->abort_leftovers({}, {this->context().subtask_index()});
   }
 
   bool prepared_ = false; // leftovers swept (or restored)

@@ -651,11 +651,7 @@ public:
     for (auto& kvp : attached_)
       names.push_back(kvp.first);
     std::sort(names.begin(), names.end());
-    std::vector<std::vector<byte_writer>> per_table;
-    for (auto& name : names) {
-      per_table.emplace_back(static_cast<size_t>(range_.size()));
-      attached_.at(name)->snapshot(per_table.back());
-    }
+    auto per_table = encode_tables(names);
     std::vector<std::vector<std::pair<std::string, std::string>>> pending;
     for (int g = range_.first; g < range_.last; ++g)
       pending.push_back(pending_for(g));
@@ -722,11 +718,7 @@ public:
     for (auto& kvp : attached_)
       names.push_back(kvp.first);
     std::sort(names.begin(), names.end());
-    std::vector<std::vector<byte_writer>> per_table;
-    for (auto& name : names) {
-      per_table.emplace_back(static_cast<size_t>(range_.size()));
-      find_state(name)->snapshot(per_table.back());
-    }
+    auto per_table = encode_tables(names);
     // Entries restored but never claimed by a table stay in the snapshot.
     std::string out;
     offsets.clear();
@@ -791,6 +783,17 @@ private:
     if (auto a = attached_.find(name); a != attached_.end())
       return a->second;
     return nullptr;
+  }
+
+  /// The entries of each named state, one writer per key group.
+  std::vector<std::vector<byte_writer>>
+  encode_tables(const std::vector<std::string>& names) const {
+    std::vector<std::vector<byte_writer>> per_table;
+    for (auto& name : names) {
+      per_table.emplace_back(static_cast<size_t>(range_.size()));
+      find_state(name)->snapshot(per_table.back());
+    }
+    return per_table;
   }
 
   void decode_pending(const std::string& name, keyed_table_base& table) {
