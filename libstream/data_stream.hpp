@@ -79,9 +79,11 @@ public:
     });
   }
 
-  /// Partitions by key: K f(const T&). K needs key_hasher (key_hash.hpp;
+  /// Partitions by key: K f(const T&), or const K& f(const T&) returning
+  /// a member (nothing is copied per record), or std::string_view for
+  /// std::string keys (see key_selector). K needs key_hasher (key_hash.hpp;
   /// built in for numbers, strings, pairs, tuples), == and <.
-  template <class F, class K = std::decay_t<std::invoke_result_t<F&, const T&>>>
+  template <class F, class K = key_type_of<std::invoke_result_t<F&, const T&>>>
   keyed_stream<T, K> key_by(F f) {
     auto& t = builder_->add(transformation_kind::partition, "Key By", {id_});
     t.part = partitioning::hash;

@@ -68,7 +68,9 @@ struct hash_selector {
   int max_parallelism = default_max_parallelism;
 
   size_t operator()(const T& x) const {
-    auto kg = key_group_of<K>(key(x), max_parallelism);
+    // Hashed as returned: a reference or a string_view is not copied.
+    auto&& k = key(x);
+    auto kg = key_group_of<std::decay_t<decltype(k)>>(k, max_parallelism);
     return static_cast<size_t>(
         subtask_of_key_group(kg, parallelism, max_parallelism));
   }

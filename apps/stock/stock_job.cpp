@@ -326,7 +326,9 @@ job_summary run(const job_options& o) {
                       });
   auto results
       = trades->assign_timestamps_and_watermarks(strategy)
-            .key_by([](const trade& t) { return t.industry; })
+            .key_by([](const trade& t) -> const std::string& {
+              return t.industry;
+            })
             .window(tumbling_event_time_windows::of(o.window_ms))
             .aggregate(
                 trade_stats{}, [] { return std::make_unique<emit_row>(); },

@@ -2,6 +2,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "libstream/functions.hpp"
@@ -13,8 +16,69 @@
 
 namespace libstream {
 
+/// The key type a key selector of result type R keys state by: the
+/// selector's decayed result, with std::string_view kept as std::string.
+template <class R>
+using key_type_of = std::conditional_t<
+    std::is_same_v<std::decay_t<R>, std::string_view>, std::string,
+    std::decay_t<R>>;
+
+/// Extracts the key of a record, as Flink's KeySelector. A selector may
+/// return its key by value, as a reference into the record (`const K&`,
+/// the cheapest: nothing is copied), or, for std::string keys, as a
+/// std::string_view into the record (copied into a reused buffer per
+/// record: no allocation). State keeps a copy of a key once per key, never
+/// per record.
 template <class T, class K>
-using key_selector = std::function<K(const T&)>;
+class key_selector {
+public:
+  key_selector() = default;
+
+  template <class F, class = std::enable_if_t<
+                         !std::is_same_v<std::decay_t<F>, key_selector>>>
+  key_selector(F f) { // NOLINT: converts like std::function
+    using R = std::invoke_result_t<F&, const T&>;
+    if constexpr (std::is_lvalue_reference_v<R>
+                  && std::is_same_v<std::decay_t<R>, K>)
+      by_ref_ = std::move(f);
+    else if constexpr (std::is_same_v<K, std::string>
+                       && std::is_same_v<std::decay_t<R>, std::string_view>)
+      by_view_ = std::move(f);
+    else
+      by_value_ = std::move(f);
+  }
+
+  explicit operator bool() const noexcept {
+    return by_ref_ || by_view_ || by_value_;
+  }
+
+  /// The key of `x`: a reference into `x`, or `scratch` holding it. Valid
+  /// while both are.
+  const K& operator()(const T& x, K& scratch) const {
+    if (by_ref_)
+      return by_ref_(x);
+    if constexpr (std::is_same_v<K, std::string>) {
+      if (by_view_) {
+        auto v = by_view_(x);
+        scratch.assign(v.data(), v.size());
+        return scratch;
+      }
+    }
+    scratch = by_value_(x);
+    return scratch;
+  }
+
+  /// The key of `x` as a value.
+  K operator()(const T& x) const {
+    K scratch{};
+    return (*this)(x, scratch);
+  }
+
+private:
+  std::function<const K&(const T&)> by_ref_;
+  std::function<std::string_view(const T&)> by_view_;
+  std::function<K(const T&)> by_value_;
+};
 
 /// The common part of operators on a keyed stream: the key selector, the
 /// keyed state backend over the subtask's key groups, and the current key.
@@ -78,6 +142,7 @@ protected:
   }
 
   key_selector<In, K> key_;
+  K key_scratch_{}; // holds keys that selectors return by value
   int max_parallelism_ = default_max_parallelism;
   std::unique_ptr<keyed_state_backend> backend_;
   current_key<K> current_;
@@ -102,7 +167,7 @@ protected:
   void process(record_batch<T>& batch) override {
     auto& out = this->out_.main();
     for (auto& r : batch) {
-      auto key = this->key_(r.value);
+      const K& key = this->key_(r.value, this->key_scratch_);
       auto h = key_hash(key);
       auto kg = key_group_of_hash(h, this->max_parallelism_);
       if (auto* acc = table_->find(key, kg, h)) {
@@ -165,7 +230,7 @@ protected:
   void process(record_batch<In>& batch) override {
     collector<Out> out{this->out_.main(), no_timestamp};
     for (auto& r : batch) {
-      auto key = this->key_(r.value);
+      const K& key = this->key_(r.value, this->key_scratch_);
       this->set_current_key(key);
       out.set_timestamp(r.ts);
       pctx_.reset(&key, r.ts, r.ts);

@@ -367,7 +367,7 @@ protected:
     if constexpr (!Assigner::event_time)
       now = this->context().current_processing_time();
     for (auto& r : batch) {
-      const K key = this->key_(r.value);
+      const K& key = this->key_(r.value, this->key_scratch_);
       auto h = key_hash(key);
       auto kg = key_group_of_hash(h, this->max_parallelism_);
       auto windows = assigner_.assign(r.ts, now);
