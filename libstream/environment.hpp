@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -12,6 +13,7 @@
 #include "libstream/executor.hpp"
 #include "libstream/job_builder.hpp"
 #include "libstream/sources/collection.hpp"
+#include "libstream/sources/file_source.hpp"
 #include "libstream/sources/text.hpp"
 
 namespace libstream {
@@ -101,12 +103,49 @@ public:
     return s;
   }
 
-  /// The lines of a text file, as Flink's readTextFile.
+  /// Records decoded by `format` (text_lines_format, csv_format<T>) from
+  /// the files and directories of `opts`, read in parallel splits by the
+  /// source's subtasks (see file_source). Malformed records go to the
+  /// `dead_letters` side output when given, else fail the job.
+  template <class Format>
+  data_stream<typename Format::record_type>
+  read_files(file_source_options opts, Format format,
+             std::optional<output_tag<text_line>> dead_letters = std::nullopt,
+             std::string name = "File Source") {
+    using R = typename Format::record_type;
+    // Bad options fail here, before anything runs.
+    file_source<Format> check{opts, format, dead_letters};
+    auto paths = opts.paths;
+    auto s = add_source<R>(std::move(name), [opts, format, dead_letters] {
+      return std::make_unique<file_source<Format>>(opts, format,
+                                                   dead_letters);
+    });
+    for (auto& p : paths)
+      builder_->node(s.id()).files_read.push_back(p);
+    return s;
+  }
+
+  /// Records of type T from CSV files (see csv_format), in parallel.
+  template <class T>
+  data_stream<T>
+  read_csv(std::string path, csv_format<T> format,
+           std::optional<output_tag<text_line>> dead_letters = std::nullopt) {
+    file_source_options opts;
+    opts.paths.push_back(path);
+    return read_files(std::move(opts), std::move(format),
+                      std::move(dead_letters), "CSV File " + path);
+  }
+
+  /// The lines of a text file or of the files in a directory, as Flink's
+  /// readTextFile, read in parallel splits.
   data_stream<std::string>
   read_text_file(std::string path,
                  size_t max_line_bytes = default_max_line_bytes) {
-    return read_text_lines(std::move(path), max_line_bytes)
-        .map([](const text_line& l) { return l.text; }, "Line Text");
+    file_source_options opts;
+    opts.paths.push_back(path);
+    opts.max_record_bytes = max_line_bytes;
+    return read_files(std::move(opts), text_lines_format{}, std::nullopt,
+                      "Text File " + path);
   }
 
   /// Lines from a TCP server, until it closes the connection.

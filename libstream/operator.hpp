@@ -273,6 +273,19 @@ public:
       flush();
   }
 
+  /// The record the next commit() emits, to fill in place (decoders
+  /// assign into it, reusing the capacity its strings kept).
+  LIBSTREAM_HOT_INLINE T& next_slot() noexcept {
+    return buffer_.next_slot().value;
+  }
+
+  /// Emits the record filled through next_slot().
+  LIBSTREAM_HOT_INLINE void commit(timestamp ts) {
+    buffer_.next_slot().ts = ts;
+    if (buffer_.commit_slot())
+      flush();
+  }
+
   /// Emits a whole batch, after what is buffered. May move from `batch`.
   void collect_batch(record_batch<T>& batch) {
     flush();

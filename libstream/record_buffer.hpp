@@ -48,6 +48,18 @@ public:
     return ++size_ == capacity_;
   }
 
+  /// The next free slot, to fill in place (its value keeps what it held:
+  /// strings keep their capacity); commit() adds it. Slot storage only.
+  LIBSTREAM_HOT_INLINE record<T>& next_slot() noexcept {
+    static_assert(slots, "next_slot needs a default-constructible type");
+    return storage_[size_];
+  }
+
+  /// Adds the slot next_slot() returned; true when the buffer is now full.
+  LIBSTREAM_HOT_INLINE bool commit_slot() noexcept {
+    return ++size_ == capacity_;
+  }
+
   /// The filled records, to hand on in place; call reuse() afterwards.
   /// Receivers may move from the records or shrink the batch.
   record_batch<T>& filled() {

@@ -27,8 +27,12 @@ int main(int argc, char** argv) {
   std::string input, output, dead_letter;
   desc.add_options()("help,h", "show this help")(
       "input", po::value(&input),
-      "CSV file with header timestamp_ms,symbol,industry,price,quantity "
-      "(default: the built-in generator)")("output", po::value(&output),
+      "CSV file, or directory of CSV files, with header "
+      "timestamp_ms,symbol,industry,price,quantity, read in parallel "
+      "splits (default: the built-in generator)")(
+      "split-bytes", po::value(&o.split_bytes)->default_value(0),
+      "cut input files into splits of this many bytes (0: about four "
+      "per subtask)")("output", po::value(&output),
                                            "CSV result file (default: stdout)")(
       "dead-letter", po::value(&dead_letter),
       "write malformed input lines here instead of failing the job")(

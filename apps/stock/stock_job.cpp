@@ -97,93 +97,6 @@ public:
   }
 };
 
-/// Checks the header line of the input file and passes on every other
-/// line. Runs with parallelism 1 beside the (non-parallel) file source, so
-/// it sees the whole file: an empty file (no header at all) fails the job
-/// like a wrong header.
-class check_header final : public process_function<text_line, text_line> {
-public:
-  explicit check_header(std::string input) : input_(std::move(input)) {}
-
-  void process_element(const text_line& line, context&,
-                       collector<text_line>& out) override {
-    if (line.number != 1) {
-      out.collect(line);
-      return;
-    }
-    saw_header_ = true;
-    // The text source drops a UTF-8 byte order mark.
-    if (line.text != csv_header)
-      throw std::runtime_error(line.origin + ":1: expected the header line '"
-                               + std::string{csv_header} + "', got "
-                               + quote_excerpt(line.text));
-  }
-
-  /// Whether the header was seen is state: a job restored past line 1
-  /// must not take the file for empty.
-  void initialize_state(operator_state_store& store) override {
-    saw_ = &store.get_union_list_state<bool>("saw-header");
-    for (bool b : saw_->get())
-      saw_header_ = saw_header_ || b;
-  }
-
-  void snapshot_state(uint64_t) override { saw_->update({saw_header_}); }
-
-  void end_input(collector<text_line>&) override {
-    if (!saw_header_)
-      throw std::runtime_error(input_ + ": the file is empty: expected the "
-                                        "header line '"
-                               + std::string{csv_header} + "'");
-  }
-
-private:
-  std::string input_;
-  bool saw_header_ = false;
-  operator_list_state<bool>* saw_ = nullptr;
-};
-
-/// Parses CSV lines after the header; malformed ones go to the dead-letter
-/// side output or fail the job with file and line.
-class parse_csv final : public process_function<text_line, trade> {
-public:
-  parse_csv(std::optional<output_tag<text_line>> dead,
-            std::shared_ptr<std::atomic<uint64_t>> malformed,
-            std::shared_ptr<std::atomic<uint64_t>> parsed)
-      : dead_(std::move(dead)), malformed_(std::move(malformed)),
-        parsed_(std::move(parsed)) {}
-
-  void close() override {
-    parsed_->fetch_add(count_);
-    count_ = 0;
-  }
-
-  void process_element(const text_line& line, context& ctx,
-                       collector<trade>& out) override {
-    if (line.text.empty())
-      return; // blank lines carry no record
-    std::string error;
-    if (auto t = parse_trade(line.text, error)) {
-      ++count_;
-      out.collect(std::move(*t));
-      return;
-    }
-    if (dead_) {
-      malformed_->fetch_add(1, std::memory_order_relaxed);
-      ctx.output(*dead_, line);
-      return;
-    }
-    throw std::runtime_error(line.origin + ":" + std::to_string(line.number)
-                             + ": malformed record: " + error + " (line: "
-                             + quote_excerpt(line.text) + ")");
-  }
-
-private:
-  std::optional<output_tag<text_line>> dead_;
-  std::shared_ptr<std::atomic<uint64_t>> malformed_;
-  std::shared_ptr<std::atomic<uint64_t>> parsed_; // added to at close()
-  uint64_t count_ = 0;
-};
-
 constexpr const char* industries[] = {
     "Technology", "Finance",     "Healthcare",       "Energy",      "Utilities",
     "Materials",  "Industrials", "Consumer Staples", "Real Estate", "Telecom",
@@ -286,22 +199,17 @@ job_summary run(const job_options& o) {
   if (o.input) {
     if (o.dead_letter)
       dead.emplace("dead-letter");
-    auto lines = env.read_text_lines(*o.input, default_max_line_bytes, o.ft.rate)
-                     .uid("trades-file")
-                     .process<text_line>(
-                         [input = *o.input] {
-                           return std::make_unique<check_header>(input);
-                         },
-                         "Check Header")
-                     .uid("check-header")
-                     .set_parallelism(1);
-    auto parsed = lines.process<trade>(
-        [dead, malformed, counted] {
-          return std::make_unique<parse_csv>(dead, malformed, counted);
-        },
-        "Parse CSV");
-    parsed.uid("parse-csv");
-    auto line_text = [](const text_line& l) { return l.text; };
+    // Parallel splits of the file, decoded straight into trades.
+    file_source_options files;
+    files.paths.push_back(*o.input);
+    files.rate = o.ft.rate;
+    files.split_bytes = o.split_bytes;
+    auto parsed = env.read_files(files, trade_format(), dead, "Trades File");
+    parsed.uid("trades-file");
+    auto line_text = [malformed](const text_line& l) {
+      malformed->fetch_add(1, std::memory_order_relaxed);
+      return l.text;
+    };
     if (dead && checkpointed)
       parsed.get_side_output(*dead)
           .sink_to_files(*o.dead_letter, line_text)
@@ -334,8 +242,10 @@ job_summary run(const job_options& o) {
                 trade_stats{}, [] { return std::make_unique<emit_row>(); },
                 "Industry Window")
             .map(
-                [rows](const industry_window& w) {
+                [rows, counted](const industry_window& w) {
                   rows->fetch_add(1, std::memory_order_relaxed);
+                  counted->fetch_add(static_cast<uint64_t>(w.trades),
+                                     std::memory_order_relaxed);
                   return w;
                 },
                 "Rows");
@@ -381,8 +291,7 @@ job_summary run(const job_options& o) {
   s.savepoint_error = stopper.error();
   s.cancelled = outcome.result.status == job_status::canceled;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
-  // Parsers add their counts at close(), before their subtasks report the
-  // end; the generator makes exactly `records`.
+  // The trades the windows counted; the generator makes exactly `records`.
   s.records = o.input ? counted->load() : o.records;
   s.malformed = malformed->load();
   s.rows = rows->load();

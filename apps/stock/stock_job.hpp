@@ -11,9 +11,10 @@ namespace stock {
 /// What the stock aggregator runs: trades from a CSV file or the built-in
 /// generator, counted and averaged per industry per event-time window.
 struct job_options {
-  std::optional<std::string> input;       // CSV file; none = generator
+  std::optional<std::string> input; // CSV file or directory; none = generator
   std::optional<std::string> output;      // CSV file; none = stdout
   std::optional<std::string> dead_letter; // malformed lines go here
+  uint64_t split_bytes = 0;               // 0: about four per subtask
   int64_t window_ms = 60000;
   int64_t max_out_of_orderness_ms = 5000;
   int parallelism = 1;

@@ -56,69 +56,57 @@ bool parse_price_nanos(std::string_view s, int64_t& nanos) {
   return true;
 }
 
-std::optional<trade> parse_trade(std::string_view line, std::string& error) {
-  std::string_view fields[5];
-  size_t n = 0;
-  size_t start = 0;
-  for (;;) {
-    auto pos = line.find(',', start);
-    auto field = line.substr(start, pos == std::string_view::npos
-                                        ? std::string_view::npos
-                                        : pos - start);
-    if (n == 5) {
-      error = "expected 5 fields (" + std::string{csv_header} + "), got more";
-      return std::nullopt;
+libstream::csv_format<trade> trade_format() {
+  using libstream::quote_excerpt;
+  libstream::csv_format<trade> f;
+  f.column("timestamp_ms",
+           [](std::string_view s, trade& t, std::string& error) {
+             if (!parse_int(s, t.timestamp_ms)) {
+               error = quote_excerpt(s, 40) + " is not an integer";
+               return false;
+             }
+             // About +-31,700 years around the epoch: far from int64
+             // overflow in window arithmetic, and any real trade fits.
+             constexpr int64_t max_abs_ts = 1000000000000000;
+             if (t.timestamp_ms < -max_abs_ts || t.timestamp_ms > max_abs_ts) {
+               error = std::string{s} + " is outside +-1e15 ms around the "
+                                        "epoch";
+               return false;
+             }
+             return true;
+           });
+  auto text = [](auto member) {
+    return [member](std::string_view s, trade& t, std::string& error) {
+      if (s.empty()) {
+        error = "is empty";
+        return false;
+      }
+      (t.*member).assign(s.data(), s.size());
+      return true;
+    };
+  };
+  f.column("symbol", text(&trade::symbol));
+  f.column("industry", text(&trade::industry));
+  f.column("price", [](std::string_view s, trade& t, std::string& error) {
+    if (!parse_price_nanos(s, t.price_nanos)) {
+      error = quote_excerpt(s, 40) + " is not a non-negative decimal number";
+      return false;
     }
-    fields[n++] = field;
-    if (pos == std::string_view::npos)
-      break;
-    start = pos + 1;
-  }
-  if (n != 5) {
-    error = "expected 5 fields (" + std::string{csv_header} + "), got "
-            + std::to_string(n);
-    return std::nullopt;
-  }
-  trade t;
-  if (!parse_int(fields[0], t.timestamp_ms)) {
-    error = "timestamp_ms " + libstream::quote_excerpt(fields[0], 40)
-            + " is not an integer";
-    return std::nullopt;
-  }
-  // About +-31,700 years around the epoch: far from int64 overflow in
-  // window arithmetic, and any real trade fits.
-  constexpr int64_t max_abs_ts = 1000000000000000;
-  if (t.timestamp_ms < -max_abs_ts || t.timestamp_ms > max_abs_ts) {
-    error = "timestamp_ms " + std::string{fields[0]}
-            + " is outside +-1e15 ms around the epoch";
-    return std::nullopt;
-  }
-  if (fields[1].empty()) {
-    error = "symbol is empty";
-    return std::nullopt;
-  }
-  if (fields[2].empty()) {
-    error = "industry is empty";
-    return std::nullopt;
-  }
-  if (!parse_price_nanos(fields[3], t.price_nanos)) {
-    error = "price " + libstream::quote_excerpt(fields[3], 40)
-            + " is not a non-negative decimal number";
-    return std::nullopt;
-  }
-  t.price = static_cast<double>(t.price_nanos) / 1e9;
-  // Bounded so that a window's volume cannot overflow int64 below a
-  // million trades of the maximum size.
-  constexpr int64_t max_quantity = 1000000000000;
-  if (!parse_int(fields[4], t.quantity) || t.quantity <= 0
-      || t.quantity > max_quantity) {
-    error = "quantity " + libstream::quote_excerpt(fields[4], 40)
-            + " is not an integer between 1 and 1e12";
-    return std::nullopt;
-  }
-  t.symbol = std::string{fields[1]};
-  t.industry = std::string{fields[2]};
-  return t;
+    t.price = static_cast<double>(t.price_nanos) / 1e9;
+    return true;
+  });
+  f.column("quantity", [](std::string_view s, trade& t, std::string& error) {
+    // Bounded so that a window's volume cannot overflow int64 below a
+    // million trades of the maximum size.
+    constexpr int64_t max_quantity = 1000000000000;
+    if (!parse_int(s, t.quantity) || t.quantity <= 0
+        || t.quantity > max_quantity) {
+      error = quote_excerpt(s, 40) + " is not an integer between 1 and 1e12";
+      return false;
+    }
+    return true;
+  });
+  return f;
 }
 
 std::string to_csv(const industry_window& row) {

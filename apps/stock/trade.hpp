@@ -6,7 +6,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "libstream/sources/text.hpp"
+#include "libstream/sources/formats.hpp"
 
 namespace stock {
 
@@ -25,13 +25,14 @@ struct trade {
 /// past the ninth decimal are rounded). Rejects signs, exponents, blanks.
 bool parse_price_nanos(std::string_view s, int64_t& nanos);
 
-/// The expected header line of an input file.
+/// The header line of an input file (columns may come in any order).
 inline constexpr std::string_view csv_header
     = "timestamp_ms,symbol,industry,price,quantity";
 
-/// Parses one CSV line. On failure returns nullopt and sets `error` to what
-/// is wrong (without the location; callers add file and line).
-std::optional<trade> parse_trade(std::string_view line, std::string& error);
+/// The CSV format of input files: each column checked (timestamps within
+/// +-1e15 ms, non-empty symbol and industry, a non-negative plain decimal
+/// price, a quantity between 1 and 1e12).
+libstream::csv_format<trade> trade_format();
 
 /// The result row of one industry in one window.
 struct industry_window {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <type_traits>
 #include <vector>
 
 #include "libstream/codec.hpp"
@@ -369,9 +370,9 @@ public:
         auto at_value = r.position();
         auto v = codec<V>::decode(r);
         auto h = key_hash<K, Hash>(k);
-        if (key_group_of_hash(h, max_parallelism_) != key_group)
-          r.fail("a key of key group "
-                 + std::to_string(key_group_of_hash(h, max_parallelism_))
+        auto g = key_group_of_hash(group_hash(k), max_parallelism_);
+        if (g != key_group)
+          r.fail("a key of key group " + std::to_string(g)
                  + " is stored under key group " + std::to_string(key_group)
                  + " (another key hash or max parallelism?)");
         if (store_) {
@@ -488,6 +489,23 @@ private:
       store_->write_pending();
     }
   }
+
+  /// The spread hash that decides a key's key group: Hash::group_hash
+  /// when the hash has one (window panes: the key's alone), else the slot
+  /// hash.
+  static uint32_t group_hash(const K& k) {
+    if constexpr (has_group_hash<Hash>::value)
+      return spread_hash(static_cast<uint64_t>(Hash::group_hash(k)));
+    else
+      return key_hash<K, Hash>(k);
+  }
+
+  template <class H, class = void>
+  struct has_group_hash : std::false_type {};
+  template <class H>
+  struct has_group_hash<H, std::void_t<decltype(H::group_hash(
+                               std::declval<const K&>()))>>
+      : std::true_type {};
 
   void check(int key_group) const {
     if (!range_.contains(key_group))

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "libstream/codec.hpp"
+#include "libstream/key_hash.hpp"
 #include "libstream/time.hpp"
 
 namespace libstream {
@@ -61,6 +62,16 @@ struct global_window {
     return false;
   }
 };
+
+/// The hash of a window (for pane slots in keyed state tables).
+inline uint64_t window_hash(const time_window& w) noexcept {
+  return combine_hash(static_cast<uint64_t>(w.start),
+                      static_cast<uint64_t>(w.end));
+}
+
+inline uint64_t window_hash(const global_window&) noexcept {
+  return 0;
+}
 
 inline std::string to_string(const time_window& w) {
   return "[" + std::to_string(w.start) + ", " + std::to_string(w.end) + ")";

@@ -202,13 +202,23 @@ struct window_entry {
 
 } // namespace detail
 
-/// The hash of a (key, window) pane: the key's, so that a pane lives in
-/// its key's key group (and a key's panes are neighbours in the table).
+/// The hash of a (key, window) pane, for its slot in the table: the key's
+/// and the window's together, so that the panes of one key do not pile up
+/// in one probe chain. The key group follows the key alone (group_hash),
+/// so a pane lives in its key's key group.
 template <class K, class W, class KeyHash = key_hasher<K>>
 struct pane_hasher {
-  uint64_t operator()(const std::pair<K, W>& p) const noexcept(
+  uint64_t operator()(const std::pair<K, W>& p) const
+      noexcept(noexcept(KeyHash{}(p.first))) {
+    return of(KeyHash{}(p.first), p.second);
+  }
+  static uint64_t group_hash(const std::pair<K, W>& p) noexcept(
       noexcept(KeyHash{}(p.first))) {
     return KeyHash{}(p.first);
+  }
+  /// The pane hash from the key's (unspread) hash.
+  static uint64_t of(uint64_t key_hash, const W& w) noexcept {
+    return combine_hash(key_hash, window_hash(w));
   }
 };
 
@@ -368,14 +378,15 @@ protected:
       now = this->context().current_processing_time();
     for (auto& r : batch) {
       const K& key = this->key_(r.value, this->key_scratch_);
-      auto h = key_hash(key);
+      auto raw = static_cast<uint64_t>(key_hasher<K>{}(key));
+      auto h = spread_hash(raw);
       auto kg = key_group_of_hash(h, this->max_parallelism_);
       auto windows = assigner_.assign(r.ts, now);
       bool accepted;
       if constexpr (Assigner::merging)
         accepted = process_merging(key, kg, h, r, windows);
       else
-        accepted = process_plain(key, kg, h, r, windows);
+        accepted = process_plain(key, kg, raw, r, windows);
       if (!accepted && is_element_late(r.ts)) {
         if (late_tag_)
           this->out_.side(*late_tag_).collect(std::move(r.value), r.ts);
@@ -468,13 +479,14 @@ private:
 
   /// Returns whether any window took the element.
   template <class Record>
-  bool process_plain(const K& key, int kg, uint32_t h, const Record& r,
-                     const window_list<W>& windows) {
+  bool process_plain(const K& key, int kg, uint64_t key_raw_hash,
+                     const Record& r, const window_list<W>& windows) {
     bool accepted = false;
     for (auto& w : windows) {
       if (is_window_late(w))
         continue;
       accepted = true;
+      auto h = spread_hash(pane_hasher<K, W>::of(key_raw_hash, w));
       // The key is copied into a pane key only for a new pane (or a
       // LevelDB read), not per record.
       auto* e = panes_->find_with(

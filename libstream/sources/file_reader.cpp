@@ -1,0 +1,373 @@
+#include "libstream/sources/file_reader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace libstream::detail {
+
+namespace {
+
+constexpr size_t read_chunk = size_t{128} << 10;
+
+std::string reason(int err) {
+  return std::strerror(err);
+}
+
+bool hidden(const char* name) {
+  return name[0] == '.' || name[0] == '_';
+}
+
+void list_directory(const std::string& dir, const file_source_options& opts,
+                    std::vector<listed_file>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr)
+    throw std::runtime_error("cannot list input directory '" + dir
+                             + "': " + reason(errno));
+  std::vector<std::string> names;
+  errno = 0;
+  while (auto* e = ::readdir(d)) {
+    if (!hidden(e->d_name))
+      names.emplace_back(e->d_name);
+  }
+  auto err = errno;
+  ::closedir(d);
+  if (err != 0)
+    throw std::runtime_error("cannot list input directory '" + dir
+                             + "': " + reason(err));
+  for (auto& name : names) {
+    auto path = dir;
+    if (path.empty() || path.back() != '/')
+      path += '/';
+    path += name;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+      continue; // vanished while listing
+    if (S_ISDIR(st.st_mode)) {
+      if (opts.recursive)
+        list_directory(path, opts, out);
+      continue;
+    }
+    if (!opts.pattern.empty()
+        && ::fnmatch(opts.pattern.c_str(), name.c_str(), 0) != 0)
+      continue;
+    out.push_back(listed_file{path, static_cast<uint64_t>(st.st_size),
+                              S_ISREG(st.st_mode)});
+  }
+}
+
+/// Adds the number of '\n' and '"' in [p, p + n).
+void count_bytes(const char* p, size_t n, uint64_t& newlines,
+                 uint64_t& quotes) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // Per-byte counters (a match is -1, subtracted), summed every 255 blocks
+  // before they can wrap.
+  const __m128i nl = _mm_set1_epi8('\n');
+  const __m128i qu = _mm_set1_epi8('"');
+  const __m128i zero = _mm_setzero_si128();
+  auto sum = [&](__m128i acc) {
+    auto s = _mm_sad_epu8(acc, zero);
+    return static_cast<uint64_t>(_mm_cvtsi128_si64(s))
+           + static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s)));
+  };
+  while (i + 16 <= n) {
+    __m128i a = zero;
+    __m128i b = zero;
+    for (int k = 0; k < 255 && i + 16 <= n; ++k, i += 16) {
+      auto v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      a = _mm_sub_epi8(a, _mm_cmpeq_epi8(v, nl));
+      b = _mm_sub_epi8(b, _mm_cmpeq_epi8(v, qu));
+    }
+    newlines += sum(a);
+    quotes += sum(b);
+  }
+#endif
+  for (; i < n; ++i) {
+    newlines += p[i] == '\n';
+    quotes += p[i] == '"';
+  }
+}
+
+} // namespace
+
+std::vector<listed_file> list_input_files(const file_source_options& opts) {
+  std::vector<listed_file> out;
+  for (auto& path : opts.paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0)
+      throw std::runtime_error("cannot read input '" + path
+                               + "': " + reason(errno));
+    if (S_ISDIR(st.st_mode))
+      list_directory(path, opts, out);
+    else
+      out.push_back(listed_file{path, static_cast<uint64_t>(st.st_size),
+                                S_ISREG(st.st_mode)});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const listed_file& x, const listed_file& y) {
+              return x.path < y.path;
+            });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const listed_file& x, const listed_file& y) {
+                          return x.path == y.path;
+                        }),
+            out.end());
+  return out;
+}
+
+std::vector<file_split> split_file(const listed_file& f,
+                                   uint64_t split_bytes) {
+  std::vector<file_split> out;
+  uint64_t n = 1;
+  if (f.regular && split_bytes > 0 && f.size > split_bytes)
+    n = (f.size + split_bytes - 1) / split_bytes;
+  for (uint64_t k = 0; k < n; ++k) {
+    file_split s;
+    s.path = f.path;
+    s.index = k;
+    s.offset = k * split_bytes;
+    s.end = k + 1 == n ? file_split::to_eof : (k + 1) * split_bytes;
+    s.at_record = k == 0;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+uint64_t path_hash(std::string_view path) noexcept {
+  uint64_t h = 0xcbf29ce484222325ULL; // FNV-1a
+  for (unsigned char c : path) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// -- split_reader -------------------------------------------------------------
+
+split_reader::split_reader() = default;
+
+split_reader::~split_reader() {
+  close();
+}
+
+void split_reader::close() {
+  if (fd_ >= 0)
+    ::close(fd_);
+  fd_ = -1;
+}
+
+void split_reader::open(const file_split& s, size_t max_record_bytes) {
+  close();
+  path_ = s.path;
+  max_record_bytes_ = max_record_bytes;
+  // Non-blocking, so that a pipe without data never blocks the subtask.
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0)
+    throw std::runtime_error("cannot open input file '" + path_
+                             + "': " + reason(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0)
+    throw std::runtime_error("cannot read input file '" + path_
+                             + "': " + reason(errno));
+  if (S_ISDIR(st.st_mode))
+    throw std::runtime_error("cannot read input file '" + path_
+                             + "': it is a directory; name a file");
+  regular_ = S_ISREG(st.st_mode);
+  if (counted_path_ != path_) {
+    counted_path_ = path_;
+    line_pos_ = line_count_ = even_pos_ = 0;
+  }
+  split_offset_ = s.offset;
+  uint64_t start = s.offset;
+  if (!s.at_record && start > 0)
+    --start; // sync() looks for a delimiter at offset - 1 onwards
+  if (start > 0) {
+    if (!regular_)
+      throw std::runtime_error("cannot read '" + path_ + "' from byte "
+                               + std::to_string(start)
+                               + ": it is not a regular file");
+    if (start > static_cast<uint64_t>(st.st_size))
+      throw std::runtime_error(
+          "cannot resume reading '" + path_ + "' at byte "
+          + std::to_string(start) + ": the file has only "
+          + std::to_string(st.st_size) + " bytes now (was it replaced?)");
+    if (::lseek(fd_, static_cast<off_t>(start), SEEK_SET) < 0)
+      throw std::runtime_error("cannot seek in '" + path_
+                               + "': " + reason(errno));
+  }
+  if (buf_.size() < read_chunk)
+    buf_.resize(read_chunk);
+  base_ = start;
+  begin_ = end_ = 0;
+  eof_ = false;
+}
+
+split_reader::fill_result split_reader::fill() {
+  if (begin_ > 0) {
+    auto pending = end_ - begin_;
+    std::memmove(buf_.data(), buf_.data() + begin_, pending);
+    base_ += begin_;
+    begin_ = 0;
+    end_ = pending;
+  }
+  if (buf_.size() - end_ < read_chunk / 2)
+    buf_.resize(std::max(buf_.size() * 2, end_ + read_chunk));
+  for (;;) {
+    auto n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
+    if (n > 0) {
+      end_ += static_cast<size_t>(n);
+      return fill_result::got;
+    }
+    if (n == 0) {
+      eof_ = true;
+      return fill_result::eof;
+    }
+    if (errno == EINTR)
+      continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return fill_result::would_block;
+    throw std::runtime_error("error reading input file '" + path_
+                             + "' at byte "
+                             + std::to_string(base_ + end_) + ": "
+                             + reason(errno));
+  }
+}
+
+bool split_reader::sync(bool quoted) {
+  if (split_offset_ == 0) {
+    // The start of the file: a record starts here, after a BOM.
+    while (end_ < 3 && !eof_) {
+      auto r = fill();
+      if (r == fill_result::would_block)
+        return false;
+    }
+    if (end_ >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0)
+      begin_ = 3;
+    return true;
+  }
+  // base_ is offset - 1 (or a resumed record start, already synced by the
+  // caller not calling this). Skip to after the first record delimiter.
+  bool in_quotes = false;
+  if (quoted) {
+    uint64_t from = even_pos_ <= base_ ? even_pos_ : 0;
+    uint64_t nl = 0;
+    uint64_t quotes = 0;
+    count(from, base_, nl, quotes);
+    in_quotes = (quotes & 1) != 0;
+  }
+  for (;;) {
+    auto* p = buf_.data() + begin_;
+    auto* e = buf_.data() + end_;
+    for (; p != e; ++p) {
+      if (*p == '"' && quoted) {
+        in_quotes = !in_quotes;
+      } else if (*p == '\n' && !in_quotes) {
+        consume(p + 1);
+        note_record_start(offset_of(p + 1));
+        return true;
+      }
+    }
+    consume(e);
+    if (eof_)
+      return true; // no record starts in the rest of the file
+    if (fill() == fill_result::would_block)
+      return false;
+  }
+}
+
+void split_reader::note_record_start(uint64_t offset) noexcept {
+  even_pos_ = offset;
+}
+
+void split_reader::count(uint64_t from, uint64_t to, uint64_t& newlines,
+                         uint64_t& quotes) {
+  std::vector<char> chunk(std::min<uint64_t>(read_chunk, to - from + 1));
+  while (from < to) {
+    auto want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from));
+    auto n = ::pread(fd_, chunk.data(), want, static_cast<off_t>(from));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error("error reading input file '" + path_
+                               + "' at byte " + std::to_string(from) + ": "
+                               + reason(errno));
+    }
+    if (n == 0)
+      break; // the file shrank; count what is there
+    count_bytes(chunk.data(), static_cast<size_t>(n), newlines, quotes);
+    from += static_cast<uint64_t>(n);
+  }
+}
+
+uint64_t split_reader::line_of(uint64_t offset) {
+  if (!regular_)
+    return 0;
+  if (offset < line_pos_) {
+    line_pos_ = 0;
+    line_count_ = 0;
+  }
+  uint64_t quotes = 0;
+  count(line_pos_, offset, line_count_, quotes);
+  line_pos_ = offset;
+  return line_count_ + 1;
+}
+
+std::string split_reader::first_record(bool quoted, bool& empty_file) {
+  std::string out;
+  empty_file = false;
+  std::vector<char> chunk(64 * 1024);
+  uint64_t pos = 0;
+  bool in_quotes = false;
+  bool first = true;
+  for (;;) {
+    auto n = ::pread(fd_, chunk.data(), chunk.size(), static_cast<off_t>(pos));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error("error reading input file '" + path_
+                               + "': " + reason(errno));
+    }
+    if (n == 0)
+      break;
+    std::string_view bytes{chunk.data(), static_cast<size_t>(n)};
+    if (first && bytes.substr(0, 3) == "\xEF\xBB\xBF")
+      bytes.remove_prefix(3);
+    first = false;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      char c = bytes[i];
+      if (c == '"' && quoted)
+        in_quotes = !in_quotes;
+      if (c == '\n' && !in_quotes) {
+        out.append(bytes.data(), i);
+        if (!out.empty() && out.back() == '\r')
+          out.pop_back();
+        return out;
+      }
+    }
+    out.append(bytes.data(), bytes.size());
+    if (out.size() > max_record_bytes_)
+      throw std::runtime_error("the first line of '" + path_
+                               + "' is longer than "
+                               + std::to_string(max_record_bytes_)
+                               + " bytes; is it a text file?");
+    pos += static_cast<uint64_t>(n);
+  }
+  if (!out.empty() && out.back() == '\r')
+    out.pop_back();
+  empty_file = pos == 0 || (out.empty() && pos <= 3);
+  return out;
+}
+
+} // namespace libstream::detail
