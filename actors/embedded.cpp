@@ -59,6 +59,10 @@ public:
 
   job_result wait() override { return result_.get(); }
 
+  bool wait_for(std::chrono::milliseconds timeout) override {
+    return result_.wait_for(timeout) == std::future_status::ready;
+  }
+
 private:
   std::string savepoint(const std::string& dir, bool stop) {
     caf::scoped_actor self{coordinator_.home_system()};

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,8 @@ public:
   virtual std::string stop_with_savepoint(const std::string& dir) = 0;
   /// Blocks until the job ends.
   virtual job_result wait() = 0;
+  /// Blocks until the job ends or `timeout` passed; true when it ended.
+  virtual bool wait_for(std::chrono::milliseconds timeout) = 0;
 };
 
 /// Runs job graphs: the embedded mini-cluster, or a remote coordinator.

@@ -159,6 +159,8 @@ protected:
     buffers_.clear();
     for (size_t ch = 0; ch < writer_->channels(); ++ch)
       buffers_.emplace_back(capacity_);
+    // Enough for the batches in flight on every channel to come back.
+    pool_ = std::make_shared<batch_pool<T>>(2 * buffers_.size() + 2);
     if (!buffers_.empty())
       next_ = static_cast<size_t>(this->ctx_ ? this->ctx_->subtask_index() : 0)
               % buffers_.size();
@@ -166,7 +168,7 @@ protected:
 
 private:
   LIBSTREAM_HOT_INLINE void push(size_t ch, record<T>&& r) {
-    if (buffers_[ch].push(std::move(r.value), r.ts))
+    if (buffers_[ch].push_swap(r.value, r.ts))
       send(ch);
   }
 
@@ -177,14 +179,15 @@ private:
 
   /// Ships a channel's records and starts the channel over.
   void send(size_t ch) {
-    writer_->send_batch(ch,
-                        std::make_shared<typed_batch<T>>(buffers_[ch].take()));
+    writer_->send_batch(ch, std::make_shared<typed_batch<T>>(
+                                buffers_[ch].take(pool_.get()), pool_));
   }
 
   partitioning kind_;
   Selector select_{};
   bool has_selector_ = false;
   std::vector<record_buffer<T>> buffers_;
+  std::shared_ptr<batch_pool<T>> pool_;
   size_t next_ = 0;
 };
 

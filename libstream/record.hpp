@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -40,12 +41,54 @@ public:
   virtual size_t size() const noexcept = 0;
 };
 
+/// Batches a consumer is done with, kept for the producer to fill again:
+/// their storage, and the strings and vectors inside their records with
+/// their capacity, are reused instead of freed and allocated per batch
+/// (as Flink's network buffer pool). Thread-safe: batches come back on the
+/// consumer's thread.
+template <class T>
+class batch_pool {
+public:
+  explicit batch_pool(size_t max_batches) : max_(max_batches) {}
+
+  /// A returned batch, or an empty one when none is left.
+  record_batch<T> take() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (free_.empty())
+      return {};
+    auto result = std::move(free_.back());
+    free_.pop_back();
+    return result;
+  }
+
+  /// Keeps `batch` (up to the limit; beyond it, it is freed).
+  void give(record_batch<T>&& batch) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (free_.size() < max_)
+      free_.push_back(std::move(batch));
+  }
+
+private:
+  std::mutex mtx_;
+  std::vector<record_batch<T>> free_;
+  size_t max_;
+};
+
 template <class T>
 class typed_batch final : public erased_batch {
 public:
-  explicit typed_batch(record_batch<T>&& xs) : records(std::move(xs)) {}
+  explicit typed_batch(record_batch<T>&& xs,
+                       std::shared_ptr<batch_pool<T>> pool = nullptr)
+      : records(std::move(xs)), pool_(std::move(pool)) {}
+  ~typed_batch() override {
+    if (pool_)
+      pool_->give(std::move(records));
+  }
   size_t size() const noexcept override { return records.size(); }
   record_batch<T> records;
+
+private:
+  std::shared_ptr<batch_pool<T>> pool_;
 };
 
 using erased_batch_ptr = std::shared_ptr<erased_batch>;

@@ -48,6 +48,21 @@ public:
     return ++size_ == capacity_;
   }
 
+  /// Adds a record by swapping it into the slot: the caller's value gets
+  /// what the slot held (a recycled record's strings with their capacity)
+  /// instead of being left empty. Returns true when the buffer is full.
+  LIBSTREAM_HOT_INLINE bool push_swap(T& value, timestamp ts) {
+    if constexpr (slots && !std::is_trivially_copyable_v<T>) {
+      auto& slot = storage_[size_];
+      using std::swap;
+      swap(slot.value, value);
+      slot.ts = ts;
+      return ++size_ == capacity_;
+    } else {
+      return push(std::move(value), ts);
+    }
+  }
+
   /// The next free slot, to fill in place (its value keeps what it held:
   /// strings keep their capacity); commit() adds it. Slot storage only.
   LIBSTREAM_HOT_INLINE record<T>& next_slot() noexcept {
@@ -77,16 +92,17 @@ public:
     size_ = 0;
   }
 
-  /// Moves the filled records out and starts over on fresh storage.
-  record_batch<T> take() {
+  /// Moves the filled records out and starts over on fresh storage, from
+  /// `pool` when it has a batch.
+  record_batch<T> take(batch_pool<T>* pool = nullptr) {
     auto result = std::move(filled());
-    fresh();
+    fresh(pool);
     return result;
   }
 
 private:
-  void fresh() {
-    storage_ = record_batch<T>{};
+  void fresh(batch_pool<T>* pool = nullptr) {
+    storage_ = pool != nullptr ? pool->take() : record_batch<T>{};
     if constexpr (slots)
       storage_.resize(capacity_);
     else

@@ -39,9 +39,11 @@ interruptible_result wait_interruptible(job_client& client, on_signal action,
   interruptible_result out;
   clock::time_point signalled_at{};
   bool cancelled = false;
-  timespec poll_interval{0, 50 * 1000 * 1000};
-  while (client.status() == job_status::running) {
-    auto sig = ::sigtimedwait(&set, nullptr, &poll_interval);
+  // Waits on the job's end (so that its end is seen at once, not at the
+  // next tick) and looks for a signal every 20 ms.
+  timespec no_wait{0, 0};
+  while (!client.wait_for(std::chrono::milliseconds{20})) {
+    auto sig = ::sigtimedwait(&set, nullptr, &no_wait);
     if (sig < 0) {
       if (errno != EAGAIN && errno != EINTR)
         throw std::runtime_error(std::string{"waiting for signals failed: "}

@@ -18,6 +18,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "bench/csv_bench.hpp"
 #include "libstream/checkpoint/storage.hpp"
 #include "libstream/libstream.hpp"
 
@@ -540,6 +541,59 @@ void recovery(state_backend_kind backend, int64_t keys) {
     remove_tree(dir);
 }
 
+/// Pipeline 7: the stock aggregator's job over a generated CSV file
+/// against the hand-written loop, at p=1 and p=2, and the file source
+/// alone against cat.
+template <class Median>
+void csv_pipeline(uint64_t lines, int repeat, Median median) {
+  char tmpl[] = "/tmp/stream-bench-csv.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) {
+    std::printf("7. cannot create a temporary directory\n");
+    return;
+  }
+  std::string dir = tmpl;
+  auto input = dir + "/trades.csv";
+  auto bytes = bench::write_trades_csv(input, lines);
+  auto mb = static_cast<double>(bytes) / 1e6;
+  std::vector<double> loop_s, p1_s, p2_s, src1_s, src2_s, cat_s;
+  uint64_t records = 0;
+  bool same = true;
+  for (int r = 0; r < repeat; ++r) {
+    uint64_t n_loop = 0, n1 = 0, n2 = 0, s1 = 0, s2 = 0;
+    loop_s.push_back(
+        bench::loop_stock(input, dir + "/loop.csv", 60000, n_loop));
+    p1_s.push_back(bench::engine_stock(input, dir + "/p1.csv", 1, n1));
+    p2_s.push_back(bench::engine_stock(input, dir + "/p2.csv", 2, n2));
+    src1_s.push_back(bench::engine_source_only(input, 1, s1));
+    src2_s.push_back(bench::engine_source_only(input, 2, s2));
+    cat_s.push_back(bench::cat_seconds(input));
+    records = n_loop;
+    if (n1 != n_loop || n2 != n_loop || s1 != n_loop || s2 != n_loop
+        || !bench::same_rows(dir + "/loop.csv", dir + "/p1.csv")
+        || !bench::same_rows(dir + "/loop.csv", dir + "/p2.csv"))
+      same = false;
+  }
+  std::printf("7. stock aggregation over a CSV file: %llu lines, %.0f MB\n",
+              static_cast<unsigned long long>(records), mb);
+  report("   engine p=1 (stock_aggregator's job)", records, median(p1_s),
+         median(loop_s), ">= 0.5");
+  report("   engine p=2", records, median(p2_s), median(loop_s), "-");
+  std::printf("   p=2 / p=1 throughput: %.2f (target >= 1.3)\n",
+              median(p1_s) / median(p2_s));
+  for (auto [p, xs] : {std::make_pair(1, &src1_s), std::make_pair(2, &src2_s)})
+    std::printf("   file source alone p=%d (read + decode into trades): "
+                "%.0f MB/s, %.2f M rec/s\n",
+                p, mb / median(*xs),
+                static_cast<double>(records) / median(*xs) / 1e6);
+  std::printf("   cat of the file to /dev/null: %.0f MB/s\n",
+              mb / median(cat_s));
+  if (!same)
+    std::printf("   MISMATCH: the engine's rows or counts differ from the "
+                "loop's\n");
+  std::fflush(stdout);
+  remove_tree(dir);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -549,6 +603,7 @@ int main(int argc, char** argv) {
   int only = 0;
   int repeat = 3;
   uint32_t num_industries = industries;
+  uint64_t csv_lines = 3000000;
   po::options_description desc{"stream-bench options"};
   desc.add_options()("help,h", "show this help")(
       "records", po::value(&n)->default_value(n), "records per throughput run")(
@@ -558,10 +613,13 @@ int main(int argc, char** argv) {
                                               "skip the slow-sink memory run")(
       "only", po::value(&only)->default_value(0),
       "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency), 4 "
-      "(memory), 5 (checkpoints) or 6 (recovery)")("repeat", po::value(&repeat)->default_value(repeat),
+      "(memory), 5 (checkpoints), 6 (recovery) or 7 (stock aggregation over "
+      "a CSV file, and the file source alone)")("repeat", po::value(&repeat)->default_value(repeat),
                   "repetitions of each throughput run (the median is shown)")(
       "industries", po::value(&num_industries)->default_value(num_industries),
-      "distinct keys of the keyed pipelines");
+      "distinct keys of the keyed pipelines")(
+      "csv-lines", po::value(&csv_lines)->default_value(csv_lines),
+      "lines of the generated CSV file of pipeline 7");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -644,6 +702,8 @@ int main(int argc, char** argv) {
     std::printf("   p=2 / p=1 throughput: %.2f (target >= 1.0)\n",
                 median(p1_s) / median(p2_s));
   }
+  if (only == 0 || only == 7)
+    csv_pipeline(csv_lines, repeat, median);
   if (only == 0 || only == 5) {
     // The keyed window pipeline with exactly-once checkpoints every second
     // against the same without, interleaved, on each state backend, and

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -160,12 +161,38 @@ split_reader::split_reader() = default;
 
 split_reader::~split_reader() {
   close();
+  unmap();
 }
 
 void split_reader::close() {
   if (fd_ >= 0)
     ::close(fd_);
   fd_ = -1;
+}
+
+void split_reader::prefault_from(const char* p) noexcept {
+  constexpr uintptr_t page = 4096;
+  auto* end = map_ + map_size_;
+  auto* from = std::max(p, prefaulted_);
+  auto* to = std::min(end, p + 4 * prefault_ahead);
+  if (from >= to)
+    return;
+  auto start = reinterpret_cast<uintptr_t>(from) & ~(page - 1);
+#ifdef MADV_POPULATE_READ
+  // Best effort: an older kernel refuses, and pages then fault one by one.
+  ::madvise(reinterpret_cast<void*>(start),
+            static_cast<size_t>(reinterpret_cast<uintptr_t>(to) - start),
+            MADV_POPULATE_READ);
+#endif
+  prefaulted_ = to;
+}
+
+void split_reader::unmap() noexcept {
+  if (map_ != nullptr)
+    ::munmap(const_cast<char*>(map_), map_size_);
+  map_ = nullptr;
+  map_size_ = 0;
+  map_path_.clear();
 }
 
 void split_reader::open(const file_split& s, size_t max_record_bytes) {
@@ -207,14 +234,41 @@ void split_reader::open(const file_split& s, size_t max_record_bytes) {
       throw std::runtime_error("cannot seek in '" + path_
                                + "': " + reason(errno));
   }
+  eof_ = false;
+  if (regular_) {
+    auto size = static_cast<size_t>(st.st_size);
+    if (map_ != nullptr && (map_path_ != path_ || map_size_ != size))
+      unmap();
+    if (map_ == nullptr && size > 0) {
+      auto* m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (m == MAP_FAILED)
+        throw std::runtime_error("cannot map input file '" + path_
+                                 + "': " + reason(errno));
+      ::madvise(m, size, MADV_SEQUENTIAL);
+      map_ = static_cast<const char*>(m);
+      map_size_ = size;
+      map_path_ = path_;
+    }
+    // The whole file is there: no reading, no copying.
+    window_ = map_;
+    prefaulted_ = map_;
+    base_ = 0;
+    begin_ = static_cast<size_t>(start);
+    end_ = size;
+    eof_ = true;
+    return;
+  }
+  unmap();
   if (buf_.size() < read_chunk)
     buf_.resize(read_chunk);
+  window_ = buf_.data();
   base_ = start;
   begin_ = end_ = 0;
-  eof_ = false;
 }
 
 split_reader::fill_result split_reader::fill() {
+  if (eof_)
+    return fill_result::eof; // also every mapped file
   if (begin_ > 0) {
     auto pending = end_ - begin_;
     std::memmove(buf_.data(), buf_.data() + begin_, pending);
@@ -224,6 +278,7 @@ split_reader::fill_result split_reader::fill() {
   }
   if (buf_.size() - end_ < read_chunk / 2)
     buf_.resize(std::max(buf_.size() * 2, end_ + read_chunk));
+  window_ = buf_.data();
   for (;;) {
     auto n = ::read(fd_, buf_.data() + end_, buf_.size() - end_);
     if (n > 0) {
@@ -248,28 +303,29 @@ split_reader::fill_result split_reader::fill() {
 bool split_reader::sync(bool quoted) {
   if (split_offset_ == 0) {
     // The start of the file: a record starts here, after a BOM.
-    while (end_ < 3 && !eof_) {
+    while (end_ - begin_ < 3 && !eof_) {
       auto r = fill();
       if (r == fill_result::would_block)
         return false;
     }
-    if (end_ >= 3 && std::memcmp(buf_.data(), "\xEF\xBB\xBF", 3) == 0)
-      begin_ = 3;
+    if (end_ - begin_ >= 3 && std::memcmp(data(), "\xEF\xBB\xBF", 3) == 0)
+      begin_ += 3;
     return true;
   }
   // base_ is offset - 1 (or a resumed record start, already synced by the
   // caller not calling this). Skip to after the first record delimiter.
   bool in_quotes = false;
   if (quoted) {
-    uint64_t from = even_pos_ <= base_ ? even_pos_ : 0;
+    auto at = offset_of(data());
+    uint64_t from = even_pos_ <= at ? even_pos_ : 0;
     uint64_t nl = 0;
     uint64_t quotes = 0;
-    count(from, base_, nl, quotes);
+    count(from, at, nl, quotes);
     in_quotes = (quotes & 1) != 0;
   }
   for (;;) {
-    auto* p = buf_.data() + begin_;
-    auto* e = buf_.data() + end_;
+    auto* p = window_ + begin_;
+    auto* e = window_ + end_;
     for (; p != e; ++p) {
       if (*p == '"' && quoted) {
         in_quotes = !in_quotes;
@@ -293,6 +349,13 @@ void split_reader::note_record_start(uint64_t offset) noexcept {
 
 void split_reader::count(uint64_t from, uint64_t to, uint64_t& newlines,
                          uint64_t& quotes) {
+  if (map_ != nullptr && map_path_ == path_) {
+    to = std::min<uint64_t>(to, map_size_);
+    if (from < to)
+      count_bytes(map_ + from, static_cast<size_t>(to - from), newlines,
+                  quotes);
+    return;
+  }
   std::vector<char> chunk(std::min<uint64_t>(read_chunk, to - from + 1));
   while (from < to) {
     auto want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from));

@@ -77,7 +77,10 @@ std::vector<file_split> split_file(const listed_file& f, uint64_t split_bytes);
 /// A stable hash of a path (to spread files over subtasks).
 uint64_t path_hash(std::string_view path) noexcept;
 
-/// Reads one split through a buffer: finds its first record, refills, and
+/// Reads one split: a regular file through a read-only memory map of the
+/// whole file (a file truncated while it is read is not supported: the
+/// process would fault), a pipe or device through a buffer. Finds the
+/// split's first record, refills, and
 /// counts lines and quotes before a position when asked (lazily: only an
 /// error or a quoted-format split start needs them).
 class split_reader {
@@ -102,16 +105,23 @@ public:
   bool sync(bool quoted);
 
   /// The unread buffered bytes.
-  const char* data() const noexcept { return buf_.data() + begin_; }
-  const char* limit() const noexcept { return buf_.data() + end_; }
+  const char* data() const noexcept { return window_ + begin_; }
+  const char* limit() const noexcept { return window_ + end_; }
   /// Marks the bytes before `p` (within the buffer) as read.
   void consume(const char* p) noexcept {
-    begin_ = static_cast<size_t>(p - buf_.data());
+    begin_ = static_cast<size_t>(p - window_);
   }
   /// The file offset of buffered byte `p`.
   uint64_t offset_of(const char* p) const noexcept {
-    return base_ + static_cast<uint64_t>(p - buf_.data());
+    return base_ + static_cast<uint64_t>(p - window_);
   }
+  /// A mapped file: maps the pages ahead of `p` in one call per few MiB
+  /// (one fault per page is slow, in VMs especially). Cheap otherwise.
+  void prefault(const char* p) noexcept {
+    if (map_ != nullptr && p + prefault_ahead > prefaulted_)
+      prefault_from(p);
+  }
+
   /// Reads more after the unread bytes (keeping them).
   fill_result fill();
   bool eof() const noexcept { return eof_; }
@@ -134,17 +144,26 @@ public:
   void note_record_start(uint64_t offset) noexcept;
 
 private:
-  /// Counts '\n' and '"' in [from, to) of the open file with pread.
+  void unmap() noexcept;
+  void prefault_from(const char* p) noexcept;
+  static constexpr size_t prefault_ahead = size_t{2} << 20;
+  /// Counts '\n' and '"' in [from, to) of the open file.
   void count(uint64_t from, uint64_t to, uint64_t& newlines,
              uint64_t& quotes);
 
   int fd_ = -1;
   std::string path_;
   bool regular_ = true;
-  std::vector<char> buf_;
+  std::vector<char> buf_; // pipes and devices are read into it
+  // A regular file is mapped whole (kept while splits of it follow).
+  const char* map_ = nullptr;
+  size_t map_size_ = 0;
+  std::string map_path_;
+  const char* window_ = nullptr; // buf_ or the map
+  const char* prefaulted_ = nullptr; // the map's pages before it are mapped
   size_t begin_ = 0;
   size_t end_ = 0;
-  uint64_t base_ = 0; // file offset of buf_[0]
+  uint64_t base_ = 0; // file offset of window_[0]
   uint64_t split_offset_ = 0;
   bool eof_ = false;
   size_t max_record_bytes_ = 0;

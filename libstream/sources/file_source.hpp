@@ -311,6 +311,7 @@ private:
       const char* p = reader_.data();
       const char* e = reader_.limit();
       bool eof = reader_.eof();
+      reader_.prefault(p);
       while (p != e) {
         auto off = reader_.offset_of(p);
         if (off >= split_end_) {
@@ -322,50 +323,65 @@ private:
           reader_.consume(p);
           return true;
         }
-        auto* nl = static_cast<const char*>(
+        auto* first_nl = static_cast<const char*>(
             std::memchr(p, '\n', static_cast<size_t>(e - p)));
+        auto* nl = first_nl;
         bool has_quotes = false;
         if constexpr (Format::quoted) {
-          auto* stop = nl != nullptr ? nl : e;
-          if (std::memchr(p, '"', static_cast<size_t>(stop - p)) != nullptr) {
+          // A header is skipped undecoded: delimit it with quote parity.
+          if (skip_header_
+              && std::memchr(p, '"', static_cast<size_t>(
+                                         (nl != nullptr ? nl : e) - p))
+                     != nullptr) {
             has_quotes = true;
-            nl = quoted_end(p, nl, e);
+            nl = quoted_end(p, first_nl, e);
           }
         }
-        const char* next;
-        if (nl == nullptr) {
-          if (!eof) {
-            if (static_cast<size_t>(e - p) > max)
-              throw too_long(off, has_quotes);
-            break; // read more
+        const char* next = nullptr;
+        bool need_more = false;
+        for (;;) { // twice when the record turns out to have quotes
+          if (nl == nullptr) {
+            if (!eof) {
+              if (static_cast<size_t>(e - p) > max)
+                throw too_long(off, has_quotes);
+              need_more = true;
+              break;
+            }
+            nl = e;
+            next = e;
+          } else {
+            next = nl + 1;
           }
-          nl = e;
-          next = e;
-        } else {
-          next = nl + 1;
-        }
-        auto len = static_cast<size_t>(nl - p);
-        if (len > max)
-          throw too_long(off, has_quotes);
-        if (len > 0 && p[len - 1] == '\r')
-          --len;
-        if (skip_header_) {
-          skip_header_ = false;
-        } else {
+          auto len = static_cast<size_t>(nl - p);
+          if (len > max)
+            throw too_long(off, has_quotes);
+          if (len > 0 && p[len - 1] == '\r')
+            --len;
+          if (skip_header_) {
+            skip_header_ = false;
+            break;
+          }
           auto& slot = out.next_slot();
-          switch (format_.decode(std::string_view{p, len}, has_quotes, slot,
-                                 error_)) {
-            case decode_status::record:
-              out.commit(no_timestamp);
-              ++emitted;
-              break;
-            case decode_status::skip:
-              break;
-            case decode_status::error:
-              malformed(off, std::string_view{p, len});
-              break;
+          auto st = format_.decode(std::string_view{p, len}, has_quotes, slot,
+                                   error_);
+          if (st == decode_status::record) {
+            out.commit(no_timestamp);
+            ++emitted;
+          } else if (st == decode_status::error) {
+            malformed(off, std::string_view{p, len});
+          } else if (st == decode_status::quoted) {
+            if (!Format::quoted || has_quotes)
+              throw std::logic_error("a format asked twice for quote-aware "
+                                     "delimiting");
+            // Delimit again: a '\n' inside quotes is data.
+            has_quotes = true;
+            nl = quoted_end(p, first_nl, e);
+            continue;
           }
+          break;
         }
+        if (need_more)
+          break;
         p = next;
       }
       reader_.consume(p);

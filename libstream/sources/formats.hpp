@@ -22,6 +22,10 @@ enum class decode_status {
   record, // the output record is filled
   skip,   // nothing to emit (a blank line)
   error,  // malformed; see decode_error
+  /// The record has a '"' but was delimited without quote parity: the
+  /// source delimits it again (a '\n' inside quotes is data) and decodes
+  /// it once more with `has_quotes` set. Formats with `quoted` only.
+  quoted,
 };
 
 /// Why a record is malformed and where: `position` is the byte within the
@@ -190,12 +194,13 @@ public:
     map_.clear();
     std::vector<std::string> names;
     decode_error err;
-    if (!split(line, line.find('"') != std::string_view::npos,
-               [&](size_t, std::string_view v, size_t) {
-                 names.emplace_back(v);
-                 return true;
-               },
-               err))
+    if (split(line, line.find('"') != std::string_view::npos,
+              [&](size_t, std::string_view v, size_t) {
+                names.emplace_back(v);
+                return true;
+              },
+              err)
+        != split_result::ok)
       throw std::runtime_error("malformed header line: " + err.message);
     for (auto& name : names) {
       int bound = -1;
@@ -235,7 +240,7 @@ public:
     if (map.empty() && header_)
       throw std::logic_error("CSV record before the header");
     size_t fields = 0;
-    auto ok = split(
+    auto res = split(
         rec, has_quotes,
         [&](size_t i, std::string_view v, size_t pos) {
           fields = i + 1;
@@ -251,8 +256,9 @@ public:
           return true;
         },
         err);
-    if (!ok)
-      return decode_status::error;
+    if (res != split_result::ok)
+      return res == split_result::quoted ? decode_status::quoted
+                                         : decode_status::error;
     if (fields != map.size()) {
       err.message = "expected " + std::to_string(map.size()) + " fields ("
                     + (header_ ? std::string{"as the header"}
@@ -270,17 +276,22 @@ private:
     parse_fn parse;
   };
 
-  /// Calls f(index, value, position) for each field; false (with `err`)
-  /// when the quoting is malformed or f returns false.
+  enum class split_result { ok, error, quoted };
+
+  /// Calls f(index, value, position) for each field; error (with `err`)
+  /// when the quoting is malformed or f returns false. Without
+  /// `has_quotes`, stops with `quoted` at the first '"'.
   template <class F>
-  bool split(std::string_view rec, bool has_quotes, F&& f,
-             decode_error& err) {
+  split_result split(std::string_view rec, bool has_quotes, F&& f,
+                     decode_error& err) {
     const char* p = rec.data();
     const char* e = p + rec.size();
     for (size_t i = 0;; ++i) {
       std::string_view value;
       auto pos = static_cast<size_t>(p - rec.data());
-      if (has_quotes && p != e && *p == '"') {
+      if (p != e && *p == '"') {
+        if (!has_quotes)
+          return split_result::quoted;
         const char* q = ++p;
         bool escaped = false;
         for (;;) {
@@ -290,7 +301,7 @@ private:
             err.message = "column " + std::to_string(i + 1)
                           + ": the quoted field is not closed";
             err.position = pos;
-            return false;
+            return split_result::error;
           }
           if (q + 1 != e && q[1] == '"') {
             escaped = true;
@@ -315,26 +326,28 @@ private:
           err.message = "column " + std::to_string(i + 1)
                         + ": text after the closing quote";
           err.position = static_cast<size_t>(p - rec.data());
-          return false;
+          return split_result::error;
         }
       } else {
         const char* q = p;
-        while (q != e && *q != delim_)
+        while (q != e && *q != delim_ && *q != '"')
           ++q;
-        value = std::string_view{p, static_cast<size_t>(q - p)};
-        if (has_quotes && value.find('"') != std::string_view::npos) {
+        if (q != e && *q == '"') {
+          if (!has_quotes)
+            return split_result::quoted;
           err.message = "column " + std::to_string(i + 1)
                         + ": a double quote inside an unquoted field "
                           "(quote the field and double the quote)";
           err.position = pos;
-          return false;
+          return split_result::error;
         }
+        value = std::string_view{p, static_cast<size_t>(q - p)};
         p = q;
       }
       if (!f(i, value, pos))
-        return false;
+        return split_result::error;
       if (p == e)
-        return true;
+        return split_result::ok;
       ++p; // the delimiter
     }
   }
