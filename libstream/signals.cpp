@@ -39,18 +39,22 @@ interruptible_result wait_interruptible(job_client& client, on_signal action,
   interruptible_result out;
   clock::time_point signalled_at{};
   bool cancelled = false;
-  // Waits on the job's end (so that its end is seen at once, not at the
-  // next tick) and looks for a signal every 20 ms.
+  // Takes every pending signal, then waits on the job's end (so that its
+  // end is seen at once, not at the next tick) for up to 20 ms.
   timespec no_wait{0, 0};
-  while (!client.wait_for(std::chrono::milliseconds{20})) {
-    auto sig = ::sigtimedwait(&set, nullptr, &no_wait);
-    if (sig < 0) {
-      if (errno != EAGAIN && errno != EINTR)
+  for (;;) {
+    for (;;) {
+      auto sig = ::sigtimedwait(&set, nullptr, &no_wait);
+      if (sig < 0) {
+        if (errno == EAGAIN)
+          break;
+        if (errno == EINTR)
+          continue;
         throw std::runtime_error(std::string{"waiting for signals failed: "}
                                  + std::strerror(errno));
-    } else if (out.signal != 0) {
-      ::_exit(128 + sig); // the second signal: at once
-    } else {
+      }
+      if (out.signal != 0)
+        ::_exit(128 + sig); // the second signal: at once
       out.signal = sig;
       signalled_at = clock::now();
       if (action == on_signal::stop) {
@@ -60,6 +64,8 @@ interruptible_result wait_interruptible(job_client& client, on_signal action,
         cancelled = true;
       }
     }
+    if (client.wait_for(std::chrono::milliseconds{20}))
+      break;
     if (out.signal == 0)
       continue;
     auto since = clock::now() - signalled_at;

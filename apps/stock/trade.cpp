@@ -13,10 +13,7 @@ namespace {
 
 template <class Int>
 bool parse_int(std::string_view s, Int& out) {
-  if (s.empty())
-    return false;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && ptr == s.data() + s.size();
+  return libstream::detail::parse_integer(s, out);
 }
 
 } // namespace
