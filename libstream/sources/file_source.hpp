@@ -156,7 +156,9 @@ public:
       list(); // the snapshot must say which splits this subtask owns
     if (open_ && synced_) {
       auto& s = state_.pending.front();
-      s.offset = reader_.offset_of(reader_.data());
+      // Before the file's first record, the split starts over (its header
+      // and byte order mark are skipped again).
+      s.offset = first_owned_ ? 0 : reader_.offset_of(reader_.data());
       s.at_record = true;
     }
     out.source_position = detail::encode_file_source_state(state_);
@@ -276,6 +278,9 @@ private:
       if (!reader_.sync(Format::quoted))
         return false;
     }
+    // The first record of a file is the first split's even when a byte
+    // order mark pushes its start past that split's end.
+    first_owned_ = s.offset == 0;
     synced_ = true;
     return true;
   }
@@ -314,7 +319,7 @@ private:
       reader_.prefault(p);
       while (p != e) {
         auto off = reader_.offset_of(p);
-        if (off >= split_end_) {
+        if (off >= split_end_ && !first_owned_) {
           reader_.consume(p);
           finish_split();
           return true;
@@ -382,6 +387,7 @@ private:
         }
         if (need_more)
           break;
+        first_owned_ = false;
         p = next;
       }
       reader_.consume(p);
@@ -462,6 +468,7 @@ private:
   bool open_ = false;   // the first pending split is open
   bool synced_ = false; // ... and positioned at a record
   bool skip_header_ = false;
+  bool first_owned_ = false; // the next record is the file's first
   uint64_t split_end_ = 0;
   // Where the last finished split ended and its reading stopped.
   std::string last_path_;
