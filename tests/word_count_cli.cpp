@@ -92,6 +92,20 @@ CAF_TEST(final counts match a plain loop) {
   }
 }
 
+CAF_TEST(a file of several splits is counted in parallel) {
+  // About 4 MB: the source cuts it into 1 MiB splits that the subtasks
+  // read at once, lines cut at the split ends.
+  std::map<std::string, int64_t> counts;
+  auto input = dir.file("big.txt");
+  write_file(input, make_text(100000, counts));
+  auto expected = count_lines(counts);
+  for (int p : {2, 4}) {
+    auto r = run({"--input", input, "--parallelism", std::to_string(p)});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    CAF_CHECK(split_lines(r.out) == expected);
+  }
+}
+
 CAF_TEST(window counts add up to the totals) {
   std::map<std::string, int64_t> counts;
   auto input = dir.file("text.txt");

@@ -233,10 +233,15 @@ interruptible_result run(const options& o, std::string& savepoint) {
     env.set_parallelism(*o.parallelism);
   o.ft.apply(env.config());
   std::optional<data_stream<std::string>> lines;
-  if (o.input)
-    lines = env.read_text_lines(*o.input, default_max_line_bytes, o.ft.rate)
-                .uid("text-file")
-                .map([](const text_line& l) { return l.text; }, "Line Text");
+  if (o.input) {
+    // Parallel splits of the file (or the files of a directory).
+    file_source_options files;
+    files.paths.push_back(*o.input);
+    files.rate = o.ft.rate;
+    lines = env.read_files(files, text_lines_format{}, std::nullopt,
+                           "Text File " + *o.input);
+    lines->uid("text-file");
+  }
   else if (o.socket)
     lines = env.socket_text_stream(o.socket->host, o.socket->port);
   else
@@ -247,7 +252,9 @@ interruptible_result run(const options& o, std::string& savepoint) {
                          split_words(line, out);
                        },
                        "Split Words")
-                   .key_by([](const word_count& w) { return w.word; });
+                   .key_by([](const word_count& w) -> const std::string& {
+                     return w.word;
+                   });
   if (o.window_ms) {
     auto rows
         = words.window(tumbling_processing_time_windows::of(*o.window_ms))
@@ -313,7 +320,8 @@ int main(int argc, char** argv) {
   int64_t window_ms = 0;
   desc.add_options()("help,h", "show this help")(
       "input", po::value(&input),
-      "text file to count (default: a built-in text)")(
+      "text file, or directory of text files, to count; read in parallel "
+      "splits (default: a built-in text)")(
       "socket", po::value(&socket),
       "HOST:PORT of a TCP server sending lines (unbounded input; the job "
       "ends when the server closes the connection)")(
