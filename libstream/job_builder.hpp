@@ -68,9 +68,17 @@ struct hash_selector {
   int max_parallelism = default_max_parallelism;
 
   size_t operator()(const T& x) const {
+    uint32_t h = 0;
+    return select(x, h);
+  }
+
+  /// The consumer of `x`, and its key hash in `h` (sent along, so that the
+  /// keyed operator does not hash the key again).
+  size_t select(const T& x, uint32_t& h) const {
     // Hashed as returned: a reference or a string_view is not copied.
     auto&& k = key(x);
-    auto kg = key_group_of<std::decay_t<decltype(k)>>(k, max_parallelism);
+    h = key_hash<std::decay_t<decltype(k)>>(k);
+    auto kg = key_group_of_hash(h, max_parallelism);
     return static_cast<size_t>(
         subtask_of_key_group(kg, parallelism, max_parallelism));
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -95,6 +96,19 @@ protected:
 template <class T>
 using channel_selector = std::function<size_t(const T&)>;
 
+namespace detail {
+
+/// Whether a selector also gives the key hash: select(x, hash).
+template <class S, class T, class = void>
+struct gives_key_hash : std::false_type {};
+template <class S, class T>
+struct gives_key_hash<S, T,
+                      std::void_t<decltype(std::declval<const S&>().select(
+                          std::declval<const T&>(),
+                          std::declval<uint32_t&>()))>> : std::true_type {};
+
+} // namespace detail
+
 /// Network output for records of type T. Hash and custom partitioning call
 /// `Selector` (a concrete functor type, so the per-record call inlines) to
 /// pick the consumer of a record; the other kinds are built in.
@@ -130,6 +144,17 @@ public:
             push_copy(ch, r);
         break;
       case partitioning::hash:
+        if constexpr (detail::gives_key_hash<Selector, T>::value) {
+          // The key hash travels with the record to the keyed operator.
+          for (auto& r : batch) {
+            uint32_t h = 0;
+            size_t ch = select_.select(r.value, h);
+            hashes_[ch].push_back(h);
+            push(ch, std::move(r));
+          }
+          break;
+        }
+        [[fallthrough]];
       case partitioning::custom:
         for (auto& r : batch) {
           size_t ch = select_(r.value);
@@ -159,6 +184,7 @@ protected:
     buffers_.clear();
     for (size_t ch = 0; ch < writer_->channels(); ++ch)
       buffers_.emplace_back(capacity_);
+    hashes_.assign(buffers_.size(), {});
     // Enough for the batches in flight on every channel to come back.
     pool_ = std::make_shared<batch_pool<T>>(2 * buffers_.size() + 2);
     if (!buffers_.empty())
@@ -179,14 +205,23 @@ private:
 
   /// Ships a channel's records and starts the channel over.
   void send(size_t ch) {
-    writer_->send_batch(ch, std::make_shared<typed_batch<T>>(
-                                buffers_[ch].take(pool_.get()), pool_));
+    auto batch = std::make_shared<typed_batch<T>>(
+        buffers_[ch].take(pool_.get()), pool_);
+    if constexpr (detail::gives_key_hash<Selector, T>::value) {
+      if (kind_ == partitioning::hash) {
+        batch->key_hashes.swap(hashes_[ch]);
+        hashes_[ch].clear();
+        hashes_[ch].reserve(capacity_);
+      }
+    }
+    writer_->send_batch(ch, std::move(batch));
   }
 
   partitioning kind_;
   Selector select_{};
   bool has_selector_ = false;
   std::vector<record_buffer<T>> buffers_;
+  std::vector<std::vector<uint32_t>> hashes_; // per channel, hash edges
   std::shared_ptr<batch_pool<T>> pool_;
   size_t next_ = 0;
 };
@@ -201,15 +236,27 @@ public:
 template <class T>
 class typed_input final : public erased_input {
 public:
-  explicit typed_input(record_sink<T>& sink) : sink_(&sink) {}
+  explicit typed_input(record_sink<T>& sink)
+      : sink_(&sink), keyed_(dynamic_cast<key_hash_receiver*>(&sink)) {}
 
   void process(erased_batch& batch) override {
     auto& typed = static_cast<typed_batch<T>&>(batch);
+    if (keyed_ != nullptr && !typed.key_hashes.empty()
+        && typed.key_hashes.size() == typed.records.size()) {
+      keyed_->set_key_hashes(&typed.key_hashes);
+      struct reset {
+        key_hash_receiver* k;
+        ~reset() { k->set_key_hashes(nullptr); }
+      } guard{keyed_};
+      sink_->process_batch(typed.records);
+      return;
+    }
     sink_->process_batch(typed.records);
   }
 
 private:
   record_sink<T>* sink_;
+  key_hash_receiver* keyed_;
 };
 
 } // namespace libstream

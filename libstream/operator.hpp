@@ -86,6 +86,14 @@ public:
   virtual void process_batch(record_batch<T>& batch) = 0;
 };
 
+/// Implemented by keyed operators: the key hashes a hash partitioner sent
+/// with a batch, valid while the batch is processed (null otherwise).
+class key_hash_receiver {
+public:
+  virtual ~key_hash_receiver() = default;
+  virtual void set_key_hashes(const std::vector<uint32_t>* hashes) = 0;
+};
+
 /// What one operator subtask writes at a checkpoint barrier (the
 /// synchronous part: encoded bytes; files are written off the subtask's
 /// thread afterwards).

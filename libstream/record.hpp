@@ -86,6 +86,10 @@ public:
   }
   size_t size() const noexcept override { return records.size(); }
   record_batch<T> records;
+  /// From a hash partitioner: the key hash (key_hash) of each record, so
+  /// that the keyed operator receiving the batch does not hash again.
+  /// Empty otherwise.
+  std::vector<uint32_t> key_hashes;
 
 private:
   std::shared_ptr<batch_pool<T>> pool_;

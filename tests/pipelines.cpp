@@ -369,3 +369,86 @@ CAF_TEST(records need no default constructor) {
     expected.emplace_back(i);
   CAF_CHECK(sorted(out->values()) == expected);
 }
+
+namespace {
+
+std::atomic<uint64_t> key_hashes{0};
+std::atomic<uint64_t> key_copies{0};
+
+/// A key that counts how often it is hashed and copied.
+struct counted_key {
+  std::string name;
+  counted_key() = default;
+  explicit counted_key(std::string n) : name(std::move(n)) {}
+  counted_key(const counted_key& other) : name(other.name) { ++key_copies; }
+  counted_key(counted_key&&) noexcept = default;
+  counted_key& operator=(const counted_key& other) {
+    name = other.name;
+    ++key_copies;
+    return *this;
+  }
+  counted_key& operator=(counted_key&&) noexcept = default;
+  friend bool operator==(const counted_key& x, const counted_key& y) {
+    return x.name == y.name;
+  }
+  friend bool operator<(const counted_key& x, const counted_key& y) {
+    return x.name < y.name;
+  }
+};
+
+uint64_t libstream_key_hash(const counted_key& k) {
+  ++key_hashes;
+  return hash_bytes(k.name.data(), k.name.size());
+}
+
+struct keyed_event {
+  counted_key key;
+  int64_t ts = 0;
+};
+
+struct count_events : aggregate_function<keyed_event, int64_t, int64_t> {
+  int64_t create_accumulator() const { return 0; }
+  void add(const keyed_event&, int64_t& acc) const { ++acc; }
+  int64_t get_result(const int64_t& acc) const { return acc; }
+  void merge(int64_t& into, const int64_t& from) const { into += from; }
+};
+
+} // namespace
+
+CAF_TEST(a key is hashed once per record and copied per key not per record) {
+  // 20,000 records over 5 keys and 4 windows at p=2: the hash partitioner
+  // hashes each key once and sends the hash along; the window operator
+  // copies a key only into a new pane and its timer.
+  constexpr uint64_t n = 20000;
+  key_hashes = 0;
+  key_copies = 0;
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto out = std::make_shared<collected<int64_t>>();
+  env.from_generator(n,
+                     [](uint64_t i) {
+                       keyed_event e;
+                       e.key.name = "key-number-" + std::to_string(i % 5);
+                       e.ts = static_cast<int64_t>(i / 5000) * 1000;
+                       return e;
+                     })
+      .assign_timestamps_and_watermarks(
+          watermark_strategy<keyed_event>::for_monotonous_timestamps()
+              .with_timestamp_assigner(
+                  [](const keyed_event& e, timestamp) { return e.ts; }))
+      .key_by([](const keyed_event& e) -> const counted_key& { return e.key; })
+      .window(tumbling_event_time_windows::of(1000))
+      .aggregate(count_events{})
+      .collect_into(out);
+  auto copies_before = key_copies.load();
+  env.execute("hash once");
+  auto counts = out->values();
+  CAF_CHECK_EQUAL(std::accumulate(counts.begin(), counts.end(), int64_t{0}),
+                  static_cast<int64_t>(n));
+  CAF_CHECK_EQUAL(counts.size(), 20u);
+  CAF_MESSAGE("hashes: " << key_hashes.load() << ", copies: "
+                         << key_copies.load() - copies_before);
+  // Per record once; per pane a few more (state, timers, firing).
+  CAF_CHECK_LESS_OR_EQUAL(key_hashes.load(), n + 20 * 8);
+  CAF_CHECK_LESS_OR_EQUAL(key_copies.load() - copies_before, 20u * 8);
+}

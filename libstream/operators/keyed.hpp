@@ -83,9 +83,14 @@ private:
 /// The common part of operators on a keyed stream: the key selector, the
 /// keyed state backend over the subtask's key groups, and the current key.
 template <class K, class In, class Out>
-class keyed_operator : public one_input_operator<In, Out> {
+class keyed_operator : public one_input_operator<In, Out>,
+                       public key_hash_receiver {
 public:
   explicit keyed_operator(key_selector<In, K> key) : key_(std::move(key)) {}
+
+  void set_key_hashes(const std::vector<uint32_t>* hashes) override {
+    hashes_ = hashes;
+  }
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
@@ -136,13 +141,24 @@ protected:
   /// Sets the current key: its hash and key group are computed here, once
   /// per record, for every state access that follows.
   void set_current_key(const K& key) {
+    set_current_key(key, key_hash(key));
+  }
+
+  void set_current_key(const K& key, uint32_t h) {
     current_.key = &key;
-    current_.hash = key_hash(key);
-    current_.key_group = key_group_of_hash(current_.hash, max_parallelism_);
+    current_.hash = h;
+    current_.key_group = key_group_of_hash(h, max_parallelism_);
+  }
+
+  /// The key hash of record `i` of the batch being processed: the one the
+  /// hash partitioner sent, or computed.
+  uint32_t hash_at(size_t i, const K& key) const {
+    return hashes_ != nullptr ? (*hashes_)[i] : key_hash(key);
   }
 
   key_selector<In, K> key_;
   K key_scratch_{}; // holds keys that selectors return by value
+  const std::vector<uint32_t>* hashes_ = nullptr; // see set_key_hashes
   int max_parallelism_ = default_max_parallelism;
   std::unique_ptr<keyed_state_backend> backend_;
   current_key<K> current_;
@@ -166,9 +182,10 @@ public:
 protected:
   void process(record_batch<T>& batch) override {
     auto& out = this->out_.main();
-    for (auto& r : batch) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& r = batch[i];
       const K& key = this->key_(r.value, this->key_scratch_);
-      auto h = key_hash(key);
+      auto h = this->hash_at(i, key);
       auto kg = key_group_of_hash(h, this->max_parallelism_);
       if (auto* acc = table_->find(key, kg, h)) {
         *acc = fn_(*acc, r.value);
@@ -229,9 +246,10 @@ public:
 protected:
   void process(record_batch<In>& batch) override {
     collector<Out> out{this->out_.main(), no_timestamp};
-    for (auto& r : batch) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& r = batch[i];
       const K& key = this->key_(r.value, this->key_scratch_);
-      this->set_current_key(key);
+      this->set_current_key(key, this->hash_at(i, key));
       out.set_timestamp(r.ts);
       pctx_.reset(&key, r.ts, r.ts);
       fn_->process_element(r.value, pctx_, out);

@@ -210,14 +210,14 @@ template <class K, class W, class KeyHash = key_hasher<K>>
 struct pane_hasher {
   uint64_t operator()(const std::pair<K, W>& p) const
       noexcept(noexcept(KeyHash{}(p.first))) {
-    return of(KeyHash{}(p.first), p.second);
+    return of(key_hash<K, KeyHash>(p.first), p.second);
   }
   static uint64_t group_hash(const std::pair<K, W>& p) noexcept(
       noexcept(KeyHash{}(p.first))) {
     return KeyHash{}(p.first);
   }
-  /// The pane hash from the key's (unspread) hash.
-  static uint64_t of(uint64_t key_hash, const W& w) noexcept {
+  /// The pane hash from the key's hash (key_hash).
+  static uint64_t of(uint32_t key_hash, const W& w) noexcept {
     return combine_hash(key_hash, window_hash(w));
   }
 };
@@ -376,17 +376,17 @@ protected:
     timestamp now = 0;
     if constexpr (!Assigner::event_time)
       now = this->context().current_processing_time();
-    for (auto& r : batch) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& r = batch[i];
       const K& key = this->key_(r.value, this->key_scratch_);
-      auto raw = static_cast<uint64_t>(key_hasher<K>{}(key));
-      auto h = spread_hash(raw);
+      auto h = this->hash_at(i, key);
       auto kg = key_group_of_hash(h, this->max_parallelism_);
       auto windows = assigner_.assign(r.ts, now);
       bool accepted;
       if constexpr (Assigner::merging)
         accepted = process_merging(key, kg, h, r, windows);
       else
-        accepted = process_plain(key, kg, raw, r, windows);
+        accepted = process_plain(key, kg, h, r, windows);
       if (!accepted && is_element_late(r.ts)) {
         if (late_tag_)
           this->out_.side(*late_tag_).collect(std::move(r.value), r.ts);
@@ -479,14 +479,14 @@ private:
 
   /// Returns whether any window took the element.
   template <class Record>
-  bool process_plain(const K& key, int kg, uint64_t key_raw_hash,
+  bool process_plain(const K& key, int kg, uint32_t key_hash,
                      const Record& r, const window_list<W>& windows) {
     bool accepted = false;
     for (auto& w : windows) {
       if (is_window_late(w))
         continue;
       accepted = true;
-      auto h = spread_hash(pane_hasher<K, W>::of(key_raw_hash, w));
+      auto h = spread_hash(pane_hasher<K, W>::of(key_hash, w));
       // The key is copied into a pane key only for a new pane (or a
       // LevelDB read), not per record.
       auto* e = panes_->find_with(
