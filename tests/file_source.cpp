@@ -319,6 +319,66 @@ CAF_TEST(malformed csv lines go to the dead letter side output) {
   CAF_CHECK_EQUAL(dead_lines[0].origin, path);
 }
 
+CAF_TEST(a malformed record with a quoted line break is one dead letter) {
+  // The first field is bad and a later one holds a line break in quotes:
+  // the record is delimited with quote parity before it is judged, at
+  // every split size and parallelism.
+  auto path = write("dead.csv", "id,name,value\nabc,\"S\nYM\",1\n"
+                                "1,a,1\n2,\"b\nc\",2\n");
+  for (uint64_t split : {0, 1, 8, 20})
+    for (int p : {1, 2, 3}) {
+      stream_execution_environment env;
+      env.set_parallelism(p);
+      output_tag<text_line> dead{"dead"};
+      auto good = std::make_shared<collected<std::string>>();
+      auto bad = std::make_shared<collected<text_line>>();
+      auto rows = env.read_files(files({path}, split), row_format(), dead);
+      rows.map([](const row& r) { return to_string(r); }).collect_into(good);
+      rows.get_side_output(dead).collect_into(bad);
+      env.execute();
+      CAF_CHECK_EQUAL(sorted(good->values()),
+                      (std::vector<std::string>{to_string(row{1, "a", 1}),
+                                                to_string(row{2, "b\nc", 2})}));
+      auto lines = bad->values();
+      CAF_REQUIRE_EQUAL(lines.size(), 1u);
+      CAF_CHECK_EQUAL(lines[0].text, "abc,\"S\nYM\",1");
+      CAF_CHECK_EQUAL(lines[0].number, 2u);
+    }
+}
+
+CAF_TEST(csv with a header from a pipe) {
+  int fds[2];
+  CAF_REQUIRE_EQUAL(::pipe(fds), 0);
+  std::string text = "name,value,id\nx,1.5,1\n\"y\ny\",2.5,2\n";
+  CAF_REQUIRE_EQUAL(::write(fds[1], text.data(), text.size()),
+                    static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  auto path = "/dev/fd/" + std::to_string(fds[0]);
+  CAF_CHECK_EQUAL(sorted(read_rows(files({path}), 2)),
+                  (std::vector<std::string>{to_string(row{1, "x", 1.5}),
+                                            to_string(row{2, "y\ny", 2.5})}));
+  ::close(fds[0]);
+}
+
+CAF_TEST(a record slot gives back a large buffer) {
+  std::string slot;
+  assign_field(slot, std::string(1 << 20, 'x'));
+  CAF_CHECK_GREATER_OR_EQUAL(slot.capacity(), size_t{1} << 20);
+  assign_field(slot, "short");
+  CAF_CHECK_EQUAL(slot, "short");
+  CAF_CHECK_LESS(slot.capacity(), size_t{64} * 1024);
+}
+
+CAF_TEST(a symbolic link back up the tree is not followed round) {
+  auto in = dir.file("tree");
+  CAF_REQUIRE_EQUAL(::mkdir(in.c_str(), 0755), 0);
+  write_file(in + "/a.txt", "a\n");
+  CAF_REQUIRE_EQUAL(::symlink(in.c_str(), (in + "/loop").c_str()), 0);
+  auto opts = files({in});
+  opts.recursive = true;
+  CAF_CHECK_EQUAL(read_lines(opts, 2), std::vector<std::string>{"a"});
+}
+
 CAF_TEST(a line beyond the limit fails naming the line) {
   auto path = write("long.txt", "short\n" + std::string(5000, 'x') + "\n");
   stream_execution_environment env;

@@ -78,7 +78,7 @@ libstream::csv_format<trade> trade_format() {
         error = "is empty";
         return false;
       }
-      (t.*member).assign(s.data(), s.size());
+      libstream::assign_field(t.*member, s);
       return true;
     };
   };

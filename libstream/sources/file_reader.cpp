@@ -30,8 +30,19 @@ bool hidden(const char* name) {
   return name[0] == '.' || name[0] == '_';
 }
 
+/// Directories already listed (device, inode): a symbolic link back up
+/// the tree is not followed round.
+using visited_dirs = std::vector<std::pair<dev_t, ino_t>>;
+
 void list_directory(const std::string& dir, const file_source_options& opts,
-                    std::vector<listed_file>& out) {
+                    std::vector<listed_file>& out, visited_dirs& visited) {
+  struct stat self {};
+  if (::stat(dir.c_str(), &self) == 0) {
+    auto id = std::make_pair(self.st_dev, self.st_ino);
+    if (std::find(visited.begin(), visited.end(), id) != visited.end())
+      return;
+    visited.push_back(id);
+  }
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr)
     throw std::runtime_error("cannot list input directory '" + dir
@@ -57,7 +68,7 @@ void list_directory(const std::string& dir, const file_source_options& opts,
       continue; // vanished while listing
     if (S_ISDIR(st.st_mode)) {
       if (opts.recursive)
-        list_directory(path, opts, out);
+        list_directory(path, opts, out, visited);
       continue;
     }
     if (!opts.pattern.empty()
@@ -105,13 +116,14 @@ void count_bytes(const char* p, size_t n, uint64_t& newlines,
 
 std::vector<listed_file> list_input_files(const file_source_options& opts) {
   std::vector<listed_file> out;
+  visited_dirs visited;
   for (auto& path : opts.paths) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0)
       throw std::runtime_error("cannot read input '" + path
                                + "': " + reason(errno));
     if (S_ISDIR(st.st_mode))
-      list_directory(path, opts, out);
+      list_directory(path, opts, out, visited);
     else
       out.push_back(listed_file{path, static_cast<uint64_t>(st.st_size),
                                 S_ISREG(st.st_mode)});

@@ -22,9 +22,20 @@ std::string encode_file_source_state(const file_source_state& s) {
 }
 
 file_source_state decode_file_source_state(std::string_view bytes) {
-  auto [version, listed, pending, taken] = decode_value<
-      std::tuple<uint8_t, bool, std::vector<split_tuple>,
-                 std::vector<std::pair<std::string, uint64_t>>>>(bytes);
+  uint8_t version = 0;
+  bool listed = false;
+  std::vector<split_tuple> pending;
+  std::vector<std::pair<std::string, uint64_t>> taken;
+  try {
+    std::tie(version, listed, pending, taken) = decode_value<
+        std::tuple<uint8_t, bool, std::vector<split_tuple>,
+                   std::vector<std::pair<std::string, uint64_t>>>>(bytes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(
+        "the file source cannot read its checkpointed position (written by "
+        "another source or an older libstream, before file splits?): "
+        + std::string{e.what()});
+  }
   if (version != state_version)
     throw std::runtime_error("the file source's checkpointed position has "
                              "version "

@@ -199,9 +199,9 @@ private:
   /// The first listing: a bounded source takes its share of all splits; a
   /// watching one scans.
   void list() {
-    state_.listed = true;
     if (watching()) {
       scan();
+      state_.listed = true;
       return;
     }
     auto files = detail::list_input_files(opts_);
@@ -217,6 +217,7 @@ private:
         if (j++ % static_cast<size_t>(parallelism_)
             == static_cast<size_t>(index_))
           state_.pending.push_back(std::move(s));
+    state_.listed = true;
   }
 
   /// Lists the input again and takes this subtask's splits of files it
@@ -258,7 +259,13 @@ private:
       reader_.open(s, opts_.max_record_bytes);
       synced_ = false;
       skip_header_ = false;
-      if (format_.has_header()) {
+      header_pending_ = false;
+      if (format_.has_header() && !reader_.regular()) {
+        // A pipe cannot be read twice: its header is the first record the
+        // read loop meets (the split starts at 0).
+        header_pending_ = true;
+        skip_header_ = true;
+      } else if (format_.has_header()) {
         bool empty = false;
         auto header = reader_.first_record(Format::quoted, empty);
         if (empty) {
@@ -364,6 +371,12 @@ private:
             --len;
           if (skip_header_) {
             skip_header_ = false;
+            if (header_pending_) {
+              header_pending_ = false;
+              rethrow_at(reader_.path() + ":1", [&] {
+                format_.read_header(std::string_view{p, len});
+              });
+            }
             break;
           }
           auto& slot = out.next_slot();
@@ -392,6 +405,8 @@ private:
       }
       reader_.consume(p);
       if (eof && p == e) {
+        if (header_pending_) // a pipe that ended before its header
+          rethrow_at(reader_.path(), [&] { format_.empty_file(); });
         finish_split();
         return true;
       }
@@ -468,6 +483,7 @@ private:
   bool open_ = false;   // the first pending split is open
   bool synced_ = false; // ... and positioned at a record
   bool skip_header_ = false;
+  bool header_pending_ = false; // a pipe's header is still to be read
   bool first_owned_ = false; // the next record is the file's first
   uint64_t split_end_ = 0;
   // Where the last finished split ended and its reading stopped.

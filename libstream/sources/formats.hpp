@@ -37,6 +37,20 @@ struct decode_error {
   size_t position = 0;
 };
 
+/// Assigns `s` to a string field of a record slot: reuses the slot's
+/// capacity, but gives back a large buffer (over 64 KiB) when the new text
+/// is small, so that one long line does not stay allocated in every slot
+/// it passes through.
+inline void assign_field(std::string& out, std::string_view s) {
+  constexpr size_t large = 64 * 1024;
+  if (out.capacity() > large && s.size() <= large) {
+    std::string fresh{s};
+    out.swap(fresh);
+    return;
+  }
+  out.assign(s.data(), s.size());
+}
+
 /// The lines of text files as std::string (as Flink's TextLineInputFormat):
 /// '\n' ends a line, a '\r' before it is dropped, empty lines are records.
 struct text_lines_format {
@@ -49,7 +63,7 @@ struct text_lines_format {
 
   decode_status decode(std::string_view line, bool, std::string& out,
                        decode_error&) {
-    out.assign(line.data(), line.size()); // reuses the slot's capacity
+    assign_field(out, line); // reuses the slot's capacity
     return decode_status::record;
   }
 };
@@ -125,7 +139,7 @@ bool parse_integer(std::string_view s, I& out) noexcept {
 template <class V>
 bool parse_csv_field(std::string_view s, V& out, std::string& error) {
   if constexpr (std::is_same_v<V, std::string>) {
-    out.assign(s.data(), s.size());
+    assign_field(out, s);
     return true;
   } else if constexpr (std::is_same_v<V, bool>) {
     if (s == "true" || s == "TRUE" || s == "1") {
@@ -365,6 +379,10 @@ private:
           auto& col = columns_[static_cast<size_t>(c)];
           if (!col.parse(std::string_view{p, static_cast<size_t>(q - p)}, out,
                          err.message)) {
+            // A quote further on may hold a line break: the record must be
+            // delimited with quote parity before it is judged.
+            if (std::memchr(q, '"', static_cast<size_t>(e - q)) != nullptr)
+              return decode_status::quoted;
             err.message = "field '" + col.name + "' (column "
                           + std::to_string(i + 1) + "): " + err.message;
             err.position = static_cast<size_t>(p - rec.data());
