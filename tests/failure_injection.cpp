@@ -336,9 +336,13 @@ CAF_TEST(random failures in source operator and sink lose and repeat nothing) {
         CAF_MESSAGE("job error: " << r.result.error);
       CAF_CHECK_EQUAL(r.failures, 5);
       // Each failure restarted the job, from a checkpoint (the first may
-      // come before any checkpoint completed).
-      CAF_CHECK_EQUAL(r.result.restarts, 5);
-      CAF_CHECK_GREATER_OR_EQUAL(r.result.restarts_from_checkpoint, 4);
+      // come before any checkpoint completed). Two failures can land in
+      // one attempt (a second subtask fails before the cancellation of the
+      // first failure reaches it): one restart for both.
+      CAF_CHECK_LESS_OR_EQUAL(r.result.restarts, 5);
+      CAF_CHECK_GREATER_OR_EQUAL(r.result.restarts, 3);
+      CAF_CHECK_GREATER_OR_EQUAL(r.result.restarts_from_checkpoint,
+                                 r.result.restarts - 1);
       CAF_CHECK_EQUAL(r.bad_headers, 0u);
       CAF_CHECK_EQUAL(r.hidden_left, 0u);
       CAF_CHECK_EQUAL(r.rows.size(), expected.size());
