@@ -149,6 +149,10 @@ public:
           for (auto& r : batch) {
             uint32_t h = 0;
             size_t ch = select_.select(r.value, h);
+            if (ch >= n)
+              throw std::out_of_range("partitioner chose channel "
+                                      + std::to_string(ch) + " of "
+                                      + std::to_string(n));
             hashes_[ch].push_back(h);
             push(ch, std::move(r));
           }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 
 #include <dirent.h>
@@ -32,16 +33,14 @@ bool hidden(const char* name) {
 
 /// Directories already listed (device, inode): a symbolic link back up
 /// the tree is not followed round.
-using visited_dirs = std::vector<std::pair<dev_t, ino_t>>;
+using visited_dirs = std::set<std::pair<dev_t, ino_t>>;
 
 void list_directory(const std::string& dir, const file_source_options& opts,
                     std::vector<listed_file>& out, visited_dirs& visited) {
   struct stat self {};
   if (::stat(dir.c_str(), &self) == 0) {
-    auto id = std::make_pair(self.st_dev, self.st_ino);
-    if (std::find(visited.begin(), visited.end(), id) != visited.end())
+    if (!visited.emplace(self.st_dev, self.st_ino).second)
       return;
-    visited.push_back(id);
   }
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr)
@@ -58,6 +57,9 @@ void list_directory(const std::string& dir, const file_source_options& opts,
   if (err != 0)
     throw std::runtime_error("cannot list input directory '" + dir
                              + "': " + reason(err));
+  // In name order, so that a directory reachable two ways is listed
+  // under the same path on every file system.
+  std::sort(names.begin(), names.end());
   for (auto& name : names) {
     auto path = dir;
     if (path.empty() || path.back() != '/')

@@ -26,6 +26,14 @@ file_source_state decode_file_source_state(std::string_view bytes) {
   bool listed = false;
   std::vector<split_tuple> pending;
   std::vector<std::pair<std::string, uint64_t>> taken;
+  if (!bytes.empty() && static_cast<uint8_t>(bytes[0]) != state_version)
+    throw std::runtime_error(
+        "the file source cannot read its checkpointed position: it has "
+        "format version "
+        + std::to_string(static_cast<uint8_t>(bytes[0])) + ", this libstream "
+        "reads version " + std::to_string(state_version)
+        + " (a position from before file splits, or from a newer "
+          "libstream?)");
   try {
     std::tie(version, listed, pending, taken) = decode_value<
         std::tuple<uint8_t, bool, std::vector<split_tuple>,
