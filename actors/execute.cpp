@@ -7,6 +7,9 @@ namespace libstream {
 std::shared_ptr<job_client>
 stream_execution_environment::execute_async(std::string job_name) {
   auto graph = std::make_shared<const job_graph>(builder_->plan());
+  for (auto& node : builder_->nodes())
+    if (node->on_submit)
+      node->on_submit();
   if (!executor_)
     executor_ = make_embedded_executor(builder_->config);
   return executor_->submit(std::move(graph), std::move(job_name));

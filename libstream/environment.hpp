@@ -116,12 +116,20 @@ public:
     // Bad options fail here, before anything runs.
     file_source<Format> check{opts, format, dead_letters};
     auto paths = opts.paths;
-    auto s = add_source<R>(std::move(name), [opts, format, dead_letters] {
-      return std::make_unique<file_source<Format>>(opts, format,
-                                                   dead_letters);
-    });
+    // A bounded source lists its input once, when the job is submitted.
+    std::shared_ptr<detail::file_listing> listing;
+    if (opts.monitor_interval == 0)
+      listing = std::make_shared<detail::file_listing>();
+    auto s = add_source<R>(std::move(name),
+                           [opts, format, dead_letters, listing] {
+                             return std::make_unique<file_source<Format>>(
+                                 opts, format, dead_letters, listing);
+                           });
+    auto& node = builder_->node(s.id());
     for (auto& p : paths)
-      builder_->node(s.id()).files_read.push_back(p);
+      node.files_read.push_back(p);
+    if (listing)
+      node.on_submit = [listing, opts] { listing->take(opts); };
     return s;
   }
 

@@ -64,6 +64,10 @@ struct transformation {
   // whose output is one of its inputs, or is written by two sinks.
   std::vector<std::string> files_read;
   std::string file_written;
+  // Called once when the job is submitted, before any subtask runs, in the
+  // submitting process (a bounded file source lists its input here, once
+  // for all its subtasks).
+  std::function<void()> on_submit;
   // The sink loses what it wrote before a restart (it commits only at the
   // end of the job): refused in jobs with checkpoints.
   bool lost_on_restart = false;

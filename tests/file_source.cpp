@@ -470,4 +470,46 @@ CAF_TEST(split positions survive a restore at another parallelism) {
   CAF_CHECK_EQUAL(sorted(got), sorted(reference_lines(text)));
 }
 
+CAF_TEST(subtasks share the listing taken when the job was submitted) {
+  // A file that appears after the submission is not read by any subtask:
+  // all cut and number the same files.
+  auto in = dir.file("listed");
+  CAF_REQUIRE_EQUAL(::mkdir(in.c_str(), 0755), 0);
+  write_file(in + "/a.txt", "a1\na2\na3\n");
+  auto opts = files({in}, 2);
+  auto listing = std::make_shared<detail::file_listing>();
+  listing->take(opts);
+  write_file(in + "/b.txt", "b1\n");
+  std::vector<std::string> got;
+  for (int i = 0; i < 2; ++i) {
+    source_context ctx{i, 2};
+    file_source<text_lines_format> src{opts, text_lines_format{},
+                                       std::nullopt, listing};
+    testing::capture<std::string> out;
+    src.connect("", out);
+    src.open(ctx);
+    while (src.poll() != source_operator_base::poll_result::finished) {
+    }
+    src.flush();
+    for (auto& x : out.values())
+      got.push_back(x);
+  }
+  CAF_CHECK_EQUAL(sorted(got), (std::vector<std::string>{"a1", "a2", "a3"}));
+  // A listing that failed fails every subtask with its error.
+  auto missing = std::make_shared<detail::file_listing>();
+  missing->take(files({dir.file("gone")}));
+  source_context ctx{0, 1};
+  file_source<text_lines_format> src{files({dir.file("gone")}),
+                                     text_lines_format{}, std::nullopt,
+                                     missing};
+  src.open(ctx);
+  std::string msg;
+  try {
+    src.poll();
+  } catch (const std::runtime_error& e) {
+    msg = e.what();
+  }
+  CAF_CHECK(contains(msg, dir.file("gone")));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -33,6 +35,45 @@ struct file_source_state {
 
 std::string encode_file_source_state(const file_source_state& s);
 file_source_state decode_file_source_state(std::string_view bytes);
+
+/// The input of a bounded file source, listed once when the job is
+/// submitted and shared by its subtasks (all in the submitting process),
+/// so that every subtask cuts and numbers the same files even when the
+/// input changes while the job starts. Restarts reuse it.
+class file_listing {
+public:
+  void take(const file_source_options& opts) {
+    std::vector<listed_file> files;
+    std::string error;
+    try {
+      files = list_input_files(opts);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    std::lock_guard<std::mutex> guard{mtx_};
+    files_ = std::move(files);
+    error_ = std::move(error);
+    ready_ = true;
+  }
+
+  /// The listing, if the job was submitted with it; throws the listing's
+  /// error (a missing path) as the subtask's.
+  bool get(std::vector<listed_file>& out) const {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (!ready_)
+      return false;
+    if (!error_.empty())
+      throw std::runtime_error(error_);
+    out = files_;
+    return true;
+  }
+
+private:
+  mutable std::mutex mtx_;
+  bool ready_ = false;
+  std::vector<listed_file> files_;
+  std::string error_;
+};
 
 /// The split size for a bounded listing: `configured`, or with 0 about
 /// four splits per subtask (between 1 MiB and 128 MiB).
@@ -71,9 +112,10 @@ public:
   using poll_result = typename source_operator<T>::poll_result;
 
   file_source(file_source_options opts, Format format,
-              std::optional<output_tag<text_line>> dead_letters = {})
+              std::optional<output_tag<text_line>> dead_letters = {},
+              std::shared_ptr<const detail::file_listing> listing = nullptr)
       : opts_(std::move(opts)), format_(std::move(format)),
-        dead_(std::move(dead_letters)) {
+        dead_(std::move(dead_letters)), listing_(std::move(listing)) {
     if (opts_.paths.empty())
       throw std::invalid_argument("the file source needs at least one path");
     if (opts_.max_record_bytes == 0)
@@ -204,7 +246,9 @@ private:
       state_.listed = true;
       return;
     }
-    auto files = detail::list_input_files(opts_);
+    std::vector<detail::listed_file> files;
+    if (listing_ == nullptr || !listing_->get(files))
+      files = detail::list_input_files(opts_);
     uint64_t total = 0;
     for (auto& f : files)
       if (f.regular)
@@ -474,6 +518,7 @@ private:
   file_source_options opts_;
   Format format_;
   std::optional<output_tag<text_line>> dead_;
+  std::shared_ptr<const detail::file_listing> listing_; // bounded, shared
   int index_ = 0;
   int parallelism_ = 1;
   detail::file_source_state state_;
