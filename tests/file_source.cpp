@@ -360,6 +360,32 @@ CAF_TEST(csv with a header from a pipe) {
   ::close(fds[0]);
 }
 
+CAF_TEST(a fifo is read once its writer comes and until it leaves) {
+  // The job starts before any writer has opened the FIFO: that is no end
+  // of input (it was read as an empty file).
+  auto fifo = dir.file("fifo");
+  CAF_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  auto out = std::make_shared<collected<std::string>>();
+  env.read_files(files({fifo}), text_lines_format{}).collect_into(out);
+  auto client = env.execute_async("fifo");
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  CAF_CHECK(client->status() == job_status::running);
+  {
+    auto* w = std::fopen(fifo.c_str(), "w");
+    CAF_REQUIRE(w != nullptr);
+    std::fputs("one\ntwo\n", w);
+    std::fflush(w);
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    std::fputs("three\n", w);
+    std::fclose(w);
+  }
+  CAF_CHECK(client->wait().status == job_status::finished);
+  CAF_CHECK_EQUAL(out->values(),
+                  (std::vector<std::string>{"one", "two", "three"}));
+}
+
 CAF_TEST(a record slot gives back a large buffer) {
   std::string slot;
   assign_field(slot, std::string(1 << 20, 'x'));

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -300,6 +301,13 @@ split_reader::fill_result split_reader::fill() {
       return fill_result::got;
     }
     if (n == 0) {
+      // A FIFO opened before any writer reads 0 bytes too: it has ended
+      // only once a writer came and went (POLLHUP; a device that reads 0
+      // while readable has ended as well). Until then it is idle.
+      pollfd pfd{fd_, POLLIN, 0};
+      auto ready = ::poll(&pfd, 1, 0);
+      if (ready == 0 || (ready > 0 && (pfd.revents & (POLLHUP | POLLIN)) == 0))
+        return fill_result::would_block;
       eof_ = true;
       return fill_result::eof;
     }
