@@ -170,6 +170,20 @@ uint64_t path_hash(std::string_view path) noexcept {
   return h;
 }
 
+const char* find_record_end(const char* p, const char* e, bool quoted,
+                            bool& in_quotes) noexcept {
+  if (!quoted)
+    return static_cast<const char*>(
+        std::memchr(p, '\n', static_cast<size_t>(e - p)));
+  for (; p != e; ++p) {
+    if (*p == '"')
+      in_quotes = !in_quotes;
+    else if (*p == '\n' && !in_quotes)
+      return p;
+  }
+  return nullptr;
+}
+
 // -- split_reader -------------------------------------------------------------
 
 split_reader::split_reader() = default;
@@ -245,9 +259,6 @@ void split_reader::open(const file_split& s, size_t max_record_bytes) {
           "cannot resume reading '" + path_ + "' at byte "
           + std::to_string(start) + ": the file has only "
           + std::to_string(st.st_size) + " bytes now (was it replaced?)");
-    if (::lseek(fd_, static_cast<off_t>(start), SEEK_SET) < 0)
-      throw std::runtime_error("cannot seek in '" + path_
-                               + "': " + reason(errno));
   }
   eof_ = false;
   if (regular_) {
@@ -334,30 +345,23 @@ bool split_reader::sync(bool quoted) {
       begin_ += 3;
     return true;
   }
-  // base_ is offset - 1 (or a resumed record start, already synced by the
-  // caller not calling this). Skip to after the first record delimiter.
+  // data() is at offset - 1 (a resumed record start is not synced): skip
+  // to after the first record delimiter.
   bool in_quotes = false;
   if (quoted) {
     auto at = offset_of(data());
-    uint64_t from = even_pos_ <= at ? even_pos_ : 0;
     uint64_t nl = 0;
     uint64_t quotes = 0;
-    count(from, at, nl, quotes);
+    count(even_pos_ <= at ? even_pos_ : 0, at, nl, quotes);
     in_quotes = (quotes & 1) != 0;
   }
   for (;;) {
-    auto* p = window_ + begin_;
-    auto* e = window_ + end_;
-    for (; p != e; ++p) {
-      if (*p == '"' && quoted) {
-        in_quotes = !in_quotes;
-      } else if (*p == '\n' && !in_quotes) {
-        consume(p + 1);
-        note_record_start(offset_of(p + 1));
-        return true;
-      }
+    if (auto* nl = find_record_end(data(), limit(), quoted, in_quotes)) {
+      consume(nl + 1);
+      note_record_start(offset_of(nl + 1));
+      return true;
     }
-    consume(e);
+    consume(limit());
     if (eof_)
       return true; // no record starts in the rest of the file
     if (fill() == fill_result::would_block)
@@ -371,29 +375,11 @@ void split_reader::note_record_start(uint64_t offset) noexcept {
 
 void split_reader::count(uint64_t from, uint64_t to, uint64_t& newlines,
                          uint64_t& quotes) {
-  if (map_ != nullptr && map_path_ == path_) {
-    to = std::min<uint64_t>(to, map_size_);
-    if (from < to)
-      count_bytes(map_ + from, static_cast<size_t>(to - from), newlines,
-                  quotes);
-    return;
-  }
-  std::vector<char> chunk(std::min<uint64_t>(read_chunk, to - from + 1));
-  while (from < to) {
-    auto want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), to - from));
-    auto n = ::pread(fd_, chunk.data(), want, static_cast<off_t>(from));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw std::runtime_error("error reading input file '" + path_
-                               + "' at byte " + std::to_string(from) + ": "
-                               + reason(errno));
-    }
-    if (n == 0)
-      break; // the file shrank; count what is there
-    count_bytes(chunk.data(), static_cast<size_t>(n), newlines, quotes);
-    from += static_cast<uint64_t>(n);
-  }
+  // A regular file is mapped (or empty); pipes are never counted.
+  to = std::min<uint64_t>(to, map_size_);
+  if (map_ != nullptr && map_path_ == path_ && from < to)
+    count_bytes(map_ + from, static_cast<size_t>(to - from), newlines,
+                quotes);
 }
 
 uint64_t split_reader::line_of(uint64_t offset) {
@@ -410,49 +396,22 @@ uint64_t split_reader::line_of(uint64_t offset) {
 }
 
 std::string split_reader::first_record(bool quoted, bool& empty_file) {
-  std::string out;
-  empty_file = false;
-  std::vector<char> chunk(64 * 1024);
-  uint64_t pos = 0;
+  const char* p = map_;
+  const char* e = map_ + map_size_;
+  if (e - p >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+    p += 3;
+  empty_file = p == e;
   bool in_quotes = false;
-  bool first = true;
-  for (;;) {
-    auto n = ::pread(fd_, chunk.data(), chunk.size(), static_cast<off_t>(pos));
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      throw std::runtime_error("error reading input file '" + path_
-                               + "': " + reason(errno));
-    }
-    if (n == 0)
-      break;
-    std::string_view bytes{chunk.data(), static_cast<size_t>(n)};
-    if (first && bytes.substr(0, 3) == "\xEF\xBB\xBF")
-      bytes.remove_prefix(3);
-    first = false;
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      char c = bytes[i];
-      if (c == '"' && quoted)
-        in_quotes = !in_quotes;
-      if (c == '\n' && !in_quotes) {
-        out.append(bytes.data(), i);
-        if (!out.empty() && out.back() == '\r')
-          out.pop_back();
-        return out;
-      }
-    }
-    out.append(bytes.data(), bytes.size());
-    if (out.size() > max_record_bytes_)
-      throw std::runtime_error("the first line of '" + path_
-                               + "' is longer than "
-                               + std::to_string(max_record_bytes_)
-                               + " bytes; is it a text file?");
-    pos += static_cast<uint64_t>(n);
-  }
-  if (!out.empty() && out.back() == '\r')
-    out.pop_back();
-  empty_file = pos == 0 || (out.empty() && pos <= 3);
-  return out;
+  auto* nl = find_record_end(p, e, quoted, in_quotes);
+  auto* end = nl != nullptr ? nl : e;
+  if (static_cast<size_t>(end - p) > max_record_bytes_)
+    throw std::runtime_error("the first line of '" + path_
+                             + "' is longer than "
+                             + std::to_string(max_record_bytes_)
+                             + " bytes; is it a text file?");
+  if (end != p && end[-1] == '\r')
+    --end;
+  return std::string{p, end};
 }
 
 } // namespace libstream::detail

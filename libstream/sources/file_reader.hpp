@@ -77,6 +77,13 @@ std::vector<file_split> split_file(const listed_file& f, uint64_t split_bytes);
 /// A stable hash of a path (to spread files over subtasks).
 uint64_t path_hash(std::string_view path) noexcept;
 
+/// The first '\n' in [p, e) that ends a record, or null: with `quoted`,
+/// one outside double quotes, where `in_quotes` says whether p is inside
+/// them (and is updated to the position returned, or to e). The one rule
+/// that delimits records, finds a split's first record and reads headers.
+const char* find_record_end(const char* p, const char* e, bool quoted,
+                            bool& in_quotes) noexcept;
+
 /// Reads one split: a regular file through a read-only memory map of the
 /// whole file (a file truncated while it is read is not supported: the
 /// process would fault), a pipe or device through a buffer. Finds the
@@ -134,9 +141,9 @@ public:
   /// a file that is not regular.
   uint64_t line_of(uint64_t offset);
 
-  /// The first record of the file (for a header), delimited as sync()
-  /// does, without its delimiter and a trailing '\r', BOM removed. Empty
-  /// with `empty_file` set when the file has no bytes.
+  /// The first record of the open regular file (for a header), delimited
+  /// as sync() does, without its delimiter and a trailing '\r', BOM
+  /// removed. Empty with `empty_file` set when the file has no bytes.
   std::string first_record(bool quoted, bool& empty_file);
 
   /// Remembers that `offset` of the open file is a record start (outside
@@ -147,7 +154,7 @@ private:
   void unmap() noexcept;
   void prefault_from(const char* p) noexcept;
   static constexpr size_t prefault_ahead = size_t{2} << 20;
-  /// Counts '\n' and '"' in [from, to) of the open file.
+  /// Counts '\n' and '"' in [from, to) of the open regular file.
   void count(uint64_t from, uint64_t to, uint64_t& newlines,
              uint64_t& quotes);
 

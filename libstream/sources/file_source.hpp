@@ -24,18 +24,6 @@ namespace libstream {
 
 namespace detail {
 
-/// What a file source subtask checkpoints: whether it listed its input,
-/// the splits it has not finished (the first at its read position), and,
-/// when it watches directories, every (path, split index) it has taken.
-struct file_source_state {
-  bool listed = false;
-  std::vector<file_split> pending;
-  std::vector<std::pair<std::string, uint64_t>> taken;
-};
-
-std::string encode_file_source_state(const file_source_state& s);
-file_source_state decode_file_source_state(std::string_view bytes);
-
 /// The input of a bounded file source, listed once when the job is
 /// submitted and shared by its subtasks (all in the submitting process),
 /// so that every subtask cuts and numbers the same files even when the
@@ -80,6 +68,65 @@ private:
 uint64_t effective_split_bytes(uint64_t configured, uint64_t total_bytes,
                                int parallelism);
 
+/// Which splits one file source subtask reads, and what it checkpoints of
+/// them: whether it listed its input, the splits it has not finished (the
+/// first at its read position), and, when it watches directories, every
+/// (path, split index) it has taken.
+class split_assignment {
+public:
+  split_assignment(file_source_options opts,
+                   std::shared_ptr<const file_listing> listing)
+      : opts_(std::move(opts)), listing_(std::move(listing)) {}
+
+  void bind(int index, int parallelism) {
+    index_ = index;
+    parallelism_ = parallelism;
+  }
+
+  bool listed() const noexcept { return listed_; }
+  bool watching() const noexcept { return opts_.monitor_interval > 0; }
+
+  /// The first listing. Bounded: the splits of all files (from the
+  /// submission's listing when there is one), numbered in path order;
+  /// this subtask takes numbers index, index + p, ... Watching: scan().
+  void list();
+
+  /// Lists again and takes this subtask's splits, (hash(path) + k) mod p,
+  /// of files not seen before (watching sources).
+  void scan();
+
+  /// The splits not finished, the one being read first.
+  std::vector<file_split>& pending() noexcept { return pending_; }
+
+  std::string encode() const;
+
+  /// Deals the unfinished splits of every old subtask out again: old
+  /// split j (counting over the old subtasks in order) to subtask j mod p;
+  /// keeps the union of what they had taken. A checkpoint taken before
+  /// any subtask listed leaves this one to list afresh.
+  void restore(const operator_restore& from);
+
+private:
+  file_source_options opts_;
+  std::shared_ptr<const file_listing> listing_;
+  int index_ = 0;
+  int parallelism_ = 1;
+  bool listed_ = false;
+  std::vector<file_split> pending_;
+  std::set<std::pair<std::string, uint64_t>> taken_; // watching
+  std::set<std::string> seen_;                       // watching, this run
+};
+
+/// "the record at byte N of F is longer than ..." with the line when known.
+std::runtime_error record_too_long(split_reader& reader, uint64_t offset,
+                                   size_t limit, bool quoted);
+
+/// "F:line:column: malformed record: ..." for a bad field at byte
+/// `position` of a record (which may span lines) starting at `offset`.
+std::runtime_error malformed_record(split_reader& reader, uint64_t offset,
+                                    std::string_view record,
+                                    const decode_error& error);
+
 } // namespace detail
 
 /// The file source, as Flink's FileSource: reads files, lists of files or
@@ -114,8 +161,9 @@ public:
   file_source(file_source_options opts, Format format,
               std::optional<output_tag<text_line>> dead_letters = {},
               std::shared_ptr<const detail::file_listing> listing = nullptr)
-      : opts_(std::move(opts)), format_(std::move(format)),
-        dead_(std::move(dead_letters)), listing_(std::move(listing)) {
+      : opts_(opts), format_(std::move(format)),
+        dead_(std::move(dead_letters)),
+        splits_(std::move(opts), std::move(listing)) {
     if (opts_.paths.empty())
       throw std::invalid_argument("the file source needs at least one path");
     if (opts_.max_record_bytes == 0)
@@ -133,21 +181,30 @@ public:
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
-    index_ = ctx.subtask_index();
     parallelism_ = ctx.parallelism();
+    splits_.bind(ctx.subtask_index(), parallelism_);
     start_ns_ = monotonic_now_ns();
   }
 
   poll_result poll() override {
     auto& out = this->out_.main();
-    if (cancelled_) {
+    size_t emitted = 0;
+    auto done = [&](poll_result r) {
       out.flush();
-      return poll_result::finished;
+      emitted_ += emitted;
+      return r;
+    };
+    if (cancelled_)
+      return done(poll_result::finished);
+    if (!splits_.listed())
+      splits_.list();
+    if (splits_.watching() && monotonic_now_ns() >= next_scan_ns_) {
+      next_scan_ns_ = monotonic_now_ns() + opts_.monitor_interval * 1000000;
+      splits_.scan();
     }
-    if (!state_.listed)
-      list();
-    if (watching() && monotonic_now_ns() >= next_scan_ns_)
-      scan();
+    auto& pending = splits_.pending();
+    auto at_end = splits_.watching() ? poll_result::idle
+                                     : poll_result::finished;
     size_t budget = default_batch_records;
     if (opts_.rate > 0) {
       auto elapsed_s
@@ -155,38 +212,23 @@ public:
       auto allowed = static_cast<uint64_t>(
                          elapsed_s * opts_.rate / parallelism_)
                      + 1;
-      if (emitted_ >= allowed) {
-        out.flush();
-        return state_.pending.empty() && !watching() ? poll_result::finished
-                                                     : poll_result::idle;
-      }
+      if (emitted_ >= allowed)
+        return done(pending.empty() ? at_end : poll_result::idle);
       budget = static_cast<size_t>(
           std::min<uint64_t>(budget, allowed - emitted_));
     }
-    size_t emitted = 0;
     while (emitted < budget) {
       if (!synced_) {
-        if (!open_ && state_.pending.empty()) {
-          out.flush();
-          emitted_ += emitted;
-          return watching() ? poll_result::idle : poll_result::finished;
-        }
-        if (!open_next()) {
-          out.flush();
-          emitted_ += emitted;
-          return poll_result::idle; // a pipe without data yet
-        }
+        if (!open_ && pending.empty())
+          return done(at_end);
+        if (!open_next())
+          return done(poll_result::idle); // a pipe without data yet
         continue;
       }
-      if (!read(budget, emitted)) {
-        out.flush();
-        emitted_ += emitted;
-        return poll_result::idle; // a pipe without data for now
-      }
+      if (!read(budget, emitted))
+        return done(poll_result::idle); // a pipe without data for now
     }
-    out.flush();
-    emitted_ += emitted;
-    return poll_result::more;
+    return done(poll_result::more);
   }
 
   void cancel() override { cancelled_ = true; }
@@ -194,104 +236,30 @@ public:
   void close() override { reader_.close(); }
 
   void snapshot_state(uint64_t, operator_state_snapshot& out) override {
-    if (!state_.listed && !cancelled_)
-      list(); // the snapshot must say which splits this subtask owns
+    if (!splits_.listed() && !cancelled_)
+      splits_.list(); // the snapshot must say which splits this subtask owns
     if (open_ && synced_) {
-      auto& s = state_.pending.front();
+      auto& s = splits_.pending().front();
       // Before the file's first record, the split starts over (its header
       // and byte order mark are skipped again).
       s.offset = first_owned_ ? 0 : reader_.offset_of(reader_.data());
       s.at_record = true;
     }
-    out.source_position = detail::encode_file_source_state(state_);
+    out.source_position = splits_.encode();
   }
 
-  /// Deals the unfinished splits of every old subtask out again: old
-  /// split j (counting over the old subtasks in order) to subtask j mod p.
   void restore_state(const operator_restore& from) override {
-    detail::file_source_state merged;
-    std::set<std::pair<std::string, uint64_t>> taken;
-    size_t j = 0;
-    for (int old = 0; old < from.old_parallelism(); ++old) {
-      auto pos = from.source_position(old);
-      if (pos.empty())
-        continue;
-      auto s = detail::decode_file_source_state(pos);
-      merged.listed = merged.listed || s.listed;
-      for (auto& split : s.pending) {
-        if (j++ % static_cast<size_t>(parallelism_)
-            == static_cast<size_t>(index_))
-          merged.pending.push_back(std::move(split));
-      }
-      for (auto& t : s.taken)
-        taken.insert(std::move(t));
-    }
-    if (!merged.listed)
-      return; // checkpointed before any subtask listed: list afresh
-    merged.taken.assign(taken.begin(), taken.end());
-    taken_ = std::move(taken);
-    state_ = std::move(merged);
+    splits_.restore(from);
     reader_.close();
     open_ = false;
+    synced_ = false;
   }
 
 private:
-  bool watching() const noexcept { return opts_.monitor_interval > 0; }
-
-  /// The first listing: a bounded source takes its share of all splits; a
-  /// watching one scans.
-  void list() {
-    if (watching()) {
-      scan();
-      state_.listed = true;
-      return;
-    }
-    std::vector<detail::listed_file> files;
-    if (listing_ == nullptr || !listing_->get(files))
-      files = detail::list_input_files(opts_);
-    uint64_t total = 0;
-    for (auto& f : files)
-      if (f.regular)
-        total += f.size;
-    auto split_bytes
-        = detail::effective_split_bytes(opts_.split_bytes, total, parallelism_);
-    size_t j = 0;
-    for (auto& f : files)
-      for (auto& s : detail::split_file(f, split_bytes))
-        if (j++ % static_cast<size_t>(parallelism_)
-            == static_cast<size_t>(index_))
-          state_.pending.push_back(std::move(s));
-    state_.listed = true;
-  }
-
-  /// Lists the input again and takes this subtask's splits of files it
-  /// has not seen (watching sources).
-  void scan() {
-    next_scan_ns_ = monotonic_now_ns() + opts_.monitor_interval * 1000000;
-    auto split_bytes = opts_.split_bytes > 0 ? opts_.split_bytes
-                                             : uint64_t{32} << 20;
-    for (auto& f : detail::list_input_files(opts_)) {
-      if (!seen_.insert(f.path).second)
-        continue;
-      auto h = detail::path_hash(f.path);
-      for (auto& s : detail::split_file(f, split_bytes)) {
-        if ((h + s.index) % static_cast<uint64_t>(parallelism_)
-            != static_cast<uint64_t>(index_))
-          continue;
-        auto key = std::make_pair(s.path, s.index);
-        if (taken_.count(key) != 0)
-          continue;
-        taken_.insert(key);
-        state_.taken.push_back(std::move(key));
-        state_.pending.push_back(std::move(s));
-      }
-    }
-  }
-
   /// Opens the first pending split: header, then its first record.
   /// Returns false while a pipe has no data yet.
   bool open_next() {
-    auto& s = state_.pending.front();
+    auto& s = splits_.pending().front();
     if (!open_) {
       // The split right after the one this subtask just read: its first
       // record is where that one stopped (no quote counting needed).
@@ -346,15 +314,16 @@ private:
   }
 
   void finish_split() {
+    auto& pending = splits_.pending();
     auto stop = reader_.offset_of(reader_.data());
     reader_.note_record_start(stop);
-    last_path_ = state_.pending.front().path;
-    last_end_ = state_.pending.front().end;
+    last_path_ = pending.front().path;
+    last_end_ = pending.front().end;
     last_stop_ = stop;
-    state_.pending.erase(state_.pending.begin());
+    pending.erase(pending.begin());
     open_ = false;
     synced_ = false;
-    if (state_.pending.empty() || state_.pending.front().path != reader_.path())
+    if (pending.empty() || pending.front().path != reader_.path())
       reader_.close();
   }
 
@@ -379,9 +348,8 @@ private:
           reader_.consume(p);
           return true;
         }
-        auto* first_nl = static_cast<const char*>(
+        auto* nl = static_cast<const char*>(
             std::memchr(p, '\n', static_cast<size_t>(e - p)));
-        auto* nl = first_nl;
         bool has_quotes = false;
         if constexpr (Format::quoted) {
           // A header is skipped undecoded: delimit it with quote parity.
@@ -390,7 +358,7 @@ private:
                                          (nl != nullptr ? nl : e) - p))
                      != nullptr) {
             has_quotes = true;
-            nl = quoted_end(p, first_nl, e);
+            nl = quoted_end(p, e);
           }
         }
         const char* next = nullptr;
@@ -399,7 +367,7 @@ private:
           if (nl == nullptr) {
             if (!eof) {
               if (static_cast<size_t>(e - p) > max)
-                throw too_long(off, has_quotes);
+                throw detail::record_too_long(reader_, off, max, has_quotes);
               need_more = true;
               break;
             }
@@ -410,7 +378,7 @@ private:
           }
           auto len = static_cast<size_t>(nl - p);
           if (len > max)
-            throw too_long(off, has_quotes);
+            throw detail::record_too_long(reader_, off, max, has_quotes);
           if (len > 0 && p[len - 1] == '\r')
             --len;
           if (skip_header_) {
@@ -437,7 +405,7 @@ private:
                                      "delimiting");
             // Delimit again: a '\n' inside quotes is data.
             has_quotes = true;
-            nl = quoted_end(p, first_nl, e);
+            nl = quoted_end(p, e);
             continue;
           }
           break;
@@ -459,71 +427,25 @@ private:
     }
   }
 
-  /// The end of a record with quotes from p: the first '\n' after which
-  /// the quotes from p are balanced, or null when the buffer ends first.
-  static const char* quoted_end(const char* p, const char* nl,
-                                const char* e) {
-    size_t quotes = 0;
-    const char* from = p;
-    for (;;) {
-      auto* stop = nl != nullptr ? nl : e;
-      for (auto* c = from; c != stop; ++c)
-        quotes += *c == '"';
-      if ((quotes & 1) == 0 || nl == nullptr)
-        return (quotes & 1) == 0 ? nl : nullptr;
-      from = nl + 1;
-      nl = static_cast<const char*>(
-          std::memchr(from, '\n', static_cast<size_t>(e - from)));
-    }
-  }
-
-  std::runtime_error too_long(uint64_t off, bool quoted) {
-    auto line = reader_.line_of(off);
-    auto where = line == 0 ? reader_.path() + ": the record at byte "
-                                 + std::to_string(off)
-                           : reader_.path() + ": line " + std::to_string(line);
-    return std::runtime_error(
-        where + " is longer than "
-        + std::to_string(opts_.max_record_bytes) + " bytes"
-        + (quoted ? " (is a closing quote missing?)" : "; is it a text file?")
-        + " (the limit is file_source_options::max_record_bytes)");
+  /// The end of a record with quotes that starts at p (outside quotes).
+  static const char* quoted_end(const char* p, const char* e) {
+    bool in_quotes = false;
+    return detail::find_record_end(p, e, true, in_quotes);
   }
 
   void malformed(uint64_t off, std::string_view rec) {
-    auto line = reader_.line_of(off);
-    // The line and column of the bad field within a record that may span
-    // lines (quoted line breaks).
-    auto pos = std::min(error_.position, rec.size());
-    uint64_t err_line = line;
-    size_t line_start = 0;
-    for (size_t i = 0; i < pos; ++i)
-      if (rec[i] == '\n') {
-        ++err_line;
-        line_start = i + 1;
-      }
-    if (dead_) {
-      this->out_.side(*dead_).collect(
-          text_line{reader_.path(), line, std::string{rec}}, no_timestamp);
-      return;
-    }
-    std::string where = line == 0 ? reader_.path() + ", byte "
-                                        + std::to_string(off + pos)
-                                  : reader_.path() + ":"
-                                        + std::to_string(err_line) + ":"
-                                        + std::to_string(pos - line_start + 1);
-    throw std::runtime_error(where + ": malformed record: " + error_.message
-                             + " (line: " + quote_excerpt(rec) + ")");
+    if (!dead_)
+      throw detail::malformed_record(reader_, off, rec, error_);
+    this->out_.side(*dead_).collect(
+        text_line{reader_.path(), reader_.line_of(off), std::string{rec}},
+        no_timestamp);
   }
 
   file_source_options opts_;
   Format format_;
   std::optional<output_tag<text_line>> dead_;
-  std::shared_ptr<const detail::file_listing> listing_; // bounded, shared
-  int index_ = 0;
+  detail::split_assignment splits_;
   int parallelism_ = 1;
-  detail::file_source_state state_;
-  std::set<std::pair<std::string, uint64_t>> taken_; // watching
-  std::set<std::string> seen_;                       // watching
   detail::split_reader reader_;
   bool open_ = false;   // the first pending split is open
   bool synced_ = false; // ... and positioned at a record
