@@ -74,12 +74,7 @@ file_source_options files(std::vector<std::string> paths,
 }
 
 std::string failure_of(stream_execution_environment& env) {
-  try {
-    env.execute();
-  } catch (const job_failed& e) {
-    return e.what();
-  }
-  return "";
+  return message_of<job_failed>([&] { env.execute(); });
 }
 
 struct row {
@@ -109,6 +104,27 @@ std::vector<std::string> read_rows(file_source_options opts, int p,
       .collect_into(out);
   env.execute("read rows");
   return out->values();
+}
+
+/// Reads `path` as rows at parallelism `p`, malformed lines to the dead
+/// letters: the good rows (as strings) and the dead letters.
+std::pair<std::vector<std::string>, std::vector<text_line>>
+read_with_dead_letters(const std::string& path, uint64_t split, int p) {
+  stream_execution_environment env;
+  env.set_parallelism(p);
+  output_tag<text_line> dead{"dead"};
+  auto good = std::make_shared<collected<std::string>>();
+  auto bad = std::make_shared<collected<text_line>>();
+  auto rows = env.read_files(files({path}, split), row_format(), dead);
+  rows.map([](const row& r) { return to_string(r); }).collect_into(good);
+  rows.get_side_output(dead).collect_into(bad);
+  env.execute();
+  auto dead_lines = bad->values();
+  std::sort(dead_lines.begin(), dead_lines.end(),
+            [](const text_line& x, const text_line& y) {
+              return x.number < y.number;
+            });
+  return {sorted(good->values()), dead_lines};
 }
 
 /// A context for driving source subtasks by hand.
@@ -294,23 +310,10 @@ CAF_TEST(csv errors name file line and column) {
 
 CAF_TEST(malformed csv lines go to the dead letter side output) {
   auto path = write("mixed.csv", "id,name,value\n1,a,1\nbad\n2,b,2\n3,c,z\n");
-  stream_execution_environment env;
-  env.set_parallelism(2);
-  output_tag<text_line> dead{"dead"};
-  auto good = std::make_shared<collected<std::string>>();
-  auto bad = std::make_shared<collected<text_line>>();
-  auto rows = env.read_files(files({path}, 4), row_format(), dead);
-  rows.map([](const row& r) { return to_string(r); }).collect_into(good);
-  rows.get_side_output(dead).collect_into(bad);
-  env.execute();
-  CAF_CHECK_EQUAL(sorted(good->values()),
+  auto [good, dead_lines] = read_with_dead_letters(path, 4, 2);
+  CAF_CHECK_EQUAL(good,
                   (std::vector<std::string>{to_string(row{1, "a", 1}),
                                             to_string(row{2, "b", 2})}));
-  auto dead_lines = bad->values();
-  std::sort(dead_lines.begin(), dead_lines.end(),
-            [](const text_line& x, const text_line& y) {
-              return x.number < y.number;
-            });
   CAF_REQUIRE_EQUAL(dead_lines.size(), 2u);
   CAF_CHECK_EQUAL(dead_lines[0].text, "bad");
   CAF_CHECK_EQUAL(dead_lines[0].number, 3u);
@@ -327,19 +330,10 @@ CAF_TEST(a malformed record with a quoted line break is one dead letter) {
                                 "1,a,1\n2,\"b\nc\",2\n");
   for (uint64_t split : {0, 1, 8, 20})
     for (int p : {1, 2, 3}) {
-      stream_execution_environment env;
-      env.set_parallelism(p);
-      output_tag<text_line> dead{"dead"};
-      auto good = std::make_shared<collected<std::string>>();
-      auto bad = std::make_shared<collected<text_line>>();
-      auto rows = env.read_files(files({path}, split), row_format(), dead);
-      rows.map([](const row& r) { return to_string(r); }).collect_into(good);
-      rows.get_side_output(dead).collect_into(bad);
-      env.execute();
-      CAF_CHECK_EQUAL(sorted(good->values()),
+      auto [good, lines] = read_with_dead_letters(path, split, p);
+      CAF_CHECK_EQUAL(good,
                       (std::vector<std::string>{to_string(row{1, "a", 1}),
                                                 to_string(row{2, "b\nc", 2})}));
-      auto lines = bad->values();
       CAF_REQUIRE_EQUAL(lines.size(), 1u);
       CAF_CHECK_EQUAL(lines[0].text, "abc,\"S\nYM\",1");
       CAF_CHECK_EQUAL(lines[0].number, 2u);

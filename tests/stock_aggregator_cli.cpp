@@ -211,6 +211,18 @@ struct fixture {
   run_result run(std::vector<std::string> args) {
     return run_child(dir, exe, args);
   }
+
+  /// Runs with `args` and checks that stdout holds exactly `expected`.
+  void check_rows(std::vector<std::string> args,
+                  const std::vector<std::string>& expected) {
+    auto r = run(std::move(args));
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    if (r.exit_code != 0)
+      CAF_MESSAGE("stderr: " << r.err);
+    std::vector<std::string> rows;
+    CAF_CHECK(output_rows(r.out, rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
 };
 
 } // namespace
@@ -226,16 +238,10 @@ CAF_TEST(output rows match a plain loop for parallelism 1 2 and 4) {
   for (int p : {1, 2, 4}) {
     CAF_MESSAGE("parallelism " << p);
     // Small splits: every subtask reads several, cut mid-line.
-    for (auto split : {"0", "1000"}) {
-      auto r = run({"--input", input, "--parallelism", std::to_string(p),
-                    "--split-bytes", split});
-      CAF_CHECK_EQUAL(r.exit_code, 0);
-      if (r.exit_code != 0)
-        CAF_MESSAGE("stderr: " << r.err);
-      std::vector<std::string> rows;
-      CAF_CHECK(output_rows(r.out, rows));
-      CAF_CHECK(same_rows(expected, rows));
-    }
+    for (auto split : {"0", "1000"})
+      check_rows({"--input", input, "--parallelism", std::to_string(p),
+                  "--split-bytes", split},
+                 expected);
   }
 }
 
@@ -260,16 +266,10 @@ CAF_TEST(a directory of files gives the rows of their trades) {
   write_file(in + "/.hidden.csv", "not,a,trade\n");
   write_file(in + "/_writing.csv", "not,a,trade\n");
   auto expected = expected_rows(trades, 60000);
-  for (int p : {1, 3}) {
-    auto r = run({"--input", in, "--parallelism", std::to_string(p),
-                  "--split-bytes", "2000"});
-    CAF_CHECK_EQUAL(r.exit_code, 0);
-    if (r.exit_code != 0)
-      CAF_MESSAGE("stderr: " << r.err);
-    std::vector<std::string> rows;
-    CAF_CHECK(output_rows(r.out, rows));
-    CAF_CHECK(same_rows(expected, rows));
-  }
+  for (int p : {1, 3})
+    check_rows({"--input", in, "--parallelism", std::to_string(p),
+                "--split-bytes", "2000"},
+               expected);
 }
 
 CAF_TEST(ten second windows written to an output file) {

@@ -34,15 +34,6 @@ namespace bench {
 
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x ^= x >> 31;
-  x *= 0x7fb5d329728ea185ULL;
-  x ^= x >> 27;
-  x *= 0x81dadef4bc2dd44dULL;
-  x ^= x >> 33;
-  return x;
-}
-
 // Sixty industries named as GICS names them (several longer than a short
 // string holds), 5,000 symbols spread over them.
 const char* const industry_names[] = {
@@ -73,7 +64,7 @@ constexpr size_t num_symbols = 5000;
 std::string symbol_of(size_t s) {
   char buf[16];
   // Four or five letters, deterministic per symbol.
-  auto h = mix(s + 7);
+  auto h = mix64(s + 7);
   size_t n = 3 + h % 3;
   for (size_t i = 0; i < n; ++i)
     buf[i] = static_cast<char>('A' + (h >> (8 + 5 * i)) % 26);
@@ -116,7 +107,7 @@ uint64_t write_trades_csv(const std::string& path, uint64_t lines) {
   std::vector<size_t> industry_of;
   for (size_t s = 0; s < num_symbols; ++s) {
     symbols.push_back(symbol_of(s));
-    industry_of.push_back(mix(s) % num_industries);
+    industry_of.push_back(mix64(s) % num_industries);
   }
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr)
@@ -125,7 +116,7 @@ uint64_t write_trades_csv(const std::string& path, uint64_t lines) {
   constexpr int64_t epoch = 1700000040000;
   char line[256];
   for (uint64_t i = 0; i < lines; ++i) {
-    auto h = mix(i * 0x9e3779b97f4a7c15ULL + 1);
+    auto h = mix64(i * 0x9e3779b97f4a7c15ULL + 1);
     // 1,000 trades per second, up to 3 s out of order.
     auto ts = epoch + static_cast<int64_t>(i / 1000)
               - static_cast<int64_t>(h % 3000);
