@@ -316,6 +316,8 @@ public:
 
   /// The buffer timeout: a partial batch goes out too, so that a slow
   /// unbounded stream reaches the target without waiting for a full batch.
+  bool holds_output() const noexcept override { return !buffer_.empty(); }
+
   void flush() override {
     if (buffer_.empty() || relay_ == nullptr)
       return;

@@ -11,7 +11,21 @@
 #include "libstream/config.hpp"
 #include "libstream/executor.hpp"
 
+namespace caf {
+class actor_system_config;
+} // namespace caf
+
 namespace libstream {
+
+/// Messages a subtask handles before it yields its worker thread.
+constexpr int worker_pool_max_throughput = 64;
+
+/// Sets up `cfg`'s scheduler as libstream's worker pool: `threads` workers
+/// (0 = the number of cores) sharing one queue, each subtask yielding after
+/// worker_pool_max_throughput messages. The embedded executor's own actor
+/// system and the daemons use it; an application that runs jobs in its own
+/// actor system calls it on that system's config for the same behaviour.
+void configure_worker_pool(caf::actor_system_config& cfg, int threads = 0);
 
 /// A mini-cluster (one coordinator, nodes with task slots) running in `sys`,
 /// which must outlive the executor and every job it runs. Nodes are added

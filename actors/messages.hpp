@@ -67,6 +67,7 @@
 //                            (stop_timeout_atom, uint64 job)  give up waiting
 //                            for the subtasks of an ended job to terminate
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -107,6 +108,9 @@ struct deployment {
   /// they name the subtask's local state (LevelDB) directories.
   std::string job_key;
   uint32_t attempt = 0;
+  /// Bytes one batch of an output channel may take: the node's share of
+  /// network memory for this subtask's channels (set by the node).
+  size_t batch_budget = SIZE_MAX;
 };
 
 /// What one subtask wrote for one checkpoint: the state of each operator

@@ -122,6 +122,7 @@ void subtask_state::process_input(input_event& ev) {
     held.push_back(std::move(ev));
     return;
   }
+  arm_flush(); // what this event makes the chain emit goes out in time
   auto& in = inputs[ev.channel];
   auto& head = *chain.operators.front();
   auto apply = [&](const watermark_valve::change& c) {
@@ -518,10 +519,20 @@ void subtask_state::poll_source() {
     flush_chain();
   switch (polled) {
     case source_operator_base::poll_result::more:
+      idle_polls = 0;
+      arm_flush();
       self->send(self, poll_atom_v);
       break;
     case source_operator_base::poll_result::idle:
-      self->delayed_send(self, ms(1), poll_atom_v);
+      // Polled every millisecond, and every 10 ms after a second without
+      // input: idle sources of many subtasks must not keep the pool busy.
+      ++idle_polls;
+      for (auto& op : chain.operators)
+        if (op->holds_output()) {
+          arm_flush(); // it emitted before it ran dry
+          break;
+        }
+      self->delayed_send(self, ms(idle_polls > 1000 ? 10 : 1), poll_atom_v);
       break;
     case source_operator_base::poll_result::finished:
       end_chain();
@@ -727,7 +738,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
             if (gate == nullptr)
               throw std::logic_error("no output channels wired for edge "
                                      + std::to_string(out.edge));
-            out.op->bind(*gate, cfg.batch_records(out.op->record_size()));
+            out.op->bind(*gate, cfg.batch_records(out.op->record_size(),
+                                                  st.dep.batch_budget));
           }
         });
         return !st.done;
@@ -737,7 +749,6 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         if (st.done || st.started)
           return;
         st.started = true;
-        st.arm_flush();
         st.arm_timer();
         if (st.chain.source != nullptr)
           self->send(self, poll_atom_v);
@@ -871,15 +882,17 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
       [self](flush_atom) {
         auto& st = self->state;
         st.flush_armed = false;
-        if (st.done || !st.started)
+        if (st.done)
           return;
-        guarded(st, [&] {
-          // Network outputs send partly filled batches; operators that buffer
-          // for an external system (the actor sink) hand theirs over too.
-          for (auto& op : st.chain.operators)
-            op->flush();
-          st.arm_flush();
-        });
+        if (!st.started) {
+          st.arm_flush(); // input came before the start: keep the timeout
+          return;
+        }
+        // Network outputs send partly filled batches; operators that buffer
+        // for an external system (the actor sink) hand theirs over too.
+        // Armed again only by the next input, poll or wake-up: an idle
+        // subtask has no timer running.
+        guarded(st, [&] { st.flush_chain(); });
       },
       [self](timer_atom) {
         auto& st = self->state;

@@ -111,7 +111,8 @@ struct subtask_state : operator_context {
   bool input_ended = false;    // end_input ran through the chain
   bool done = false;            // no more input, time or source work
   bool awaiting_commit = false; // done, operators open until commit/cancel
-  bool flush_armed = false;
+  bool flush_armed = false; // a buffer timeout is pending
+  uint32_t idle_polls = 0;  // source polls in a row that found nothing
   bool flush_each = false; // buffer timeout 0: flush after every batch
   int64_t clock_offset_ms = 0; // epoch ms minus actor clock ms at spawn
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -90,14 +91,30 @@ struct execution_config {
   }
 
   /// Runs every subtask actor on a thread of its own (CAF's detached
-  /// actors), as Flink runs a thread per task. With false, subtasks share
-  /// CAF's work-stealing scheduler, where a subtask woken by a busy
-  /// producer waits in that producer's queue until another worker steals
-  /// it: pipelined subtasks then often run one after the other (measured
-  /// with stream-bench: about half the throughput on 2 cores).
-  /// Subtasks with LevelDB state always get a thread of their own: a
-  /// LevelDB read or compaction stall blocks only that subtask.
-  bool thread_per_subtask = true;
+  /// actors) instead of the node's pool of worker threads. The pool is the
+  /// default: a node's threads do not grow with its slots and jobs, and
+  /// stream-bench measures the pool at least as fast on 2 cores (the
+  /// executor's own actor system uses CAF's work-sharing scheduler, where a
+  /// subtask woken by a busy producer runs on the next free worker at once).
+  /// Subtasks with LevelDB state always get a thread of their own, as
+  /// blocking work must not stall the pool: a LevelDB read or compaction
+  /// stall blocks only that subtask.
+  bool thread_per_subtask = false;
+
+  /// Worker threads of the embedded executor's own actor system (CAF's
+  /// scheduler.max-threads). 0 = the number of cores. Executors made on an
+  /// application's actor system use that system's scheduler.
+  int worker_threads = 0;
+
+  /// Network memory of each node of the embedded mini-cluster, in bytes
+  /// (Flink's taskmanager.memory.network): the bound on records buffered
+  /// in channels and in flight. Each task slot gets an equal share; a
+  /// subtask's output channels split its slot's share, each channel
+  /// holding its open buffer and `credits_per_channel` batches in flight,
+  /// so batches shrink below `batch_bytes` when a slot has many channels
+  /// (at high parallelism) instead of memory growing with parallelism
+  /// squared.
+  size_t network_memory = size_t{128} << 20;
 
   /// How long subtasks may take to stop when their job ends or restarts
   /// (Flink's task cancellation timeout); then they are killed, and a
@@ -105,15 +122,23 @@ struct execution_config {
   /// the executor (the config it is made with), not of single jobs.
   duration_ms cancellation_timeout = 30000;
 
-  /// Batch capacity in records for a record of `record_size` bytes.
-  size_t batch_records(size_t record_size) const noexcept {
+  /// Batch capacity in records for a record of `record_size` bytes, when a
+  /// channel's batch may hold at most `budget_bytes` (its share of the
+  /// network memory; at least one record).
+  size_t batch_records(size_t record_size,
+                       size_t budget_bytes = SIZE_MAX) const noexcept {
     if (buffer_timeout == 0)
       return 1;
-    auto n = batch_bytes / (record_size == 0 ? 1 : record_size);
+    if (record_size == 0)
+      record_size = 1;
+    auto n = batch_bytes / record_size;
     if (n < 16)
       n = 16;
     if (n > 4096)
       n = 4096;
+    auto fit = budget_bytes / record_size;
+    if (fit < n)
+      n = fit < 1 ? 1 : fit;
     return n;
   }
 };

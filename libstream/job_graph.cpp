@@ -61,6 +61,11 @@ void validate(const execution_config& cfg) {
     fail("the mini-cluster needs at least one node");
   if (cfg.slots_per_node < 0)
     fail("slots per node must not be negative");
+  if (cfg.worker_threads < 0)
+    fail("worker threads must not be negative (0 = the number of cores)");
+  if (cfg.network_memory < (size_t{1} << 20))
+    fail("network memory must be at least 1 MiB, got "
+         + std::to_string(cfg.network_memory) + " bytes");
   if (cfg.restarts)
     cfg.restarts->validate();
   auto& cp = cfg.checkpointing;
@@ -413,14 +418,42 @@ std::vector<int> job_graph::channel_targets(int e, int i) const {
 }
 
 std::vector<int> job_graph::channel_sources(int e, int j) const {
+  // The inverse of channel_targets, computed directly: wiring asks it for
+  // every consumer subtask, and at parallelism 128 scanning every
+  // producer's targets made placement cubic.
+  auto& edge = edges_.at(static_cast<size_t>(e));
   auto pp = vertices_[static_cast<size_t>(producer_vertex(e))].parallelism;
+  auto pc = vertices_[static_cast<size_t>(consumer_vertex(e))].parallelism;
   std::vector<int> result;
-  for (int i = 0; i < pp; ++i) {
-    auto ts = channel_targets(e, i);
-    if (std::find(ts.begin(), ts.end(), j) != ts.end())
-      result.push_back(i);
+  switch (edge.part) {
+    case partitioning::forward:
+      result.push_back(j);
+      break;
+    case partitioning::rescale:
+      if (pc >= pp) {
+        result.push_back(static_cast<int>(static_cast<int64_t>(j) * pp / pc));
+      } else {
+        for (int i = 0; i < pp; ++i)
+          if (static_cast<int64_t>(i) * pc / pp == j)
+            result.push_back(i);
+      }
+      break;
+    default:
+      result.reserve(static_cast<size_t>(pp));
+      for (int i = 0; i < pp; ++i)
+        result.push_back(i);
   }
   return result;
+}
+
+size_t job_graph::output_channels(int v, int index) const {
+  auto& vx = vertices_.at(static_cast<size_t>(v));
+  if (index >= vx.parallelism)
+    return 0;
+  size_t n = 0;
+  for (int e : vx.outputs)
+    n += channel_targets(e, index).size();
+  return n;
 }
 
 chain_instance job_graph::instantiate(int v) const {

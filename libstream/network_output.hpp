@@ -180,6 +180,13 @@ public:
         send(ch);
   }
 
+  bool holds_output() const noexcept override {
+    for (auto& b : buffers_)
+      if (!b.empty())
+        return true;
+    return false;
+  }
+
 protected:
   void on_bind() override {
     if ((kind_ == partitioning::hash || kind_ == partitioning::custom)

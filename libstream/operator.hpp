@@ -228,6 +228,10 @@ public:
   /// Flushes records held in output buffers to the downstream operators.
   virtual void flush() = 0;
 
+  /// True while flush() has records to pass on that no full buffer will
+  /// send: the subtask then keeps a buffer timeout running.
+  virtual bool holds_output() const noexcept { return false; }
+
   /// The side outputs of this operator, or nullptr if it has none.
   virtual side_outputs* sides() { return nullptr; }
 

@@ -105,6 +105,7 @@ CAF_TEST(a running job takes consistent checkpoints) {
     CAF_MESSAGE(complete.size() << " checkpoints kept, newest "
                                 << rp.chosen.dir);
     CAF_CHECK(!complete.empty() && complete.size() <= 3);
+    size_t compared = 0;
     for (auto& chk : complete) {
       auto meta = read_metadata(chk);
       verify_data_files(chk, meta);
@@ -114,6 +115,16 @@ CAF_TEST(a running job takes consistent checkpoints) {
       CAF_REQUIRE(count != nullptr);
       CAF_REQUIRE_EQUAL(source->subtasks.size(), 2u);
       CAF_REQUIRE_EQUAL(count->subtasks.size(), 2u);
+      // A checkpoint taken as the job ended can hold counting subtasks
+      // that had finished: their keyed state is not in it (as in Flink's
+      // checkpoints after tasks finished), so there is nothing to compare.
+      bool count_finished = false;
+      for (auto& s : count->subtasks)
+        count_finished = count_finished || s.finished;
+      if (count_finished) {
+        CAF_MESSAGE(chk << ": taken after counting subtasks finished");
+        continue;
+      }
       uint64_t emitted = 0;
       for (auto& s : source->subtasks)
         emitted += generator_emitted(s.source_position);
@@ -130,7 +141,9 @@ CAF_TEST(a running job takes consistent checkpoints) {
       else
         CAF_CHECK_GREATER_OR_EQUAL(static_cast<uint64_t>(counted), emitted);
       CAF_CHECK_GREATER(emitted, 0u);
+      ++compared;
     }
+    CAF_CHECK_GREATER(compared, 0u);
   }
 }
 

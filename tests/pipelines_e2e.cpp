@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/node.hpp"
 #include "libstream/libstream.hpp"
 
 using namespace libstream;
@@ -515,6 +516,53 @@ CAF_TEST(a slow sink loses nothing under backpressure) {
     expected.push_back(i);
   CAF_CHECK_EQUAL(all.size(), expected.size());
   CAF_CHECK(sorted(all) == expected);
+}
+
+CAF_TEST(network memory bounds the batches at high parallelism) {
+  // 48 producers x 48 consumers in one node with 1 MiB: each slot's 48
+  // channels (and the sink's one) share 1/48 MiB, so batches hold a few
+  // records where the default 32 KiB would hold thousands.
+  stream_execution_environment env;
+  env.set_parallelism(48);
+  env.config().network_memory = size_t{1} << 20;
+  auto out = std::make_shared<tagged>();
+  const int64_t n = 30000;
+  env.from_generator(static_cast<uint64_t>(n),
+                     [](uint64_t i) { return static_cast<int64_t>(i); })
+      .key_by([](int64_t x) { return x % 97; })
+      .map([](int64_t x) { return x; })
+      .rebalance()
+      .add_sink(make_tagged_sink(out, 0))
+      .set_parallelism(1);
+  auto g = env.builder()->plan();
+  auto slot = env.config().network_memory / 48;
+  auto budget = runtime::batch_budget(g, 0, slot);
+  size_t channels = 0;
+  for (auto& vx : g.vertices())
+    channels += g.output_channels(vx.id, 0);
+  CAF_CHECK_EQUAL(channels, 49u); // 48 keyed channels, 1 to the sink
+  auto per_channel = static_cast<size_t>(env.config().credits_per_channel + 1);
+  CAF_CHECK(budget * channels * per_channel <= slot);
+  CAF_CHECK(budget > slot / (channels * per_channel) - 1);
+  auto records = env.config().batch_records(sizeof(record<int64_t>), budget);
+  CAF_CHECK(records * sizeof(record<int64_t>) <= budget);
+  CAF_CHECK(records < env.config().batch_records(sizeof(record<int64_t>)));
+  // Small batches lose nothing.
+  auto r = env.execute("budget");
+  CAF_CHECK(r.status == job_status::finished);
+  std::vector<int64_t> all;
+  for (auto& [idx, v] : out->values())
+    all.push_back(v);
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < n; ++i)
+    expected.push_back(i);
+  CAF_CHECK(sorted(all) == expected);
+}
+
+CAF_TEST(a budget too small for one record still sends every record) {
+  CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 10), 1u);
+  CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 640), 10u);
+  CAF_CHECK_EQUAL(execution_config{}.batch_records(64), 512u);
 }
 
 // -- triggers per subtask

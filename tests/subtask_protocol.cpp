@@ -772,4 +772,35 @@ CAF_TEST(a held subtask that was blocked on credit resumes) {
   CAF_CHECK_EQUAL(*received, (std::vector<int64_t>{1, 2, 3}));
 }
 
+CAF_TEST(the buffer timeout runs only while output is buffered) {
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  env.set_buffer_timeout(5);
+  env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .set_parallelism(2)
+      .rebalance()
+      .map([](int64_t x) { return x; }, "Relay")
+      .rebalance()
+      .collect_into(std::make_shared<collected<int64_t>>());
+  auto g = std::make_shared<const job_graph>(env.builder()->plan());
+  auto [sub, p0, p0_log, out, out_log] = start_wired(g, vertex_named(*g, "Relay"));
+  consume_messages();
+  // Started and idle: no timer keeps waking the subtask.
+  CAF_CHECK(!sched.has_pending_timeout());
+  self->send(sub, batch_msg{0, 0, make_batch({1, 2})});
+  consume_messages();
+  CAF_CHECK(out_log->all_values().empty()); // held in the open buffer
+  CAF_CHECK(sched.has_pending_timeout());
+  advance_time(std::chrono::milliseconds{5});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1, 2}));
+  // Sent: nothing is buffered, and no timer was armed again.
+  CAF_CHECK(!sched.has_pending_timeout());
+  self->send(sub, batch_msg{1, 0, make_batch({3})});
+  consume_messages();
+  advance_time(std::chrono::milliseconds{5});
+  consume_messages();
+  CAF_CHECK_EQUAL(out_log->all_values(), (std::vector<int64_t>{1, 2, 3}));
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
