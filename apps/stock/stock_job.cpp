@@ -7,8 +7,13 @@
 #include <memory>
 #include <chrono>
 #include <stdexcept>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include <boost/program_options.hpp>
+
+#include "libstream/app.hpp"
 #include "libstream/libstream.hpp"
 #include "libstream/plan_codec.hpp"
 #include "libstream/quote.hpp"
@@ -169,7 +174,84 @@ private:
 
 } // namespace
 
-job_summary run(const job_options& o) {
+job_options parse_args(const std::vector<std::string>& args) {
+  namespace po = boost::program_options;
+  job_options o;
+  po::options_description desc{"stock_aggregator options"};
+  std::string input, output, dead_letter;
+  desc.add_options()("help,h", "show this help")(
+      "input", po::value(&input),
+      "CSV file, or directory of CSV files, with header "
+      "timestamp_ms,symbol,industry,price,quantity, read in parallel "
+      "splits (default: the built-in generator)")(
+      "split-bytes", po::value(&o.split_bytes)->default_value(0),
+      "cut input files into splits of this many bytes (0: about four "
+      "per subtask)")("output", po::value(&output),
+                                           "CSV result file (default: stdout)")(
+      "dead-letter", po::value(&dead_letter),
+      "write malformed input lines here instead of failing the job")(
+      "window-ms", po::value(&o.window_ms)->default_value(o.window_ms),
+      "tumbling event-time window size in milliseconds")(
+      "max-out-of-orderness-ms",
+      po::value(&o.max_out_of_orderness_ms)
+          ->default_value(o.max_out_of_orderness_ms),
+      "how late (ms) a trade may arrive and still count in its window")(
+      "parallelism", po::value(&o.parallelism)->default_value(o.parallelism),
+      "parallelism of the job's operators")(
+      "records", po::value(&o.records)->default_value(o.records),
+      "trades the generator produces (generator only)")(
+      "quiet", "generator: print only the summary, not the rows")(
+      "print-plan", "print the job's chains, parallelism and partitioning, "
+                    "then exit without running it")(
+      "config", po::value<std::string>(),
+      "INI file with any of these options (key = value); the command line "
+      "wins (see configs/stock_aggregator.ini)");
+  o.ft.add_options(desc);
+  po::variables_map vm;
+  try {
+    // No positional arguments: a file name without --input is an error,
+    // not a silent run of the generator.
+    po::store(po::command_line_parser(args)
+                  .options(desc)
+                  .positional(po::positional_options_description{})
+                  .run(),
+              vm);
+    if (vm.count("config")) {
+      auto path = vm["config"].as<std::string>();
+      std::ifstream in{path};
+      if (!in)
+        throw app_usage_error("cannot open config file '" + path + "'");
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw app_usage_error(std::string{e.what()} + " (see --help)");
+  }
+  if (vm.count("help")) {
+    std::ostringstream text;
+    text << desc;
+    throw app_usage_error(text.str(), true);
+  }
+  if (vm.count("input"))
+    o.input = input;
+  if (vm.count("output"))
+    o.output = output;
+  if (vm.count("dead-letter"))
+    o.dead_letter = dead_letter;
+  o.ft.read(vm);
+  o.print_rows = vm.count("quiet") == 0;
+  o.records_given = !vm["records"].defaulted();
+  o.plan_only = vm.count("print-plan") > 0;
+  return o;
+}
+
+void define_app(stream_execution_environment& env,
+                const std::vector<std::string>& args) {
+  define_job(env, parse_args(args));
+}
+
+job_counters define_job(stream_execution_environment& env,
+                        const job_options& o) {
   if (o.window_ms <= 0)
     throw std::invalid_argument("--window-ms must be positive, got "
                                 + std::to_string(o.window_ms));
@@ -187,13 +269,13 @@ job_summary run(const job_options& o) {
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
   o.ft.validate();
-  stream_execution_environment env;
   env.set_parallelism(o.parallelism);
   o.ft.apply(env.config());
   auto checkpointed = o.ft.checkpointed();
-  auto malformed = std::make_shared<std::atomic<uint64_t>>(0);
-  auto counted = std::make_shared<std::atomic<uint64_t>>(0);
-  auto rows = std::make_shared<std::atomic<uint64_t>>(0);
+  job_counters counters;
+  auto malformed = counters.malformed;
+  auto counted = counters.counted;
+  auto rows = counters.rows;
   std::optional<data_stream<trade>> trades;
   std::optional<output_tag<text_line>> dead;
   if (o.input) {
@@ -270,6 +352,12 @@ job_summary run(const job_options& o) {
       return std::make_unique<discard>();
     });
   }
+  return counters;
+}
+
+job_summary run(const job_options& o) {
+  stream_execution_environment env;
+  auto counters = define_job(env, o);
   if (o.plan_only) {
     // Through the Cap'n Proto plan a coordinator receives.
     job_summary s;
@@ -292,9 +380,9 @@ job_summary run(const job_options& o) {
   s.cancelled = outcome.result.status == job_status::canceled;
   s.seconds = static_cast<double>(monotonic_now_ns() - start) / 1e9;
   // The trades the windows counted; the generator makes exactly `records`.
-  s.records = o.input ? counted->load() : o.records;
-  s.malformed = malformed->load();
-  s.rows = rows->load();
+  s.records = o.input ? counters.counted->load() : o.records;
+  s.malformed = counters.malformed->load();
+  s.rows = counters.rows->load();
   return s;
 }
 

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "libstream/environment.hpp"
 
 #include "common/fault_tolerance.hpp"
 
@@ -39,6 +44,31 @@ struct job_summary {
   std::string savepoint_error; // why the savepoint could not be taken
   std::string plan; // with plan_only: the decoded Cap'n Proto job plan
 };
+
+/// Counters the job's functions update (shared with their copies).
+struct job_counters {
+  std::shared_ptr<std::atomic<uint64_t>> counted
+      = std::make_shared<std::atomic<uint64_t>>(0); // trades in windows
+  std::shared_ptr<std::atomic<uint64_t>> malformed
+      = std::make_shared<std::atomic<uint64_t>>(0);
+  std::shared_ptr<std::atomic<uint64_t>> rows
+      = std::make_shared<std::atomic<uint64_t>>(0);
+};
+
+/// Parses the stock aggregator's arguments (without the program name),
+/// also from the --config file they name. Throws
+/// libstream::app_usage_error for a bad argument, and for --help (with
+/// the help text).
+job_options parse_args(const std::vector<std::string>& args);
+
+/// The app's entry point: defines the job in `env` (checks the options
+/// first, throwing std::invalid_argument naming the flag).
+job_counters define_job(libstream::stream_execution_environment& env,
+                        const job_options& opts);
+
+/// parse_args, then define_job: what the stock_aggregator module exports.
+void define_app(libstream::stream_execution_environment& env,
+                const std::vector<std::string>& args);
 
 /// Runs the job to its end. Throws std::invalid_argument for bad options
 /// (also an output path that is the input file, or two outputs on one
