@@ -5,6 +5,9 @@
 // Data plane (producer subtask -> consumer subtask, in channel order, all at
 // normal priority so that control events never overtake records):
 //   batch_msg                                   records of one channel
+//   (remote_batch_atom, uint32 channel, uint64 seq, std::string bytes)
+//                                               the same between nodes,
+//                                               encoded (encode_batch)
 //   (watermark_atom, uint32 channel, int64 wm)   watermark
 //   (idle_atom, uint32 channel, bool idle)       channel idle / active again
 //   (end_atom, uint32 channel)                   end of partition
@@ -159,6 +162,7 @@ CAF_ADD_TYPE_ID(libstream, (libstream::runtime::job_submission))
 CAF_ADD_TYPE_ID(libstream, (libstream::job_result))
 CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_checkpoint))
 
+CAF_ADD_ATOM(libstream, libstream::runtime, remote_batch_atom, "rbatch")
 CAF_ADD_ATOM(libstream, libstream::runtime, watermark_atom, "watermark")
 CAF_ADD_ATOM(libstream, libstream::runtime, idle_atom, "idle")
 CAF_ADD_ATOM(libstream, libstream::runtime, end_atom, "end")

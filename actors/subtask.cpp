@@ -76,6 +76,14 @@ void subtask_state::deliver(output_channel& ch, pending_event& ev) {
   switch (ev.kind) {
     case pending_event::batch:
       --ch.credits;
+      if (ch.remote) {
+        // Another node: the batch goes encoded with its record type's
+        // codec; in-process batches are moved, never copied.
+        self->send(ch.consumer, remote_batch_atom_v, ch.consumer_channel,
+                   ch.next_seq++, ch.encoder->encode(*ev.payload));
+        ev.payload.reset();
+        break;
+      }
       self->send(ch.consumer, batch_msg{ch.consumer_channel, ch.next_seq++,
                                         std::move(ev.payload)});
       break;
@@ -688,6 +696,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
               subtask_state::output_channel ch;
               ch.consumer = peer.actor;
               ch.consumer_channel = peer.channel;
+              ch.remote = peer.actor.node() != self->node();
               ch.credits = cfg.credits_per_channel;
               st.outputs.push_back(std::move(ch));
             }
@@ -740,6 +749,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                                      + std::to_string(out.edge));
             out.op->bind(*gate, cfg.batch_records(out.op->record_size(),
                                                   st.dep.batch_budget));
+            for (auto idx : gate->channel_indices())
+              st.outputs[idx].encoder = out.op;
           }
         });
         return !st.done;
@@ -791,6 +802,24 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
         guarded(st, [&] {
           st.on_input(input_event{input_event::batch, m.channel, m.seq,
                                   std::move(m.payload), 0, {}});
+        });
+      },
+      [self](remote_batch_atom, uint32_t ch, uint64_t seq, std::string& bytes) {
+        auto& st = self->state;
+        guarded(st, [&] {
+          if (st.chain.input == nullptr)
+            throw std::runtime_error("a batch arrived at a source subtask");
+          erased_batch_ptr batch;
+          try {
+            batch = st.chain.input->decode(bytes);
+          } catch (const std::exception& e) {
+            throw std::runtime_error("a batch from another node on input "
+                                     "channel "
+                                     + std::to_string(ch)
+                                     + " cannot be decoded: " + e.what());
+          }
+          st.on_input(input_event{input_event::batch, ch, seq,
+                                  std::move(batch), 0, {}});
         });
       },
       [self](watermark_atom, uint32_t ch, int64_t wm) {

@@ -49,6 +49,7 @@ public:
       : st_(st), channels_(std::move(channels)) {}
 
   size_t channels() const override { return channels_.size(); }
+  const std::vector<uint32_t>& channel_indices() const { return channels_; }
   void send_batch(size_t channel, erased_batch_ptr batch) override;
   void send_watermark(timestamp wm) override;
   void send_idleness(bool idle) override;
@@ -78,6 +79,9 @@ struct subtask_state : operator_context {
   struct output_channel {
     caf::actor consumer;
     uint32_t consumer_channel = 0;
+    /// The consumer runs on another node: batches go encoded.
+    bool remote = false;
+    const network_output_base* encoder = nullptr; // for remote channels
     int credits = 0;
     uint64_t next_seq = 0;
     std::deque<pending_event> pending;

@@ -1,6 +1,9 @@
 #include "libstream/job_graph.hpp"
 
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -11,6 +14,13 @@
 #include <sys/stat.h>
 
 namespace libstream {
+
+std::string type_name_of(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name{
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), std::free};
+  return status == 0 && name ? std::string{name.get()} : type.name();
+}
 
 const char* to_string(partitioning p) noexcept {
   switch (p) {
@@ -389,6 +399,66 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     g.vertices_[static_cast<size_t>(g.vertex_of_[e.consumer])].inputs.push_back(
         static_cast<int>(i));
   }
+  return g;
+}
+
+job_graph job_graph::from_parts(std::vector<transformation_ptr> nodes,
+                                std::vector<stream_edge> edges,
+                                std::vector<job_vertex> vertices,
+                                const execution_config& cfg) {
+  auto bad = [](const std::string& what) {
+    return std::invalid_argument("inconsistent job graph: " + what);
+  };
+  job_graph g;
+  g.cfg_ = cfg;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i]) {
+      // A virtual node of the submitter's program: never an edge end.
+      nodes[i] = std::make_shared<transformation>();
+      nodes[i]->id = static_cast<int>(i);
+      nodes[i]->kind = transformation_kind::partition;
+    } else if (nodes[i]->id != static_cast<int>(i)) {
+      throw bad("operator " + std::to_string(nodes[i]->id) + " at index "
+                + std::to_string(i));
+    }
+  }
+  auto n = static_cast<int>(nodes.size());
+  g.vertex_of_.assign(nodes.size(), -1);
+  for (size_t v = 0; v < vertices.size(); ++v) {
+    auto& vx = vertices[v];
+    if (vx.id != static_cast<int>(v))
+      throw bad("vertex " + std::to_string(vx.id) + " at index "
+                + std::to_string(v));
+    if (vx.parallelism < 1 || vx.parallelism > vx.max_parallelism)
+      throw bad("vertex " + std::to_string(v) + " has parallelism "
+                + std::to_string(vx.parallelism) + " (max "
+                + std::to_string(vx.max_parallelism) + ")");
+    if (vx.operators.empty() || vx.operators.front() != vx.head)
+      throw bad("vertex " + std::to_string(v) + " does not start with its head");
+    for (int id : vx.operators) {
+      if (id < 0 || id >= n || g.vertex_of_[static_cast<size_t>(id)] != -1)
+        throw bad("vertex " + std::to_string(v) + " names operator "
+                  + std::to_string(id));
+      g.vertex_of_[static_cast<size_t>(id)] = static_cast<int>(v);
+    }
+  }
+  for (size_t e = 0; e < edges.size(); ++e) {
+    auto& edge = edges[e];
+    for (int end : {edge.producer, edge.consumer})
+      if (end < 0 || end >= n || g.vertex_of_[static_cast<size_t>(end)] < 0)
+        throw bad("edge " + std::to_string(e) + " ends at operator "
+                  + std::to_string(end) + ", which is in no vertex");
+  }
+  for (auto& vx : vertices)
+    for (auto* list : {&vx.inputs, &vx.outputs})
+      for (int e : *list)
+        if (e < 0 || e >= static_cast<int>(edges.size())
+            || edges[static_cast<size_t>(e)].chained)
+          throw bad("vertex " + std::to_string(vx.id) + " names edge "
+                    + std::to_string(e));
+  g.nodes_ = std::move(nodes);
+  g.edges_ = std::move(edges);
+  g.vertices_ = std::move(vertices);
   return g;
 }
 

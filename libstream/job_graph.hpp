@@ -127,6 +127,15 @@ public:
   static job_graph plan(std::vector<transformation_ptr> nodes,
                         const execution_config& cfg);
 
+  /// A graph from its parts, as a coordinator decodes it from a job plan:
+  /// transformations without factories (no user code), edges and
+  /// vertices as planned. `nodes` may have gaps (null: virtual nodes).
+  /// Throws std::invalid_argument when the parts do not fit together.
+  static job_graph from_parts(std::vector<transformation_ptr> nodes,
+                              std::vector<stream_edge> edges,
+                              std::vector<job_vertex> vertices,
+                              const execution_config& cfg);
+
   const std::vector<job_vertex>& vertices() const noexcept { return vertices_; }
   const std::vector<stream_edge>& edges() const noexcept { return edges_; }
   const execution_config& config() const noexcept { return cfg_; }

@@ -7,10 +7,13 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "libstream/codec.hpp"
 #include "libstream/key_group.hpp"
 #include "libstream/operator.hpp"
 #include "libstream/record.hpp"
@@ -45,6 +48,67 @@ enum class partitioning {
 };
 
 const char* to_string(partitioning p) noexcept;
+
+/// The readable name of a type (demangled), for error messages.
+std::string type_name_of(const std::type_info& type);
+
+/// Batches between nodes: a version byte, the record count, then per
+/// record its timestamp (zigzag varint) and its value (codec<T>). Key
+/// hashes do not travel; the keyed consumer computes them.
+inline constexpr uint8_t batch_wire_version = 1;
+
+template <class T>
+std::string encode_batch(const erased_batch& batch) {
+  if constexpr (has_codec_v<T>) {
+    auto& typed = static_cast<const typed_batch<T>&>(batch);
+    byte_writer w;
+    w.put_u8(batch_wire_version);
+    w.put_varint(typed.records.size());
+    for (auto& r : typed.records) {
+      codec<int64_t>::encode(r.ts, w);
+      codec<T>::encode(r.value, w);
+    }
+    return w.take();
+  } else {
+    throw std::runtime_error(
+        "records of type " + type_name_of(typeid(T))
+        + " cannot be sent to another node: it has no codec (define "
+          "libstream::codec<T>, see libstream/codec.hpp)");
+  }
+}
+
+/// Decodes what encode_batch<T> wrote. Throws codec_error for bytes that
+/// are truncated, corrupt or of another version.
+template <class T>
+std::shared_ptr<typed_batch<T>> decode_batch(std::string_view bytes) {
+  if constexpr (has_codec_v<T>) {
+    byte_reader r{bytes};
+    auto version = r.get_u8();
+    if (version != batch_wire_version)
+      throw codec_error("batch of wire version " + std::to_string(version)
+                        + ", expected "
+                        + std::to_string(batch_wire_version));
+    auto n = r.get_varint();
+    if (n > bytes.size()) // every record takes at least one byte
+      throw codec_error("batch claims " + std::to_string(n)
+                        + " records in " + std::to_string(bytes.size())
+                        + " bytes");
+    record_batch<T> records;
+    records.reserve(static_cast<size_t>(n));
+    for (uint64_t i = 0; i < n; ++i) {
+      auto ts = codec<int64_t>::decode(r);
+      records.push_back(record<T>{codec<T>::decode(r), ts});
+    }
+    if (!r.at_end())
+      throw codec_error("batch has " + std::to_string(r.remaining())
+                        + " bytes after its last record");
+    return std::make_shared<typed_batch<T>>(std::move(records));
+  } else {
+    throw std::runtime_error("records of type " + type_name_of(typeid(T))
+                             + " cannot be received from another node: it "
+                               "has no codec");
+  }
+}
 
 /// The end of a chain on one outgoing edge: buffers records per channel and
 /// sends a batch when it is full, on flush() (buffer timeout) and before any
@@ -84,6 +148,9 @@ public:
 
   /// The size of one buffered record, to size batches in bytes.
   virtual size_t record_size() const noexcept = 0;
+
+  /// A batch this output sent, encoded for a consumer on another node.
+  virtual std::string encode(const erased_batch& batch) const = 0;
 
 protected:
   virtual void on_bind() = 0;
@@ -174,6 +241,10 @@ public:
 
   size_t record_size() const noexcept override { return sizeof(record<T>); }
 
+  std::string encode(const erased_batch& batch) const override {
+    return encode_batch<T>(batch);
+  }
+
   void flush() override {
     for (size_t ch = 0; ch < buffers_.size(); ++ch)
       if (!buffers_[ch].empty())
@@ -242,6 +313,8 @@ class erased_input {
 public:
   virtual ~erased_input() = default;
   virtual void process(erased_batch& batch) = 0;
+  /// A batch from a producer on another node (see encode_batch).
+  virtual erased_batch_ptr decode(std::string_view bytes) const = 0;
 };
 
 template <class T>
@@ -249,6 +322,10 @@ class typed_input final : public erased_input {
 public:
   explicit typed_input(record_sink<T>& sink)
       : sink_(&sink), keyed_(dynamic_cast<key_hash_receiver*>(&sink)) {}
+
+  erased_batch_ptr decode(std::string_view bytes) const override {
+    return decode_batch<T>(bytes);
+  }
 
   void process(erased_batch& batch) override {
     auto& typed = static_cast<typed_batch<T>&>(batch);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ std::string encode_job_plan(const job_graph& g, const std::string& job_name);
 /// A readable listing of a plan: vertices with their chained operators and
 /// parallelism, then the edges with their partitioning.
 std::string to_string(const job_plan& plan);
+
+/// A job graph decoded from a plan: closure-free (no user code), what a
+/// cluster coordinator places, wires and checkpoints.
+struct decoded_graph {
+  std::string name;
+  std::string fingerprint; // of the submitter's graph (plan_fingerprint)
+  std::shared_ptr<const job_graph> graph;
+};
+
+/// Decodes the whole topology and settings of a plan. Throws
+/// std::runtime_error ("invalid job plan: ...") for bytes that are not a
+/// plan, or a plan whose parts do not fit together.
+decoded_graph decode_job_graph(const std::string& bytes);
 
 /// Decodes a message written by encode_job_plan. Throws std::runtime_error
 /// saying what is wrong when the bytes are not a valid plan.

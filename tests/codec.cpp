@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "libstream/codec.hpp"
+#include "libstream/network_output.hpp"
 #include "test_util.hpp"
 
 using namespace libstream;
@@ -167,4 +168,39 @@ CAF_TEST(corrupt input is a codec error never a crash) {
   auto t = encode_value(std::vector<trade>{{1, "AB", 1}, {2, "CD", 2}});
   for (size_t n = 0; n < t.size(); ++n)
     CAF_CHECK(!decode_error<std::vector<trade>>(t.substr(0, n)).empty());
+}
+
+CAF_TEST(record batches survive the wire and damaged ones are refused) {
+  using rec = std::pair<std::string, int64_t>;
+  record_batch<rec> xs;
+  xs.push_back(record<rec>{{"ab", 1}, -5});
+  xs.push_back(record<rec>{{std::string(300, 'x'), -2}, max_watermark});
+  xs.push_back(record<rec>{{"", 0}, no_timestamp});
+  typed_batch<rec> batch{record_batch<rec>{xs}};
+  auto bytes = encode_batch<rec>(batch);
+  auto back = decode_batch<rec>(bytes);
+  CAF_REQUIRE_EQUAL(back->records.size(), 3u);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CAF_CHECK(back->records[i].value == xs[i].value);
+    CAF_CHECK_EQUAL(back->records[i].ts, xs[i].ts);
+  }
+  // Truncated at every length, a wrong version, trailing bytes: errors.
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    bool refused = false;
+    try {
+      decode_batch<rec>(bytes.substr(0, n));
+    } catch (const codec_error&) {
+      refused = true;
+    }
+    CAF_CHECK(refused);
+  }
+  auto wrong = bytes;
+  wrong[0] = 9;
+  CAF_CHECK(libstream::test::throws<codec_error>([&] { decode_batch<rec>(wrong); }));
+  CAF_CHECK(libstream::test::throws<codec_error>([&] { decode_batch<rec>(bytes + "z"); }));
+  // A count far beyond the bytes is refused before anything is allocated.
+  byte_writer w;
+  w.put_u8(batch_wire_version);
+  w.put_varint(uint64_t{1} << 60);
+  CAF_CHECK(libstream::test::throws<codec_error>([&] { decode_batch<rec>(w.take()); }));
 }
