@@ -1,18 +1,23 @@
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <cstdio>
 #include <random>
 
 #include "caf/atom.hpp"
 #include "caf/deep_to_string.hpp"
+#include "caf/duration.hpp"
 #include "caf/event_based_actor.hpp"
 #include "caf/exit_reason.hpp"
 #include "caf/message_priority.hpp"
 #include "caf/send.hpp"
 #include "caf/system_messages.hpp"
 
+#include "libstream/app.hpp"
+#include "libstream/checkpoint/restore.hpp"
 #include "libstream/checkpoint/storage.hpp"
+#include "libstream/plan_codec.hpp"
 #include "libstream/codec.hpp"
 #include "libstream/key_hash.hpp"
 
@@ -79,8 +84,43 @@ subtask_wiring wiring_of(const job_info& job, int v, int i) {
 
 void release_slots(self_ptr self, job_info& job) {
   for (auto& [node, n] : job.slots)
-    self->state.nodes[node].free += n;
+    if (self->state.nodes[node].alive)
+      self->state.nodes[node].free += n;
   job.slots.clear();
+}
+
+/// Slot sharing: subtask i of every vertex goes to the i-th slot. Takes the
+/// slots the job needs from live nodes, first fit. Returns why it cannot
+/// ("" when placed).
+std::string place_job(self_ptr self, job_info& job) {
+  auto& st = self->state;
+  auto needed = job.graph->max_vertex_parallelism();
+  int32_t free = 0;
+  for (auto& n : st.nodes)
+    if (n.alive)
+      free += n.free;
+  if (free < needed)
+    return "not enough task slots: the job needs " + std::to_string(needed)
+           + " (its highest parallelism), the cluster has "
+           + std::to_string(free)
+           + " free; add nodes or slots, or lower the parallelism";
+  std::vector<size_t> slot_node; // slot -> node index
+  for (size_t n = 0;
+       n < st.nodes.size() && static_cast<int32_t>(slot_node.size()) < needed;
+       ++n) {
+    if (!st.nodes[n].alive)
+      continue;
+    auto take = std::min(st.nodes[n].free,
+                         needed - static_cast<int32_t>(slot_node.size()));
+    if (take <= 0)
+      continue;
+    st.nodes[n].free -= take;
+    job.slots.emplace_back(n, take);
+    for (int32_t k = 0; k < take; ++k)
+      slot_node.push_back(n);
+  }
+  job.slot_node = std::move(slot_node);
+  return "";
 }
 
 /// Tells the listener, frees the slots and forgets the job. `note` is
@@ -91,6 +131,10 @@ void complete_job(self_ptr self, uint64_t id, const std::string& note = "") {
     return;
   auto& job = i->second;
   release_slots(self, job);
+  if (job.spec)
+    for (auto& node : self->state.nodes)
+      if (node.prepared.erase(id) > 0 && node.alive)
+        self->send(node.actor, release_atom_v, id);
   job_result r;
   r.job_name = job.name;
   r.status = job.status;
@@ -562,18 +606,23 @@ void wire_job(self_ptr self, uint64_t id) {
     }
 }
 
-void submit(self_ptr self, job_submission& sub, uint64_t id) {
+void submit(self_ptr self, job_submission& sub, uint64_t id,
+            std::shared_ptr<const job_spec> spec = nullptr) {
   auto& st = self->state;
   auto& job = st.jobs[id];
   job.id = id;
+  job.spec = std::move(spec);
   job.name = sub.name;
   job.graph = sub.graph;
   job.listener = sub.listener;
   job.start_ns = monotonic_now_ns();
   job.key = make_job_key(id);
-  job.restarts
-      = std::make_unique<restart_tracker>(job.graph->config().effective_restarts(),
-                                          static_cast<uint64_t>(monotonic_now_ns()));
+  job.start_ms = system_now_ms();
+  auto strategy = job.graph->config().effective_restarts();
+  if (!job.graph->config().restarts && st.cluster.default_restarts)
+    strategy = *st.cluster.default_restarts;
+  job.restarts = std::make_unique<restart_tracker>(
+      strategy, static_cast<uint64_t>(monotonic_now_ns()));
   job.restore = sub.restore;
   if (job.restore)
     job.next_checkpoint = job.restore->meta.checkpoint_id + 1;
@@ -581,33 +630,10 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
     job.checkpoint_dir
         = job.graph->config().checkpointing.dir + "/" + job.key;
   auto& g = *job.graph;
-  // Slot sharing: subtask i of every vertex goes to the i-th slot.
-  auto needed = g.max_vertex_parallelism();
-  int32_t free = 0;
-  for (auto& n : st.nodes)
-    free += n.free;
-  if (free < needed) {
-    end_job(self, job, job_status::failed,
-            "not enough task slots: the job needs " + std::to_string(needed)
-                + " (its highest parallelism), the cluster has "
-                + std::to_string(free) + " free; add nodes or slots, or "
-                + "lower the parallelism");
+  if (auto why = place_job(self, job); !why.empty()) {
+    end_job(self, job, job_status::failed, why);
     return;
   }
-  std::vector<size_t> slot_node; // slot -> node index
-  for (size_t n = 0;
-       n < st.nodes.size() && static_cast<int32_t>(slot_node.size()) < needed;
-       ++n) {
-    auto take = std::min(st.nodes[n].free,
-                         needed - static_cast<int32_t>(slot_node.size()));
-    if (take <= 0)
-      continue;
-    st.nodes[n].free -= take;
-    job.slots.emplace_back(n, take);
-    for (int32_t k = 0; k < take; ++k)
-      slot_node.push_back(n);
-  }
-  job.slot_node = std::move(slot_node);
   job.subtasks.resize(g.vertices().size());
   for (auto& vx : g.vertices()) {
     job.subtasks[static_cast<size_t>(vx.id)].resize(
@@ -617,72 +643,228 @@ void submit(self_ptr self, job_submission& sub, uint64_t id) {
   deploy_subtasks(self, job);
 }
 
-void deploy_subtasks(self_ptr self, job_info& job) {
-  auto& st = self->state;
-  auto& g = *job.graph;
+/// Sends one subtask's deployment to its node; the answer registers it.
+template <class Deployment>
+void deploy_one(self_ptr self, job_info& job, const caf::actor& node, int v,
+                int i, Deployment d, caf::duration timeout) {
   auto id = job.id;
   auto attempt = job.attempt;
+  ++job.outstanding;
+  self->request(node, timeout, deploy_atom_v, std::move(d))
+      .then(
+          [self, id, v, i, attempt](caf::actor& sub) {
+            auto it = self->state.jobs.find(id);
+            if (it == self->state.jobs.end()) {
+              // Gave up on this job already: stop the straggler.
+              self->send<caf::message_priority::high>(sub, cancel_atom_v);
+              return;
+            }
+            auto& job = it->second;
+            --job.outstanding;
+            ++job.alive;
+            self->monitor(sub);
+            auto stale = job.attempt != attempt || job.restarting;
+            self->state.subtasks[sub.address()] = {id, v, i, false, stale};
+            if (job.ended || stale) {
+              self->send<caf::message_priority::high>(sub, cancel_atom_v);
+              return;
+            }
+            job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)] = sub;
+            if (job.stop_requested
+                && job.graph->vertices()[static_cast<size_t>(v)].is_source)
+              self->send(sub, stop_atom_v);
+            if (++job.deployed == job.total)
+              wire_job(self, id);
+          },
+          [self, id, attempt](caf::error& err) {
+            auto it = self->state.jobs.find(id);
+            if (it == self->state.jobs.end())
+              return;
+            --it->second.outstanding;
+            if (it->second.attempt == attempt)
+              fail_or_restart(self, it->second,
+                              "deploying a subtask failed: "
+                                  + self->system().render(err));
+            maybe_complete(self, id);
+          });
+}
+
+/// Deploys the subtasks of a cluster job that go to node `n` (prepared).
+void deploy_on_node(self_ptr self, job_info& job, size_t n) {
+  auto& st = self->state;
   caf::actor me = caf::actor_cast<caf::actor>(self);
-  for (auto& vx : g.vertices())
+  for (auto& vx : job.graph->vertices())
+    for (int i = 0; i < vx.parallelism; ++i) {
+      if (job.slot_node[static_cast<size_t>(i)] != n)
+        continue;
+      remote_deployment d;
+      d.job = job.id;
+      d.vertex = vx.id;
+      d.index = i;
+      d.coordinator = me;
+      d.checkpoint_dir = job.checkpoint_dir;
+      d.restore_dir = job.restore ? job.restore->dir : "";
+      d.job_key = job.key;
+      d.attempt = job.attempt;
+      deploy_one(self, job, st.nodes[n].actor, vx.id, i, std::move(d),
+                 caf::duration{std::chrono::seconds{60}});
+    }
+}
+
+/// A cluster job: each node it uses first loads the module and rebuilds
+/// the graph (once per job), then gets its subtasks.
+void prepare_and_deploy(self_ptr self, job_info& job) {
+  auto& st = self->state;
+  std::set<size_t> used(job.slot_node.begin(), job.slot_node.end());
+  auto id = job.id;
+  auto attempt = job.attempt;
+  for (auto n : used) {
+    if (st.nodes[n].prepared.count(id)) {
+      deploy_on_node(self, job, n);
+      continue;
+    }
+    ++job.outstanding;
+    self->request(st.nodes[n].actor, std::chrono::seconds{120}, prepare_atom_v,
+                  *job.spec)
+        .then(
+            [self, id, attempt, n](bool) {
+              auto it = self->state.jobs.find(id);
+              if (it == self->state.jobs.end())
+                return;
+              auto& job = it->second;
+              --job.outstanding;
+              self->state.nodes[n].prepared.insert(id);
+              if (job.ended || job.restarting || job.attempt != attempt) {
+                maybe_complete(self, id);
+                return;
+              }
+              deploy_on_node(self, job, n);
+            },
+            [self, id, attempt](caf::error& err) {
+              auto it = self->state.jobs.find(id);
+              if (it == self->state.jobs.end())
+                return;
+              auto& job = it->second;
+              --job.outstanding;
+              // The module or the graph is wrong: no restart fixes that.
+              if (job.attempt == attempt)
+                end_job(self, job, job_status::failed,
+                        self->system().render(err));
+              maybe_complete(self, id);
+            });
+  }
+}
+
+void deploy_subtasks(self_ptr self, job_info& job) {
+  if (job.spec) {
+    prepare_and_deploy(self, job);
+    return;
+  }
+  auto& st = self->state;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  for (auto& vx : job.graph->vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
       auto& node = st.nodes[job.slot_node[static_cast<size_t>(i)]].actor;
-      deployment d{id,         job.graph,   vx.id,  i,      me,
-                   job.checkpoint_dir, job.restore, job.key, attempt};
-      auto v = vx.id;
-      ++job.outstanding;
-      self->request(node, caf::infinite, deploy_atom_v, std::move(d))
-          .then(
-              [self, id, v, i, attempt](caf::actor& sub) {
-                auto it = self->state.jobs.find(id);
-                if (it == self->state.jobs.end()) {
-                  // Gave up on this job already: stop the straggler.
-                  self->send<caf::message_priority::high>(sub, cancel_atom_v);
-                  return;
-                }
-                auto& job = it->second;
-                --job.outstanding;
-                ++job.alive;
-                self->monitor(sub);
-                auto stale = job.attempt != attempt || job.restarting;
-                self->state.subtasks[sub.address()] = {id, v, i, false, stale};
-                if (job.ended || stale) {
-                  self->send<caf::message_priority::high>(sub, cancel_atom_v);
-                  return;
-                }
-                job.subtasks[static_cast<size_t>(v)][static_cast<size_t>(i)]
-                    = sub;
-                if (job.stop_requested
-                    && job.graph->vertices()[static_cast<size_t>(v)].is_source)
-                  self->send(sub, stop_atom_v);
-                if (++job.deployed == job.total)
-                  wire_job(self, id);
-              },
-              [self, id, attempt](caf::error& err) {
-                auto it = self->state.jobs.find(id);
-                if (it == self->state.jobs.end())
-                  return;
-                --it->second.outstanding;
-                if (it->second.attempt == attempt)
-                  fail_or_restart(self, it->second,
-                                  "deploying a subtask failed: "
-                                      + self->system().render(err));
-                maybe_complete(self, id);
-              });
+      deployment d{job.id,  job.graph, vx.id,   i,           me,
+                   job.checkpoint_dir, job.restore, job.key, job.attempt};
+      deploy_one(self, job, node, vx.id, i, std::move(d),
+                 caf::duration{caf::infinite});
     }
+}
+
+/// A node died (its connection dropped) or stopped heartbeating: its slots
+/// are gone, its subtasks count as terminated, and every job that ran on it
+/// restarts (or fails, per its restart strategy).
+void node_lost(self_ptr self, size_t n, const std::string& why) {
+  auto& st = self->state;
+  auto& node = st.nodes[n];
+  if (!node.alive)
+    return;
+  node.alive = false;
+  node.free = 0;
+  node.prepared.clear();
+  std::fprintf(stderr, "stream-coordinator: node '%s' lost: %s\n",
+               node.name.c_str(), why.c_str());
+  auto lost_node = node.actor.node();
+  // Its subtasks cannot report any more (a hung node not even their end).
+  std::set<uint64_t> jobs;
+  for (auto k = st.subtasks.begin(); k != st.subtasks.end();) {
+    if (k->first.node() != lost_node) {
+      ++k;
+      continue;
+    }
+    auto ref = k->second;
+    k = st.subtasks.erase(k);
+    if (auto j = st.jobs.find(ref.job); j != st.jobs.end()) {
+      --j->second.alive;
+      jobs.insert(ref.job);
+    }
+  }
+  for (auto& [id, job] : st.jobs)
+    for (auto& [idx, count] : job.slots)
+      if (idx == n)
+        jobs.insert(id);
+  for (auto id : jobs) {
+    auto j = st.jobs.find(id);
+    if (j == st.jobs.end())
+      continue;
+    fail_or_restart(self, j->second,
+                    "node '" + node.name + "' was lost: " + why);
+    maybe_complete(self, id);
+  }
+}
+
+std::string format_time_ms(int64_t ms) {
+  auto secs = static_cast<time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string state_of(const job_info& job) {
+  if (job.ended)
+    return job.status == job_status::finished ? "FINISHING" : "CANCELLING";
+  if (job.waiting_for_slots)
+    return "RESTARTING (waiting for slots)";
+  if (job.restarting)
+    return "RESTARTING";
+  if (job.status == job_status::running)
+    return "RUNNING";
+  return "DEPLOYING";
 }
 
 } // namespace
 
 caf::actor spawn_coordinator(caf::actor_system& sys,
                              caf::timespan stop_timeout) {
-  return sys.spawn(coordinator_actor, stop_timeout);
+  return sys.spawn(coordinator_actor, stop_timeout, cluster_settings{});
+}
+
+caf::actor spawn_cluster_coordinator(caf::actor_system& sys,
+                                     caf::timespan stop_timeout,
+                                     cluster_settings settings) {
+  return sys.spawn(coordinator_actor, stop_timeout, std::move(settings));
 }
 
 caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
-                                caf::timespan stop_timeout) {
+                                caf::timespan stop_timeout,
+                                cluster_settings cluster) {
   self->state.stop_timeout = stop_timeout;
+  self->state.cluster = std::move(cluster);
+  if (self->state.cluster.heartbeat_timeout.count() > 0)
+    self->delayed_send(self, self->state.cluster.heartbeat_interval,
+                       heartbeat_check_atom_v);
   self->set_down_handler([self](caf::down_msg& dm) {
     auto& st = self->state;
+    for (size_t n = 0; n < st.nodes.size(); ++n)
+      if (st.nodes[n].alive && st.nodes[n].actor.address() == dm.source) {
+        node_lost(self, n,
+                  "its process is gone (" + self->system().render(dm.reason)
+                      + ")");
+        return;
+      }
     auto i = st.subtasks.find(dm.source);
     if (i == st.subtasks.end())
       return;
@@ -919,7 +1101,204 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
                              restart_atom_v, id, attempt);
           return;
         }
+        // Placed again: a lost node's slots are gone, and the job waits
+        // until enough slots are free (a node that comes back rejoins).
+        release_slots(self, job);
+        if (auto why = place_job(self, job); !why.empty()) {
+          job.waiting_for_slots = true;
+          job.waiting_reason = why;
+          self->delayed_send(self, std::chrono::milliseconds{200},
+                             restart_atom_v, id, attempt);
+          return;
+        }
+        job.waiting_for_slots = false;
         restart_job(self, job);
+      },
+      // -- the cluster
+      // ------------------------------------------------------------
+      [self](register_atom, caf::actor& node, int32_t slots,
+             std::string& name) -> caf::result<bool> {
+        auto& st = self->state;
+        if (slots < 1)
+          return caf::make_error(caf::sec::runtime_error,
+                                 "a node needs at least one task slot");
+        for (auto& n : st.nodes)
+          if (n.alive && n.name == name)
+            return caf::make_error(caf::sec::runtime_error,
+                                   "a node named '" + name
+                                       + "' is registered already");
+        coordinator_state::node_info info;
+        info.actor = node;
+        info.slots = slots;
+        info.free = slots;
+        info.name = name;
+        info.remote = true;
+        info.last_seen_ns = monotonic_now_ns();
+        st.nodes.push_back(std::move(info));
+        self->monitor(node);
+        std::fprintf(stderr,
+                     "stream-coordinator: node '%s' registered with %d "
+                     "slot(s)\n",
+                     name.c_str(), slots);
+        return true;
+      },
+      [self](heartbeat_atom) -> bool {
+        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+        for (auto& n : self->state.nodes)
+          if (n.alive && n.actor.address() == sender) {
+            n.last_seen_ns = monotonic_now_ns();
+            return true;
+          }
+        return false; // unknown here (lost, or this coordinator restarted)
+      },
+      [self](heartbeat_check_atom) {
+        auto& st = self->state;
+        auto timeout = st.cluster.heartbeat_timeout;
+        auto now = monotonic_now_ns();
+        for (size_t n = 0; n < st.nodes.size(); ++n) {
+          auto& node = st.nodes[n];
+          if (!node.alive || !node.remote)
+            continue;
+          auto silent = std::chrono::nanoseconds{now - node.last_seen_ns};
+          if (silent > timeout)
+            node_lost(self, n,
+                      "no heartbeat for "
+                          + std::to_string(silent.count() / 1000000) + " ms");
+        }
+        self->delayed_send(self, st.cluster.heartbeat_interval,
+                           heartbeat_check_atom_v);
+      },
+      [self](settings_atom) -> int32_t {
+        return self->state.cluster.default_parallelism;
+      },
+      [self](submit_atom, cluster_submission& sub) -> caf::result<uint64_t> {
+        auto& st = self->state;
+        decoded_graph d;
+        try {
+          d = decode_job_graph(sub.plan);
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, e.what());
+        }
+        if (sub.module_bytes.empty())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "the submission has no app module");
+        auto graph = d.graph;
+        std::shared_ptr<const checkpoint_ref> restore;
+        try {
+          auto& cp = graph->config().checkpointing;
+          if (cp.interval > 0)
+            make_directories(cp.dir);
+          auto from = !sub.restore_from.empty() ? sub.restore_from
+                                                : cp.restore_from;
+          if (!from.empty()) {
+            auto rp = find_restore_point(from);
+            check_restore(rp.chosen, *graph, cp.allow_non_restored_state);
+            restore = std::make_shared<const checkpoint_ref>(
+                std::move(rp.chosen));
+          }
+        } catch (const std::exception& e) {
+          return caf::make_error(caf::sec::runtime_error, e.what());
+        }
+        auto id = st.next_job++;
+        auto spec = std::make_shared<job_spec>();
+        spec->job = id;
+        spec->name = d.name;
+        spec->module_hash = content_hash(sub.module_bytes);
+        spec->module_bytes = std::move(sub.module_bytes);
+        spec->args = std::move(sub.args);
+        spec->parallelism = graph->config().default_parallelism;
+        spec->fingerprint = d.fingerprint;
+        job_submission js{d.name, graph, sub.listener, restore};
+        submit(self, js, id, std::move(spec));
+        return id;
+      },
+      [self](cancel_job_atom, uint64_t id) -> caf::result<bool> {
+        auto i = self->state.jobs.find(id);
+        if (i == self->state.jobs.end())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "no job " + std::to_string(id));
+        if (i->second.committing)
+          return caf::make_error(caf::sec::runtime_error,
+                                 "job " + std::to_string(id)
+                                     + " is committing its output; it ends "
+                                       "on its own");
+        end_job(self, i->second, job_status::canceled, "cancelled");
+        return true;
+      },
+      [self](nodes_atom) -> std::string {
+        std::string out = "NODE                 SLOTS  FREE  STATE\n";
+        char buf[256];
+        for (auto& n : self->state.nodes) {
+          if (!n.remote)
+            continue;
+          std::snprintf(buf, sizeof buf, "%-20s %5d %5d  %s\n",
+                        n.name.c_str(), n.alive ? n.slots : 0,
+                        n.alive ? n.free : 0, n.alive ? "ALIVE" : "LOST");
+          out += buf;
+        }
+        return out;
+      },
+      [self](list_atom) -> std::string {
+        auto& st = self->state;
+        std::string out = "ID    NAME                      STATE      STARTED\n";
+        char buf[512];
+        for (auto& [id, job] : st.jobs) {
+          std::snprintf(buf, sizeof buf, "%-5llu %-25s %-10s %s\n",
+                        static_cast<unsigned long long>(id), job.name.c_str(),
+                        state_of(job).c_str(),
+                        format_time_ms(job.start_ms).c_str());
+          out += buf;
+        }
+        if (!st.cluster.checkpoint_dir.empty()) {
+          auto found = list_checkpointed_jobs(st.cluster.checkpoint_dir);
+          if (!found.empty()) {
+            out += "checkpointed jobs in " + st.cluster.checkpoint_dir
+                   + " (resume with streamctl run --from-savepoint PATH):\n";
+            for (auto& line : found)
+              out += "  " + line + "\n";
+          }
+        }
+        return out;
+      },
+      [self](info_atom, uint64_t id) -> caf::result<std::string> {
+        auto& st = self->state;
+        auto i = st.jobs.find(id);
+        if (i == st.jobs.end())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "no job " + std::to_string(id));
+        auto& job = i->second;
+        std::string out = "job " + std::to_string(id) + " '" + job.name
+                          + "': " + state_of(job) + ", started "
+                          + format_time_ms(job.start_ms) + ", "
+                          + std::to_string(job.restart_count)
+                          + " restart(s)\n";
+        if (job.waiting_for_slots)
+          out += "  waiting: " + job.waiting_reason + "\n";
+        out += "operators:\n";
+        for (auto& vx : job.graph->vertices()) {
+          out += "  " + std::to_string(vx.id) + " " + vx.name
+                 + " (parallelism " + std::to_string(vx.parallelism)
+                 + "): ";
+          std::map<std::string, int> on;
+          for (int k = 0; k < vx.parallelism; ++k)
+            if (static_cast<size_t>(k) < job.slot_node.size())
+              ++on[st.nodes[job.slot_node[static_cast<size_t>(k)]].name];
+          bool first = true;
+          for (auto& [name, count] : on) {
+            out += (first ? "" : ", ") + name + " x" + std::to_string(count);
+            first = false;
+          }
+          out += "\n";
+        }
+        out += "checkpoints: ";
+        if (job.checkpoint_dir.empty())
+          out += "off\n";
+        else
+          out += "latest "
+                 + (job.last_completed_dir.empty() ? std::string{"none yet"}
+                                                   : job.last_completed_dir)
+                 + ", " + std::to_string(job.pending.size()) + " pending\n";
+        return out;
       },
   };
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <memory>
 #include <string>
@@ -20,6 +21,22 @@
 #include "libstream/checkpoint/restart_strategy.hpp"
 
 namespace libstream::runtime {
+
+/// Settings of a coordinator that runs as a cluster's daemon.
+struct cluster_settings {
+  /// Remote nodes not heard of for this long are lost (0 = never checked,
+  /// as in the embedded mini-cluster).
+  caf::timespan heartbeat_timeout{0};
+  caf::timespan heartbeat_interval = std::chrono::seconds{1};
+  /// For jobs that set no restart strategy of their own.
+  std::optional<restart_strategy> default_restarts;
+  /// Where jobs without a checkpoint directory of their own put theirs,
+  /// and where `list` looks for checkpointed jobs.
+  std::string checkpoint_dir;
+  /// Where stop and savepoint requests without a directory write.
+  std::string savepoint_dir;
+  int default_parallelism = 0;
+};
 
 /// The job manager: places the subtasks of submitted jobs into the task
 /// slots of registered nodes (subtask i of every vertex shares slot i, as
@@ -41,6 +58,11 @@ struct coordinator_state {
     caf::actor actor;
     int32_t slots = 0;
     int32_t free = 0;
+    std::string name;
+    bool remote = false;  // a node process (heartbeats, cluster jobs)
+    bool alive = true;    // lost nodes keep their index, without slots
+    int64_t last_seen_ns = 0; // last heartbeat (remote nodes)
+    std::set<uint64_t> prepared; // cluster jobs prepared on the node
   };
 
   /// A checkpoint waiting for the acknowledgements of all subtasks
@@ -97,6 +119,12 @@ struct coordinator_state {
     bool restart_killed = false; // stragglers of the attempt were killed
     bool checkpoint_timer_armed = false; // the periodic trigger runs
     std::string last_failure;
+    // -- cluster jobs (submitted by streamctl): their code and arguments,
+    // prepared on each node before subtasks are deployed there.
+    std::shared_ptr<const job_spec> spec;
+    int64_t start_ms = 0;       // wall clock, for listings
+    bool waiting_for_slots = false; // a restart lacks free slots
+    std::string waiting_reason;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)
     job_status status = job_status::created;
@@ -117,11 +145,13 @@ struct coordinator_state {
   std::map<caf::actor_addr, subtask_ref> subtasks;
   uint64_t next_job = 1;
   caf::timespan stop_timeout = std::chrono::seconds{30};
+  cluster_settings cluster;
 };
 
 /// `stop_timeout`: how long an ended job's subtasks may take to terminate.
 caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
-                                caf::timespan stop_timeout);
+                                caf::timespan stop_timeout,
+                                cluster_settings cluster = {});
 
 /// Spawns a coordinator. (Always with an argument: CAF 0.17.6 dereferences
 /// a null argument pack when a stateful actor is spawned without one,
@@ -129,5 +159,11 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
 caf::actor spawn_coordinator(caf::actor_system& sys,
                              caf::timespan stop_timeout
                              = std::chrono::seconds{30});
+
+/// Spawns the coordinator of a cluster (stream-coordinator): remote nodes
+/// register and heartbeat, streamctl submits jobs as plans and modules.
+caf::actor spawn_cluster_coordinator(caf::actor_system& sys,
+                                     caf::timespan stop_timeout,
+                                     cluster_settings settings);
 
 } // namespace libstream::runtime

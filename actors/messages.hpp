@@ -77,7 +77,9 @@
 #include <vector>
 
 #include "caf/actor.hpp"
+#include "caf/fwd.hpp"
 #include "caf/allowed_unsafe_message_type.hpp"
+#include "caf/meta/type_name.hpp"
 #include "caf/type_id.hpp"
 
 #include "libstream/checkpoint/storage.hpp"
@@ -143,6 +145,39 @@ struct subtask_wiring {
   std::vector<gate> outputs;
 };
 
+/// A cluster job's code and arguments: what a node needs to rebuild the
+/// job's graph (prepare_atom) before subtasks of it are deployed there.
+struct job_spec {
+  uint64_t job = 0;
+  std::string name;
+  std::string module_hash;  // content hash of module_bytes
+  std::string module_bytes; // the app module (a shared library)
+  std::vector<std::string> args;
+  int32_t parallelism = 0; // the default parallelism, resolved
+  std::string fingerprint; // plan_fingerprint of the submitted graph
+};
+
+/// One subtask of a cluster job, for a node that prepared the job.
+struct remote_deployment {
+  uint64_t job = 0;
+  int32_t vertex = 0;
+  int32_t index = 0;
+  caf::actor coordinator;
+  std::string checkpoint_dir;
+  std::string restore_dir; // the checkpoint to restore from, or ""
+  std::string job_key;
+  uint32_t attempt = 0;
+};
+
+/// A job submitted to a cluster coordinator (streamctl run).
+struct cluster_submission {
+  std::string plan;         // encode_job_plan of the submitter's graph
+  std::string module_bytes; // the app module
+  std::vector<std::string> args;
+  std::string restore_from; // savepoint, chk-<n> or checkpoint root, or ""
+  caf::actor listener;      // gets job_done; invalid: detached
+};
+
 /// A job sent to the coordinator; `listener` receives job_done.
 struct job_submission {
   std::string name;
@@ -150,6 +185,84 @@ struct job_submission {
   caf::actor listener;
   std::shared_ptr<const checkpoint_ref> restore; // start from it, or null
 };
+
+// -- serialization (messages between processes) ------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, channel_peer& x) {
+  return f(caf::meta::type_name("channel_peer"), x.actor, x.channel);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        subtask_wiring::gate& x) {
+  return f(caf::meta::type_name("gate"), x.edge, x.channels);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_wiring& x) {
+  return f(caf::meta::type_name("subtask_wiring"), x.inputs, x.outputs);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_checkpoint& x) {
+  return f(caf::meta::type_name("subtask_checkpoint"), x.vertex, x.index,
+           x.uids, x.names, x.states);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_spec& x) {
+  return f(caf::meta::type_name("job_spec"), x.job, x.name, x.module_hash,
+           x.module_bytes, x.args, x.parallelism, x.fingerprint);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, remote_deployment& x) {
+  return f(caf::meta::type_name("remote_deployment"), x.job, x.vertex,
+           x.index, x.coordinator, x.checkpoint_dir, x.restore_dir, x.job_key,
+           x.attempt);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_submission& x) {
+  return f(caf::meta::type_name("cluster_submission"), x.plan,
+           x.module_bytes, x.args, x.restore_from, x.listener);
+}
+
+} // namespace libstream::runtime
+
+namespace libstream {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_group_range& x) {
+  return f(caf::meta::type_name("key_group_range"), x.first, x.last);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, data_file_ref& x) {
+  return f(caf::meta::type_name("data_file_ref"), x.name, x.size, x.checksum);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subtask_snapshot& x) {
+  return f(caf::meta::type_name("subtask_snapshot"), x.index, x.key_groups,
+           x.keyed_file, x.key_group_offsets, x.operator_state,
+           x.source_position, x.finished);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_result& x) {
+  return f(caf::meta::type_name("job_result"), x.job_name, x.status, x.error,
+           x.duration_ms, x.restarts, x.restarts_from_checkpoint);
+}
+
+} // namespace libstream
+
+namespace libstream::runtime {
+
+/// Registers the message types that cross process boundaries with `cfg`
+/// (daemons, streamctl, and applications that talk to a cluster).
+void add_cluster_message_types(caf::actor_system_config& cfg);
 
 } // namespace libstream::runtime
 
@@ -161,6 +274,9 @@ CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_wiring))
 CAF_ADD_TYPE_ID(libstream, (libstream::runtime::job_submission))
 CAF_ADD_TYPE_ID(libstream, (libstream::job_result))
 CAF_ADD_TYPE_ID(libstream, (libstream::runtime::subtask_checkpoint))
+CAF_ADD_TYPE_ID(libstream, (libstream::runtime::job_spec))
+CAF_ADD_TYPE_ID(libstream, (libstream::runtime::remote_deployment))
+CAF_ADD_TYPE_ID(libstream, (libstream::runtime::cluster_submission))
 
 CAF_ADD_ATOM(libstream, libstream::runtime, remote_batch_atom, "rbatch")
 CAF_ADD_ATOM(libstream, libstream::runtime, watermark_atom, "watermark")
@@ -197,15 +313,22 @@ CAF_ADD_ATOM(libstream, libstream::runtime, checkpoint_timeout_atom,
              "chktmout")
 CAF_ADD_ATOM(libstream, libstream::runtime, restart_atom, "restart")
 CAF_ADD_ATOM(libstream, libstream::runtime, savepoint_atom, "savepoint")
+CAF_ADD_ATOM(libstream, libstream::runtime, prepare_atom, "prepare")
+CAF_ADD_ATOM(libstream, libstream::runtime, release_atom, "release")
+CAF_ADD_ATOM(libstream, libstream::runtime, heartbeat_atom, "heartbeat")
+CAF_ADD_ATOM(libstream, libstream::runtime, heartbeat_check_atom, "hbcheck")
+CAF_ADD_ATOM(libstream, libstream::runtime, list_atom, "list")
+CAF_ADD_ATOM(libstream, libstream::runtime, info_atom, "info")
+CAF_ADD_ATOM(libstream, libstream::runtime, nodes_atom, "nodes")
+CAF_ADD_ATOM(libstream, libstream::runtime, cancel_job_atom, "canceljob")
+CAF_ADD_ATOM(libstream, libstream::runtime, settings_atom, "settings")
+CAF_ADD_ATOM(libstream, libstream::runtime, wait_slots_atom, "waitslots")
 
 CAF_END_TYPE_ID_BLOCK(libstream)
 
-// In-process only for now: these carry pointers (batches are moved, job
-// graphs shared). The cluster transport encodes batches with the record
-// type's codec and ships the plan as Cap'n Proto.
+// In-process only: these carry pointers (batches are moved, job graphs
+// shared). Between processes batches go encoded (remote_batch_atom), jobs
+// as job_spec and remote_deployment, submissions as cluster_submission.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::batch_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::deployment)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::subtask_wiring)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::job_submission)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::job_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(libstream::runtime::subtask_checkpoint)

@@ -1,7 +1,16 @@
 #include "actors/node.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include <unistd.h>
+
+#include "libstream/checkpoint/storage.hpp"
+#include "libstream/file_io.hpp"
+#include "libstream/state/kv_store.hpp"
 
 #include "caf/event_based_actor.hpp"
 #include "caf/spawn_options.hpp"
@@ -23,25 +32,151 @@ size_t batch_budget(const job_graph& graph, int32_t index,
   return slot_memory / (channels * per_channel);
 }
 
+namespace {
+
+caf::error node_error(const std::string& what) {
+  return caf::make_error(caf::sec::runtime_error, what);
+}
+
+/// The module file of `spec` in the node's cache, written if missing.
+std::string cached_module(const std::string& state_dir, const job_spec& spec) {
+  auto dir = state_dir + "/modules";
+  make_directories(dir);
+  auto path = dir + "/" + spec.module_hash + ".so";
+  if (::access(path.c_str(), R_OK) == 0)
+    return path;
+  if (content_hash(spec.module_bytes) != spec.module_hash)
+    throw std::runtime_error("the module bytes do not match their hash "
+                             + spec.module_hash + " (damaged in transit?)");
+  // Written to a temporary name and renamed: a module is never loaded
+  // half-written, also when two jobs bring it at once.
+  auto tmp = path + ".tmp-" + std::to_string(::getpid());
+  write_file(tmp, spec.module_bytes);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto err = errno;
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot store module " + path + ": "
+                             + std::strerror(err));
+  }
+  return path;
+}
+
+} // namespace
+
+caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
+                         deployment d) {
+  auto& st = self->state;
+  d.batch_budget = batch_budget(
+      *d.graph, d.index,
+      st.network_memory / static_cast<size_t>(std::max(st.slots, 1)));
+  // Subtasks share the system's worker pool; those that block on LevelDB
+  // get a thread each, so that a read or compaction stall delays only
+  // them.
+  auto& cfg = d.graph->config();
+  if (cfg.thread_per_subtask
+      || cfg.state_backend.kind == state_backend_kind::leveldb)
+    return self->spawn<caf::detached>(subtask_actor, std::move(d));
+  return self->spawn(subtask_actor, std::move(d));
+}
+
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
-                         int32_t slots, size_t network_memory) {
+                         int32_t slots, size_t network_memory,
+                         std::string state_dir) {
   self->state.id = std::move(id);
   self->state.slots = slots;
   self->state.network_memory = network_memory;
+  self->state.state_dir = std::move(state_dir);
   return {
-      [self](deploy_atom, deployment& d) -> caf::actor {
+      [self](prepare_atom, job_spec& spec) -> caf::result<bool> {
         auto& st = self->state;
-        d.batch_budget = batch_budget(
-            *d.graph, d.index,
-            st.network_memory / static_cast<size_t>(std::max(st.slots, 1)));
-        // Subtasks share the system's worker pool; those that block on
-        // LevelDB get a thread each, so that a read or compaction stall
-        // delays only them.
-        auto& cfg = d.graph->config();
-        if (cfg.thread_per_subtask
-            || cfg.state_backend.kind == state_backend_kind::leveldb)
-          return self->spawn<caf::detached>(subtask_actor, std::move(d));
-        return self->spawn(subtask_actor, std::move(d));
+        if (st.jobs.count(spec.job))
+          return true;
+        try {
+          auto path = cached_module(st.state_dir, spec);
+          auto module = app_module::load(path);
+          app_overrides ov;
+          ov.parallelism = spec.parallelism;
+          ov.state_dir = st.state_dir + "/state";
+          auto graph = std::make_shared<const job_graph>(
+              build_app_graph(module.info().define, spec.args, ov));
+          auto fp = plan_fingerprint(*graph);
+          if (fp != spec.fingerprint)
+            return node_error(
+                "the job graph that module '" + std::string{module.info().name}
+                + "' builds from the job's arguments on node '" + st.id
+                + "' does not match the submitted plan (fingerprint " + fp
+                + ", plan " + spec.fingerprint
+                + "): the module or its inputs differ between machines");
+          run_submit_hooks(*graph);
+          if (graph->config().state_backend.kind
+              == state_backend_kind::leveldb) {
+            auto root = local_state_root(graph->config().state_backend);
+            make_directories(root);
+            kv_store::remove_stale(root, "libstream-");
+          }
+          st.jobs.emplace(spec.job,
+                          node_state::prepared_job{std::move(module), graph});
+          return true;
+        } catch (const std::exception& e) {
+          return node_error("node '" + st.id + "' cannot prepare job '"
+                            + spec.name + "': " + e.what());
+        }
+      },
+      [self](deploy_atom, remote_deployment& rd) -> caf::result<caf::actor> {
+        auto& st = self->state;
+        auto i = st.jobs.find(rd.job);
+        if (i == st.jobs.end())
+          return node_error("node '" + st.id + "' has not prepared job "
+                            + std::to_string(rd.job));
+        auto& g = *i->second.graph;
+        if (rd.vertex < 0 || rd.vertex >= static_cast<int32_t>(g.vertices().size())
+            || rd.index < 0
+            || rd.index >= g.vertices()[static_cast<size_t>(rd.vertex)].parallelism)
+          return node_error("node '" + st.id + "': job "
+                            + std::to_string(rd.job) + " has no subtask "
+                            + std::to_string(rd.index) + " of vertex "
+                            + std::to_string(rd.vertex));
+        deployment d;
+        d.job = rd.job;
+        d.graph = i->second.graph;
+        d.vertex = rd.vertex;
+        d.index = rd.index;
+        d.coordinator = rd.coordinator;
+        d.checkpoint_dir = rd.checkpoint_dir;
+        d.job_key = rd.job_key;
+        d.attempt = rd.attempt;
+        if (!rd.restore_dir.empty()) {
+          try {
+            auto ref = std::make_shared<checkpoint_ref>();
+            ref->dir = rd.restore_dir;
+            ref->meta = read_metadata(rd.restore_dir);
+            d.restore = std::move(ref);
+          } catch (const std::exception& e) {
+            return node_error("node '" + st.id + "' cannot read checkpoint '"
+                              + rd.restore_dir + "': " + e.what());
+          }
+        }
+        auto sub = spawn_subtask(self, std::move(d));
+        st.subtasks.push_back(sub);
+        // Forget subtasks that ended (no monitor needed for this list).
+        st.subtasks.erase(
+            std::remove_if(st.subtasks.begin(), st.subtasks.end(),
+                           [](const caf::actor& a) {
+                             return a->getf(caf::abstract_actor::is_terminated_flag);
+                           }),
+            st.subtasks.end());
+        return sub;
+      },
+      [self](release_atom, uint64_t job) { self->state.jobs.erase(job); },
+      [self](cancel_atom) {
+        // The coordinator is gone: stop every subtask (they cannot report).
+        for (auto& sub : self->state.subtasks)
+          self->send<caf::message_priority::high>(sub, cancel_atom_v);
+        self->state.subtasks.clear();
+        self->state.jobs.clear();
+      },
+      [self](deploy_atom, deployment& d) -> caf::actor {
+        return spawn_subtask(self, std::move(d));
       },
   };
 }

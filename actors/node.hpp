@@ -2,8 +2,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "libstream/app.hpp"
 #include "libstream/job_graph.hpp"
 
 #include "caf/behavior.hpp"
@@ -14,15 +18,32 @@ namespace libstream::runtime {
 /// A task manager: owns task slots and network memory, and spawns the
 /// subtasks the coordinator deploys to it. Whoever spawns a node registers
 /// it with the coordinator (register_atom, node, slots).
+///
+/// A node of a cluster also prepares cluster jobs (prepare_atom,
+/// job_spec): it caches the app module by content hash below its state
+/// directory, loads it, rebuilds the job graph from the job's arguments and
+/// checks it against the plan's fingerprint; then it deploys subtasks of
+/// the job (deploy_atom, remote_deployment) from that graph. A job's
+/// module and graph are dropped with (release_atom, job).
 struct node_state {
   static inline const char* name = "libstream.node";
+
+  struct prepared_job {
+    app_module module; // keeps the code of the graph's operators loaded
+    std::shared_ptr<const job_graph> graph;
+  };
+
   std::string id;
   int32_t slots = 0;
   size_t network_memory = 0;
+  std::string state_dir; // cluster nodes: module cache and local state
+  std::map<uint64_t, prepared_job> jobs;
+  std::vector<caf::actor> subtasks; // spawned for cluster jobs, to stop them
 };
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
-                         int32_t slots, size_t network_memory);
+                         int32_t slots, size_t network_memory,
+                         std::string state_dir = "");
 
 /// What one batch of subtask `index` of `graph` may take when its slot has
 /// `slot_memory` bytes of network memory: every job vertex's subtask

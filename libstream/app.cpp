@@ -53,7 +53,39 @@ job_graph build_app_graph(app_define_fn define, const app_args& args,
   cfg.default_parallelism = effective_default_parallelism(cfg);
   if (!overrides.restore_from.empty())
     cfg.checkpointing.restore_from = overrides.restore_from;
+  if (!overrides.state_dir.empty())
+    cfg.state_backend.dir = overrides.state_dir;
   return env.builder()->plan();
+}
+
+void run_submit_hooks(const job_graph& g) {
+  for (auto& vx : g.vertices())
+    for (int id : vx.operators)
+      if (g.node(id).on_submit)
+        g.node(id).on_submit();
+}
+
+namespace {
+
+std::string digest(std::string_view text) {
+  // Two independent 64-bit digests.
+  uint64_t a = 0x243f6a8885a308d3ULL;
+  uint64_t b = 0x13198a2e03707344ULL;
+  for (unsigned char c : text) {
+    a = mix64(a ^ c);
+    b = mix64(b + c * 0x9e3779b97f4a7c15ULL);
+  }
+  a = mix64(a ^ text.size());
+  b = mix64(b + text.size());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64, a, b);
+  return buf;
+}
+
+} // namespace
+
+std::string content_hash(std::string_view bytes) {
+  return digest(bytes);
 }
 
 std::string plan_fingerprint(const job_graph& g) {
@@ -84,16 +116,7 @@ std::string plan_fingerprint(const job_graph& g) {
         + (e.chained ? "c" : "n"));
     add(e.tag);
   }
-  // Two independent 64-bit digests.
-  uint64_t a = 0x243f6a8885a308d3ULL;
-  uint64_t b = 0x13198a2e03707344ULL;
-  for (unsigned char c : text) {
-    a = mix64(a ^ c);
-    b = mix64(b + c * 0x9e3779b97f4a7c15ULL);
-  }
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64, a, b);
-  return buf;
+  return digest(text);
 }
 
 } // namespace libstream

@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "libstream/environment.hpp"
@@ -79,6 +80,7 @@ private:
 struct app_overrides {
   int parallelism = 0;          // default parallelism; 0 = the app's own
   std::string restore_from;     // start from this savepoint; "" = app's own
+  std::string state_dir;        // local state (LevelDB) directory; "" = own
 };
 
 /// Calls `define` with `args` into a fresh environment, applies the
@@ -96,6 +98,14 @@ job_graph build_app_graph(app_define_fn define, const app_args& args,
 /// when cancelled. `--help` prints the help text and returns 0. For apps
 /// without a main of their own.
 int run_app_main(app_define_fn define, int argc, char** argv);
+
+/// Runs the hooks a job's operators registered for its submission (a
+/// bounded file source lists its input) in this process.
+void run_submit_hooks(const job_graph& g);
+
+/// A 128-bit content hash of `bytes` as 32 hex digits (module caches are
+/// keyed by it; not a cryptographic digest).
+std::string content_hash(std::string_view bytes);
 
 /// A digest of what makes two builds of a job the same job: its vertices
 /// (operator ids, names, uids, parallelism, max parallelism), edges

@@ -56,3 +56,48 @@ void create_directories(const std::string& path) {
 }
 
 } // namespace libstream
+
+namespace libstream {
+
+void write_file(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot create '" + path
+                             + "': " + std::strerror(errno));
+  if (!write_all(fd, data) || ::fsync(fd) != 0) {
+    auto err = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot write '" + path
+                             + "': " + std::strerror(err));
+  }
+  if (::close(fd) != 0)
+    throw std::runtime_error("cannot write '" + path
+                             + "': " + std::strerror(errno));
+}
+
+std::string read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw std::runtime_error("cannot open '" + path
+                             + "': " + std::strerror(errno));
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    auto n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = errno;
+      ::close(fd);
+      throw std::runtime_error("cannot read '" + path
+                               + "': " + std::strerror(err));
+    }
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+} // namespace libstream

@@ -19,4 +19,12 @@ void sync_directory(const std::string& dir);
 /// created.
 void create_directories(const std::string& path);
 
+/// Writes `data` to a new file at `path` (replacing one), synced. Throws
+/// std::runtime_error naming the file and the cause.
+void write_file(const std::string& path, std::string_view data);
+
+/// Reads the whole file at `path`. Throws std::runtime_error naming the
+/// file and the cause.
+std::string read_file(const std::string& path);
+
 } // namespace libstream

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 #include <dirent.h>
@@ -522,6 +523,35 @@ std::vector<std::string> prune_checkpoints(const std::string& job_dir,
       }
     }
   return removed;
+}
+
+} // namespace libstream
+
+namespace libstream {
+
+std::vector<std::string> list_checkpointed_jobs(const std::string& root) {
+  std::vector<std::string> out;
+  if (!exists(root) || !is_dir(root))
+    return out;
+  for (auto& name : list_dir(root)) {
+    auto dir = root + "/" + name;
+    if (!is_dir(dir))
+      continue;
+    try {
+      auto rp = find_restore_point(dir);
+      auto& m = rp.chosen.meta;
+      auto secs = static_cast<time_t>(m.timestamp_ms / 1000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char when[32];
+      std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      out.push_back(dir + ": job '" + m.job_name + "', checkpoint "
+                    + std::to_string(m.checkpoint_id) + " of " + when);
+    } catch (const std::exception&) {
+      // No complete checkpoint there: not a resumable job.
+    }
+  }
+  return out;
 }
 
 } // namespace libstream

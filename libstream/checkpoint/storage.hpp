@@ -126,6 +126,11 @@ struct restore_point {
 /// when nothing usable is left, a checkpoint_error says what was found.
 restore_point find_restore_point(const std::string& path);
 
+/// The jobs with a complete checkpoint below `root` (<root>/<job id>/),
+/// one line each: "<root>/<job id>: job '<name>', checkpoint <n> of
+/// <time>". A missing root gives none.
+std::vector<std::string> list_checkpointed_jobs(const std::string& root);
+
 /// The complete checkpoints in the job directory `job_dir`, oldest first.
 std::vector<std::string> complete_checkpoints(const std::string& job_dir);
 
