@@ -1142,14 +1142,13 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
                      name.c_str(), slots);
         return true;
       },
-      [self](heartbeat_atom) -> bool {
+      [self](heartbeat_atom) {
+        // From a node actor; one unknown here (lost) is ignored: its
+        // process re-registers when it sees this coordinator go.
         auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
         for (auto& n : self->state.nodes)
-          if (n.alive && n.actor.address() == sender) {
+          if (n.alive && n.actor.address() == sender)
             n.last_seen_ns = monotonic_now_ns();
-            return true;
-          }
-        return false; // unknown here (lost, or this coordinator restarted)
       },
       [self](heartbeat_check_atom) {
         auto& st = self->state;

@@ -48,6 +48,8 @@ job_graph build_app_graph(app_define_fn define, const app_args& args,
   auto& cfg = env.config();
   if (overrides.parallelism > 0)
     cfg.default_parallelism = overrides.parallelism;
+  else if (cfg.default_parallelism == 0 && overrides.fallback_parallelism > 0)
+    cfg.default_parallelism = overrides.fallback_parallelism;
   // Resolved here, once: a node rebuilding the graph on a machine with
   // another number of cores must get the same parallelism.
   cfg.default_parallelism = effective_default_parallelism(cfg);

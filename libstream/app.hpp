@@ -81,6 +81,9 @@ struct app_overrides {
   int parallelism = 0;          // default parallelism; 0 = the app's own
   std::string restore_from;     // start from this savepoint; "" = app's own
   std::string state_dir;        // local state (LevelDB) directory; "" = own
+  /// The default parallelism when neither `parallelism` nor the app sets
+  /// one (a cluster's configured default); 0 = the cores here.
+  int fallback_parallelism = 0;
 };
 
 /// Calls `define` with `args` into a fresh environment, applies the

@@ -193,6 +193,28 @@ struct has_codec<T, std::void_t<decltype(codec<T>::encode(
 template <class T>
 inline constexpr bool has_codec_v = has_codec<T>::value;
 
+/// A codec that encodes the listed members of T in order, for a struct of
+/// members that have codecs:
+///
+///   template <> struct libstream::codec<trade>
+///       : member_codec<trade, &trade::ts, &trade::symbol> {};
+template <class T, auto... Members>
+struct member_codec {
+  template <auto M>
+  using member_t = std::remove_cv_t<
+      std::remove_reference_t<decltype(std::declval<T&>().*M)>>;
+
+  static void encode(const T& x, byte_writer& w) {
+    (codec<member_t<Members>>::encode(x.*Members, w), ...);
+  }
+
+  static T decode(byte_reader& r) {
+    T x;
+    ((x.*Members = codec<member_t<Members>>::decode(r)), ...);
+    return x;
+  }
+};
+
 // -- scalars ------------------------------------------------------------------
 
 template <>

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "libstream/codec.hpp"
 #include "libstream/sources/formats.hpp"
 
 namespace stock {
@@ -55,3 +56,21 @@ inline constexpr std::string_view output_header
 std::string to_csv(const industry_window& row);
 
 } // namespace stock
+
+// Trades and rows cross nodes in a cluster: encoded member by member.
+template <>
+struct libstream::codec<stock::trade>
+    : member_codec<stock::trade, &stock::trade::timestamp_ms,
+                   &stock::trade::symbol, &stock::trade::industry,
+                   &stock::trade::price, &stock::trade::price_nanos,
+                   &stock::trade::quantity> {};
+
+template <>
+struct libstream::codec<stock::industry_window>
+    : member_codec<stock::industry_window,
+                   &stock::industry_window::window_start_ms,
+                   &stock::industry_window::window_end_ms,
+                   &stock::industry_window::industry,
+                   &stock::industry_window::trades,
+                   &stock::industry_window::volume,
+                   &stock::industry_window::avg_price> {};

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "libstream/codec.hpp"
+
 #include "libstream/operator.hpp"
 
 namespace libstream {
@@ -15,6 +17,11 @@ struct text_line {
   uint64_t number = 0; // 1-based line number
   std::string text;
 };
+
+/// Dead letters cross nodes in a cluster.
+template <>
+struct codec<text_line> : member_codec<text_line, &text_line::origin,
+                                       &text_line::number, &text_line::text> {};
 
 /// Lines longer than this (without their delimiter) fail the job rather
 /// than growing a buffer without bound; the text sources take another limit

@@ -1,0 +1,84 @@
+#include "actors/cluster.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "caf/actor_system_config.hpp"
+#include "caf/atom.hpp"
+#include "caf/io/middleman.hpp"
+
+#include "actors/embedded.hpp"
+#include "libstream/app.hpp"
+#include "libstream/file_io.hpp"
+#include "libstream/plan_codec.hpp"
+
+namespace libstream::runtime {
+
+void add_cluster_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<subtask_wiring>("libstream::subtask_wiring");
+  cfg.add_message_type<subtask_checkpoint>("libstream::subtask_checkpoint");
+  cfg.add_message_type<job_spec>("libstream::job_spec");
+  cfg.add_message_type<remote_deployment>("libstream::remote_deployment");
+  cfg.add_message_type<cluster_submission>("libstream::cluster_submission");
+  cfg.add_message_type<job_result>("libstream::job_result");
+}
+
+void configure_cluster_process(caf::actor_system_config& cfg, int threads) {
+  cfg.load<caf::io::middleman>();
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  // Nodes exchange data directly, not through the coordinator they all
+  // know: CAF connects two nodes when one learns of the other's actors.
+  cfg.set("middleman.enable-automatic-connections", true);
+  add_cluster_message_types(cfg);
+  configure_worker_pool(cfg, threads);
+}
+
+host_port parse_host_port(const std::string& s, const std::string& what,
+                          bool allow_port_zero) {
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument(what + " expects HOST:PORT, got '" + s
+                                 + "': " + why);
+  };
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos)
+    throw bad("no port");
+  host_port hp;
+  hp.host = s.substr(0, colon);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']')
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
+  if (hp.host.empty())
+    throw bad("no host");
+  auto port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5
+      || !std::all_of(port.begin(), port.end(),
+                      [](char c) { return c >= '0' && c <= '9'; }))
+    throw bad("the port is not a number");
+  auto n = std::stoi(port);
+  if (n > 65535 || (n < 1 && !allow_port_zero))
+    throw bad("the port is not in 1..65535");
+  hp.port = static_cast<uint16_t>(n);
+  return hp;
+}
+
+cluster_submission make_cluster_submission(const std::string& path,
+                                           const std::vector<std::string>& args,
+                                           int parallelism,
+                                           int fallback_parallelism,
+                                           std::string* job_name) {
+  auto module = app_module::load(path);
+  app_overrides ov;
+  ov.parallelism = parallelism;
+  ov.fallback_parallelism = fallback_parallelism;
+  auto graph = build_app_graph(module.info().define, args, ov);
+  std::string name = module.info().name;
+  if (job_name != nullptr)
+    *job_name = name;
+  cluster_submission sub;
+  sub.plan = encode_job_plan(graph, name);
+  sub.module_bytes = read_file(path);
+  sub.args = args;
+  return sub;
+}
+
+} // namespace libstream::runtime
