@@ -1064,7 +1064,15 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         auto i = self->state.jobs.find(id);
         if (i == self->state.jobs.end())
           return caf::make_error(caf::sec::runtime_error,
-                                 "cannot take a savepoint: no such job");
+                                 "cannot take a savepoint: no job "
+                                     + std::to_string(id));
+        if (dir.empty())
+          dir = self->state.cluster.savepoint_dir;
+        if (dir.empty())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "cannot take a savepoint: no directory "
+                                 "given, and the coordinator has no "
+                                 "savepoint-dir");
         return trigger_savepoint(self, i->second, dir, stop);
       },
       [self](restart_atom, uint64_t id, uint32_t attempt) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -275,6 +276,59 @@ CAF_TEST(a node killed mid job: the job resumes on the others exactly once) {
   nodes.erase("n1");
   start_node("n1", 1);
   CAF_CHECK(wait_for_nodes(3));
+}
+
+CAF_TEST(stop with a savepoint and resume it at another parallelism) {
+  start_coordinator();
+  start_node("n1", 2);
+  start_node("n2", 1);
+  CAF_REQUIRE(wait_for_nodes(2));
+  auto out = dir.file("out");
+  auto chk = dir.file("chk");
+  auto sp = dir.file("savepoints");
+  std::vector<std::string> app{"--records", "40000", "--window-ms", "1000",
+                               "--checkpoint-dir", chk,
+                               "--checkpoint-interval-ms", "300", "--output",
+                               out};
+  auto args = [&](std::vector<std::string> head) {
+    std::vector<std::string> a{"--coordinator", address()};
+    a.insert(a.end(), head.begin(), head.end());
+    a.push_back(stock_module);
+    a.push_back("--");
+    a.insert(a.end(), app.begin(), app.end());
+    return a;
+  };
+  auto slow = args({"run", "--parallelism", "3"});
+  slow.push_back("--rate");
+  slow.push_back("10000");
+  background_child first{dir, streamctl_exe, slow};
+  CAF_REQUIRE(background_child::wait_until(
+      [&] { return contains(ctl({"list"}, 10).out, "RUNNING"); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds{800});
+  auto stop = ctl({"stop", "1", "--savepoint-dir", sp});
+  CAF_MESSAGE("stop: " << stop.out << stop.err);
+  CAF_REQUIRE_EQUAL(stop.exit_code, 0);
+  CAF_REQUIRE(contains(stop.out, "Stopped with savepoint "));
+  auto path = stop.out.substr(stop.out.find(sp));
+  path = path.substr(0, path.find('\n'));
+  CAF_CHECK_EQUAL(first.wait_for(30000), 0);
+  // Resumed at parallelism 1 on the other node's slots too.
+  auto resumed = run_child(dir, streamctl_exe,
+                           args({"run", "--parallelism", "1",
+                                 "--from-savepoint", path}));
+  CAF_MESSAGE("resume: " << resumed.out << resumed.err);
+  CAF_REQUIRE_EQUAL(resumed.exit_code, 0);
+  auto ref_out = dir.file("ref");
+  auto e = run_child(dir, stock_exe,
+                     {"--parallelism", "2", "--records", "40000",
+                      "--window-ms", "1000", "--checkpoint-dir",
+                      dir.file("ref-chk"), "--output", ref_out});
+  CAF_REQUIRE_EQUAL(e.exit_code, 0);
+  std::string header = "window_start_ms,window_end_ms,industry,trades,"
+                       "volume,avg_price";
+  auto rows = part_rows(out, header);
+  CAF_CHECK_GREATER(rows.size(), 10u);
+  CAF_CHECK(rows == part_rows(ref_out, header));
 }
 
 CAF_TEST(what is not a fitting app is refused and brings nothing down) {
