@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
       sys, std::chrono::milliseconds{o.cancellation_timeout_ms}, settings);
   auto port = sys.middleman().publish(coordinator,
                                       static_cast<uint16_t>(o.port),
-                                      o.bind.c_str(), false);
+                                      o.bind.c_str(), true);
   if (!port) {
     std::fprintf(stderr, "%s: error: cannot listen on %s:%d: %s\n", prog,
                  o.bind.c_str(), o.port, sys.render(port.error()).c_str());

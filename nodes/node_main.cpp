@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
   };
   // Other nodes connect here to send records to this node's subtasks.
   auto port = sys.middleman().publish(node, static_cast<uint16_t>(o.port),
-                                      o.bind.c_str(), false);
+                                      o.bind.c_str(), true);
   if (!port) {
     std::fprintf(stderr, "%s: error: cannot listen on %s:%d: %s\n", prog,
                  o.bind.c_str(), o.port, sys.render(port.error()).c_str());

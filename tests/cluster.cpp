@@ -77,8 +77,10 @@ struct fixture {
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 
   void start_coordinator(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--port", "0", "--heartbeat-timeout-ms",
-                                  "3000", "--restart-delay-ms", "200"};
+    std::vector<std::string> args{"--heartbeat-timeout-ms", "3000",
+                                  "--restart-delay-ms", "200"};
+    if (std::find(extra.begin(), extra.end(), "--port") == extra.end())
+      extra.insert(extra.end(), {"--port", "0"});
     args.insert(args.end(), extra.begin(), extra.end());
     coordinator = std::make_unique<background_child>(dir, coordinator_exe,
                                                      args);
@@ -318,6 +320,78 @@ CAF_TEST(stop with a savepoint and resume it at another parallelism) {
                                  "--from-savepoint", path}));
   CAF_MESSAGE("resume: " << resumed.out << resumed.err);
   CAF_REQUIRE_EQUAL(resumed.exit_code, 0);
+  auto ref_out = dir.file("ref");
+  auto e = run_child(dir, stock_exe,
+                     {"--parallelism", "2", "--records", "40000",
+                      "--window-ms", "1000", "--checkpoint-dir",
+                      dir.file("ref-chk"), "--output", ref_out});
+  CAF_REQUIRE_EQUAL(e.exit_code, 0);
+  std::string header = "window_start_ms,window_end_ms,industry,trades,"
+                       "volume,avg_price";
+  auto rows = part_rows(out, header);
+  CAF_CHECK_GREATER(rows.size(), 10u);
+  CAF_CHECK(rows == part_rows(ref_out, header));
+}
+
+CAF_TEST(nodes outlive their coordinator and a new one resumes its jobs) {
+  // A fixed port, so that the restarted coordinator is found again.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CAF_REQUIRE_EQUAL(::bind(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa),
+                    0);
+  socklen_t len = sizeof sa;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(probe);
+  auto fixed = std::to_string(ntohs(sa.sin_port));
+  auto chk = dir.file("chk");
+  start_coordinator({"--port", fixed, "--checkpoint-dir", chk});
+  CAF_REQUIRE_EQUAL(std::to_string(port), fixed);
+  start_node("n1", 2);
+  CAF_REQUIRE(wait_for_nodes(1));
+  auto out = dir.file("out");
+  std::vector<std::string> app{"--records", "40000", "--window-ms", "1000",
+                               "--checkpoint-dir", chk,
+                               "--checkpoint-interval-ms", "200", "--output",
+                               out};
+  std::vector<std::string> run{"run", "--detached", "--parallelism", "2",
+                               stock_module, "--"};
+  run.insert(run.end(), app.begin(), app.end());
+  run.push_back("--rate");
+  run.push_back("8000");
+  CAF_REQUIRE_EQUAL(ctl(run).exit_code, 0);
+  CAF_REQUIRE(background_child::wait_until(
+      [&] {
+        for (auto& job : list_dir(chk))
+          for (auto& c : list_dir(chk + "/" + job))
+            if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
+              return true;
+        return false;
+      },
+      20000));
+  coordinator->signal(SIGKILL);
+  coordinator->wait_for(5000);
+  auto* n1 = nodes["n1"].get();
+  CAF_CHECK(background_child::wait_until(
+      [&] { return contains(n1->err(), "lost its coordinator"); }));
+  CAF_CHECK_EQUAL(n1->wait_for(0), -1); // the node lives on
+  // A new coordinator on the port: the node registers again, and the job
+  // is listed from its checkpoints.
+  start_coordinator({"--port", fixed, "--checkpoint-dir", chk});
+  CAF_REQUIRE(wait_for_nodes(1));
+  auto list = ctl({"list"}).out;
+  CAF_MESSAGE(list);
+  CAF_REQUIRE(contains(list, "checkpointed jobs in " + chk));
+  auto at = list.find(chk + "/");
+  auto path = list.substr(at, list.find(':', at) - at);
+  std::vector<std::string> resume{"run", "--parallelism", "2",
+                                  "--from-savepoint", path, stock_module,
+                                  "--"};
+  resume.insert(resume.end(), app.begin(), app.end());
+  auto r = ctl(resume);
+  CAF_MESSAGE("resume: " << r.out << r.err);
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
   auto ref_out = dir.file("ref");
   auto e = run_child(dir, stock_exe,
                      {"--parallelism", "2", "--records", "40000",

@@ -10,11 +10,18 @@ src="$2"
 flags=""
 [ -n "${3:-}" ] && flags="-fsanitize=$3 -fno-sanitize-recover=all"
 work="$(mktemp -d /tmp/installed_app.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 prefix="$work/prefix"
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in lib/libstream.so lib/libstream_runtime.so \
+         bin/stream-coordinator bin/stream-node bin/streamctl \
+         etc/libstream/coordinator.ini etc/libstream/node-1.ini \
          lib/cmake/libstream/libstreamConfig.cmake lib/pkgconfig/libstream.pc \
          include/libstream/libstream/libstream.hpp \
          include/libstream/libstream/app.hpp \
@@ -52,4 +59,23 @@ g++ $flags $(pkg-config --cflags libstream) "$src/tests/external_app/main.cpp" \
     $(pkg-config --libs libstream)
 "$work/ticks_pc" --count 700 --output "$work/pc.csv"
 expect "$work/pc.csv"
+# Its module deployed with the installed daemons and streamctl.
+"$prefix/bin/stream-coordinator" --port 0 >"$work/coord.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q "listening on" "$work/coord.out" && break
+  sleep 0.1
+done
+address="$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$work/coord.out")"
+[ -n "$address" ] || { echo "FAIL: coordinator: $(cat "$work/coord.out")"; exit 1; }
+"$prefix/bin/stream-node" --coordinator "$address" --slots 2 --name ext \
+    --state-dir "$work/node" >"$work/node.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q "registered" "$work/node.out" && break
+  sleep 0.1
+done
+"$prefix/bin/streamctl" --coordinator "$address" run --parallelism 2 \
+    "$work/b/ticks.so" -- --count 700 --output "$work/cluster.csv"
+expect "$work/cluster.csv"
 echo "installed_app: ok"
