@@ -5,6 +5,8 @@
 // computed by a plain loop over the same input.
 
 #include <algorithm>
+#include <atomic>
+#include <fstream>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -557,6 +559,48 @@ CAF_TEST(network memory bounds the batches at high parallelism) {
   for (int64_t i = 0; i < n; ++i)
     expected.push_back(i);
   CAF_CHECK(sorted(all) == expected);
+}
+
+namespace {
+
+/// Threads of this process (/proc/self/status).
+int thread_count() {
+  std::ifstream in{"/proc/self/status"};
+  std::string line;
+  while (std::getline(in, line))
+    if (line.compare(0, 8, "Threads:") == 0)
+      return std::stoi(line.substr(8));
+  return -1;
+}
+
+} // namespace
+
+CAF_TEST(subtasks share a pool of threads instead of a thread each) {
+  // 64 x 3 subtasks; with a thread per subtask the process would run
+  // about 200 threads while the job runs.
+  stream_execution_environment env;
+  env.set_parallelism(64);
+  auto most = std::make_shared<std::atomic<int>>(0);
+  auto out = std::make_shared<tagged>();
+  env.from_generator(20000, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .key_by([](int64_t x) { return x % 101; })
+      .map([most](int64_t x) {
+        if (x % 997 == 0) {
+          auto n = thread_count();
+          auto seen = most->load();
+          while (n > seen && !most->compare_exchange_weak(seen, n)) {
+          }
+        }
+        return x;
+      })
+      .rebalance()
+      .add_sink(make_tagged_sink(out, 0));
+  auto r = env.execute("pool");
+  CAF_CHECK(r.status == job_status::finished);
+  CAF_CHECK_EQUAL(out->values().size(), 20000u);
+  CAF_MESSAGE("threads while running: " << most->load());
+  CAF_CHECK_GREATER(most->load(), 0);
+  CAF_CHECK_LESS(most->load(), 40);
 }
 
 CAF_TEST(a budget too small for one record still sends every record) {
