@@ -27,9 +27,12 @@ void configure_cluster_process(caf::actor_system_config& cfg, int threads) {
   cfg.load<caf::io::middleman>();
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
-  // Nodes exchange data directly, not through the coordinator they all
-  // know: CAF connects two nodes when one learns of the other's actors.
-  cfg.set("middleman.enable-automatic-connections", true);
+  // Nodes exchange data directly: a node connects to the other nodes of a
+  // job when it prepares the job (job_spec::peers), so that a channel's
+  // events always take one route. CAF's automatic connections stay off:
+  // they would switch a route from via-the-coordinator to direct while
+  // messages are in flight, and open another port on every interface.
+  cfg.set("middleman.enable-automatic-connections", false);
   add_cluster_message_types(cfg);
   configure_worker_pool(cfg, threads);
 }

@@ -645,22 +645,34 @@ void submit(self_ptr self, job_submission& sub, uint64_t id,
 
 /// Sends one subtask's deployment to its node; the answer registers it.
 template <class Deployment>
-void deploy_one(self_ptr self, job_info& job, const caf::actor& node, int v,
-                int i, Deployment d, caf::duration timeout) {
+void deploy_one(self_ptr self, job_info& job, size_t n, int v, int i,
+                Deployment d, caf::duration timeout) {
   auto id = job.id;
   auto attempt = job.attempt;
   ++job.outstanding;
-  self->request(node, timeout, deploy_atom_v, std::move(d))
+  ++job.outstanding_on[n];
+  // An answer counts only while its node lives: a lost node's outstanding
+  // requests were written off when it was lost.
+  auto answered = [self, n](job_info& job) {
+    if (!self->state.nodes[n].alive)
+      return false;
+    --job.outstanding;
+    if (--job.outstanding_on[n] == 0)
+      job.outstanding_on.erase(n);
+    return true;
+  };
+  self->request(self->state.nodes[n].actor, timeout, deploy_atom_v,
+                std::move(d))
       .then(
-          [self, id, v, i, attempt](caf::actor& sub) {
+          [self, id, v, i, attempt, answered](caf::actor& sub) {
             auto it = self->state.jobs.find(id);
-            if (it == self->state.jobs.end()) {
-              // Gave up on this job already: stop the straggler.
+            if (it == self->state.jobs.end() || !answered(it->second)) {
+              // Gave up on this job (or its node) already: stop the
+              // straggler.
               self->send<caf::message_priority::high>(sub, cancel_atom_v);
               return;
             }
             auto& job = it->second;
-            --job.outstanding;
             ++job.alive;
             self->monitor(sub);
             auto stale = job.attempt != attempt || job.restarting;
@@ -676,11 +688,10 @@ void deploy_one(self_ptr self, job_info& job, const caf::actor& node, int v,
             if (++job.deployed == job.total)
               wire_job(self, id);
           },
-          [self, id, attempt](caf::error& err) {
+          [self, id, attempt, answered](caf::error& err) {
             auto it = self->state.jobs.find(id);
-            if (it == self->state.jobs.end())
+            if (it == self->state.jobs.end() || !answered(it->second))
               return;
-            --it->second.outstanding;
             if (it->second.attempt == attempt)
               fail_or_restart(self, it->second,
                               "deploying a subtask failed: "
@@ -706,7 +717,7 @@ void deploy_on_node(self_ptr self, job_info& job, size_t n) {
       d.restore_dir = job.restore ? job.restore->dir : "";
       d.job_key = job.key;
       d.attempt = job.attempt;
-      deploy_one(self, job, st.nodes[n].actor, vx.id, i, std::move(d),
+      deploy_one(self, job, n, vx.id, i, std::move(d),
                  caf::duration{std::chrono::seconds{60}});
     }
 }
@@ -718,38 +729,67 @@ void prepare_and_deploy(self_ptr self, job_info& job) {
   std::set<size_t> used(job.slot_node.begin(), job.slot_node.end());
   auto id = job.id;
   auto attempt = job.attempt;
+  // The nodes connect to each other before anything flows between them.
+  auto spec = std::make_shared<job_spec>(*job.spec);
+  spec->peers.clear();
+  for (auto n : used)
+    if (!st.nodes[n].address.empty())
+      spec->peers.push_back(st.nodes[n].address);
   for (auto n : used) {
-    if (st.nodes[n].prepared.count(id)) {
+    if (st.nodes[n].prepared.count(id) && spec->peers.size() <= 1) {
       deploy_on_node(self, job, n);
       continue;
     }
     ++job.outstanding;
+    ++job.outstanding_on[n];
     self->request(st.nodes[n].actor, std::chrono::seconds{120}, prepare_atom_v,
-                  *job.spec)
+                  *spec)
         .then(
             [self, id, attempt, n](bool) {
-              auto it = self->state.jobs.find(id);
-              if (it == self->state.jobs.end())
+              auto& st = self->state;
+              auto it = st.jobs.find(id);
+              if (it == st.jobs.end()) {
+                // The job is gone: the node may drop what it prepared.
+                if (st.nodes[n].alive)
+                  self->send(st.nodes[n].actor, release_atom_v, id);
                 return;
+              }
               auto& job = it->second;
+              if (!st.nodes[n].alive)
+                return; // written off when the node was lost
               --job.outstanding;
-              self->state.nodes[n].prepared.insert(id);
+              if (--job.outstanding_on[n] == 0)
+                job.outstanding_on.erase(n);
+              st.nodes[n].prepared.insert(id);
               if (job.ended || job.restarting || job.attempt != attempt) {
                 maybe_complete(self, id);
                 return;
               }
               deploy_on_node(self, job, n);
             },
-            [self, id, attempt](caf::error& err) {
-              auto it = self->state.jobs.find(id);
-              if (it == self->state.jobs.end())
+            [self, id, attempt, n](caf::error& err) {
+              auto& st = self->state;
+              auto it = st.jobs.find(id);
+              if (it == st.jobs.end() || !st.nodes[n].alive)
                 return;
               auto& job = it->second;
               --job.outstanding;
-              // The module or the graph is wrong: no restart fixes that.
-              if (job.attempt == attempt)
-                end_job(self, job, job_status::failed,
-                        self->system().render(err));
+              if (--job.outstanding_on[n] == 0)
+                job.outstanding_on.erase(n);
+              if (job.attempt == attempt) {
+                // A module that does not load or a graph that does not
+                // match fails the job: no restart fixes them. A node that
+                // did not answer in time may be overloaded or going away.
+                if (err.category() == caf::atom("system")
+                    && err.code()
+                           == static_cast<uint8_t>(caf::sec::request_timeout))
+                  fail_or_restart(self, job,
+                                  "node '" + st.nodes[n].name
+                                      + "' did not prepare the job in time");
+                else
+                  end_job(self, job, job_status::failed,
+                          self->system().render(err));
+              }
               maybe_complete(self, id);
             });
   }
@@ -764,11 +804,10 @@ void deploy_subtasks(self_ptr self, job_info& job) {
   caf::actor me = caf::actor_cast<caf::actor>(self);
   for (auto& vx : job.graph->vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
-      auto& node = st.nodes[job.slot_node[static_cast<size_t>(i)]].actor;
       deployment d{job.id,  job.graph, vx.id,   i,           me,
                    job.checkpoint_dir, job.restore, job.key, job.attempt};
-      deploy_one(self, job, node, vx.id, i, std::move(d),
-                 caf::duration{caf::infinite});
+      deploy_one(self, job, job.slot_node[static_cast<size_t>(i)], vx.id, i,
+                 std::move(d), caf::duration{caf::infinite});
     }
 }
 
@@ -786,20 +825,26 @@ void node_lost(self_ptr self, size_t n, const std::string& why) {
   std::fprintf(stderr, "stream-coordinator: node '%s' lost: %s\n",
                node.name.c_str(), why.c_str());
   auto lost_node = node.actor.node();
-  // Its subtasks cannot report any more (a hung node not even their end).
+  // Its subtasks cannot report any more (a hung node not even their end):
+  // they count as terminated now, and whatever they still send is ignored.
   std::set<uint64_t> jobs;
-  for (auto k = st.subtasks.begin(); k != st.subtasks.end();) {
-    if (k->first.node() != lost_node) {
-      ++k;
+  for (auto& [addr, ref] : st.subtasks) {
+    if (addr.node() != lost_node || ref.lost)
       continue;
-    }
-    auto ref = k->second;
-    k = st.subtasks.erase(k);
+    ref.lost = true;
+    ref.stale = true;
     if (auto j = st.jobs.find(ref.job); j != st.jobs.end()) {
       --j->second.alive;
       jobs.insert(ref.job);
     }
   }
+  // Its answers to prepare and deploy requests never come.
+  for (auto& [id, job] : st.jobs)
+    if (auto k = job.outstanding_on.find(n); k != job.outstanding_on.end()) {
+      job.outstanding -= k->second;
+      job.outstanding_on.erase(k);
+      jobs.insert(id);
+    }
   for (auto& [id, job] : st.jobs)
     for (auto& [idx, count] : job.slots)
       if (idx == n)
@@ -870,6 +915,8 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
       return;
     auto ref = i->second;
     st.subtasks.erase(i);
+    if (ref.lost)
+      return; // counted when its node was lost
     auto j = st.jobs.find(ref.job);
     if (j == st.jobs.end())
       return;
@@ -1125,7 +1172,7 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
       // -- the cluster
       // ------------------------------------------------------------
       [self](register_atom, caf::actor& node, int32_t slots,
-             std::string& name) -> caf::result<bool> {
+             std::string& name, std::string& address) -> caf::result<bool> {
         auto& st = self->state;
         if (slots < 1)
           return caf::make_error(caf::sec::runtime_error,
@@ -1140,6 +1187,7 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         info.slots = slots;
         info.free = slots;
         info.name = name;
+        info.address = address;
         info.remote = true;
         info.last_seen_ns = monotonic_now_ns();
         st.nodes.push_back(std::move(info));
@@ -1150,13 +1198,15 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
                      name.c_str(), slots);
         return true;
       },
-      [self](heartbeat_atom) {
-        // From a node actor; one unknown here (lost) is ignored: its
-        // process re-registers when it sees this coordinator go.
-        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      [self](heartbeat_atom, caf::actor& node) -> bool {
+        // False for a node unknown here (lost after a heartbeat timeout):
+        // it stops its subtasks and registers again.
         for (auto& n : self->state.nodes)
-          if (n.alive && n.actor.address() == sender)
+          if (n.alive && n.actor == node) {
             n.last_seen_ns = monotonic_now_ns();
+            return true;
+          }
+        return false;
       },
       [self](heartbeat_check_atom) {
         auto& st = self->state;
@@ -1257,7 +1307,13 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           out += buf;
         }
         if (!st.cluster.checkpoint_dir.empty()) {
-          auto found = list_checkpointed_jobs(st.cluster.checkpoint_dir);
+          std::vector<std::string> found;
+          try {
+            found = list_checkpointed_jobs(st.cluster.checkpoint_dir);
+          } catch (const std::exception& e) {
+            out += "cannot list " + st.cluster.checkpoint_dir + ": "
+                   + e.what() + "\n";
+          }
           if (!found.empty()) {
             out += "checkpointed jobs in " + st.cluster.checkpoint_dir
                    + " (resume with streamctl run --from-savepoint PATH):\n";

@@ -59,6 +59,7 @@ struct coordinator_state {
     int32_t slots = 0;
     int32_t free = 0;
     std::string name;
+    std::string address;  // HOST:PORT other nodes connect to
     bool remote = false;  // a node process (heartbeats, cluster jobs)
     bool alive = true;    // lost nodes keep their index, without slots
     int64_t last_seen_ns = 0; // last heartbeat (remote nodes)
@@ -124,6 +125,9 @@ struct coordinator_state {
     std::shared_ptr<const job_spec> spec;
     int64_t start_ms = 0;       // wall clock, for listings
     bool waiting_for_slots = false; // a restart lacks free slots
+    // Requests (prepare, deploy) without an answer yet, per node: a lost
+    // node's are written off at once (its answers never come).
+    std::map<size_t, size_t> outstanding_on;
     std::string waiting_reason;
     bool stop_requested = false; // sources deployed later stop at once
     bool ended = false;     // the outcome is decided (status, error)
@@ -138,6 +142,7 @@ struct coordinator_state {
     int32_t index;
     bool finished = false;
     bool stale = false; // of an attempt that was restarted: ignored
+    bool lost = false;  // its node was lost: already not counted alive
   };
 
   std::vector<node_info> nodes;

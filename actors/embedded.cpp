@@ -224,7 +224,7 @@ private:
   void add_node(caf::scoped_actor& self, int32_t slots) {
     auto id = "node-" + std::to_string(nodes_.size());
     auto node = sys_->spawn(node_actor, id, slots, cfg_.network_memory,
-                            std::string{});
+                            std::string{}, std::string{});
     bool ok = false;
     self->request(coordinator_, caf::infinite, register_atom_v, node, slots)
         .receive([&](bool x) { ok = x; }, [&](caf::error&) { ok = false; });

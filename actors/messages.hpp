@@ -116,6 +116,9 @@ struct deployment {
   /// Bytes one batch of an output channel may take: the node's share of
   /// network memory for this subtask's channels (set by the node).
   size_t batch_budget = SIZE_MAX;
+  /// A cluster job: the app module whose code the graph's operators run,
+  /// kept loaded while the subtask and its checkpoint writers live.
+  std::shared_ptr<const void> code;
 };
 
 /// What one subtask wrote for one checkpoint: the state of each operator
@@ -155,6 +158,11 @@ struct job_spec {
   std::vector<std::string> args;
   int32_t parallelism = 0; // the default parallelism, resolved
   std::string fingerprint; // plan_fingerprint of the submitted graph
+  /// HOST:PORT of every node the job runs on: a node connects to them
+  /// before it answers, so that records between nodes travel on direct
+  /// connections from the first batch on (a route that changed mid-job
+  /// could reorder a channel's events).
+  std::vector<std::string> peers;
 };
 
 /// One subtask of a cluster job, for a node that prepared the job.
@@ -213,7 +221,7 @@ typename Inspector::result_type inspect(Inspector& f, subtask_checkpoint& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_spec& x) {
   return f(caf::meta::type_name("job_spec"), x.job, x.name, x.module_hash,
-           x.module_bytes, x.args, x.parallelism, x.fingerprint);
+           x.module_bytes, x.args, x.parallelism, x.fingerprint, x.peers);
 }
 
 template <class Inspector>

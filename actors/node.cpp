@@ -8,6 +8,9 @@
 
 #include <unistd.h>
 
+#include "caf/io/middleman.hpp"
+#include "caf/node_id.hpp"
+
 #include "libstream/checkpoint/storage.hpp"
 #include "libstream/file_io.hpp"
 #include "libstream/state/kv_store.hpp"
@@ -81,7 +84,8 @@ caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
                          int32_t slots, size_t network_memory,
-                         std::string state_dir) {
+                         std::string state_dir, std::string address) {
+  self->state.address = std::move(address);
   self->state.id = std::move(id);
   self->state.slots = slots;
   self->state.network_memory = network_memory;
@@ -89,38 +93,72 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
   return {
       [self](prepare_atom, job_spec& spec) -> caf::result<bool> {
         auto& st = self->state;
-        if (st.jobs.count(spec.job))
-          return true;
-        try {
-          auto path = cached_module(st.state_dir, spec);
-          auto module = app_module::load(path);
-          app_overrides ov;
-          ov.parallelism = spec.parallelism;
-          ov.state_dir = st.state_dir + "/state";
-          auto graph = std::make_shared<const job_graph>(
-              build_app_graph(module.info().define, spec.args, ov));
-          auto fp = plan_fingerprint(*graph);
-          if (fp != spec.fingerprint)
-            return node_error(
-                "the job graph that module '" + std::string{module.info().name}
-                + "' builds from the job's arguments on node '" + st.id
-                + "' does not match the submitted plan (fingerprint " + fp
-                + ", plan " + spec.fingerprint
-                + "): the module or its inputs differ between machines");
-          run_submit_hooks(*graph);
-          if (graph->config().state_backend.kind
-              == state_backend_kind::leveldb) {
-            auto root = local_state_root(graph->config().state_backend);
-            make_directories(root);
-            kv_store::remove_stale(root, "libstream-");
+        if (!st.jobs.count(spec.job)) {
+          try {
+            auto path = cached_module(st.state_dir, spec);
+            auto module = app_module::load(path);
+            app_overrides ov;
+            ov.parallelism = spec.parallelism;
+            ov.state_dir = st.state_dir + "/state";
+            auto graph = std::make_shared<const job_graph>(
+                build_app_graph(module.info().define, spec.args, ov));
+            auto fp = plan_fingerprint(*graph);
+            if (fp != spec.fingerprint)
+              return node_error(
+                  "the job graph that module '"
+                  + std::string{module.info().name}
+                  + "' builds from the job's arguments on node '" + st.id
+                  + "' does not match the submitted plan (fingerprint " + fp
+                  + ", plan " + spec.fingerprint
+                  + "): the module or its inputs differ between machines");
+            run_submit_hooks(*graph);
+            if (graph->config().state_backend.kind
+                == state_backend_kind::leveldb) {
+              auto root = local_state_root(graph->config().state_backend);
+              make_directories(root);
+              kv_store::remove_stale(root, "libstream-");
+            }
+            st.jobs.emplace(spec.job, node_state::prepared_job{
+                                          std::move(module), graph});
+          } catch (const std::exception& e) {
+            return node_error("node '" + st.id + "' cannot prepare job '"
+                              + spec.name + "': " + e.what());
           }
-          st.jobs.emplace(spec.job,
-                          node_state::prepared_job{std::move(module), graph});
-          return true;
-        } catch (const std::exception& e) {
-          return node_error("node '" + st.id + "' cannot prepare job '"
-                            + spec.name + "': " + e.what());
         }
+        // Direct connections to the job's other nodes, before any record
+        // flows: the route of a channel never changes mid-job.
+        std::vector<std::string> peers;
+        for (auto& p : spec.peers)
+          if (p != st.address)
+            peers.push_back(p);
+        if (peers.empty())
+          return true;
+        auto rp = self->make_response_promise<bool>();
+        auto left = std::make_shared<size_t>(peers.size());
+        auto failed = std::make_shared<bool>(false);
+        auto mm = self->home_system().middleman().actor_handle();
+        for (auto& p : peers) {
+          auto colon = p.rfind(':');
+          auto host = p.substr(0, colon);
+          auto port = static_cast<uint16_t>(std::stoi(p.substr(colon + 1)));
+          self->request(mm, std::chrono::seconds{30}, caf::connect_atom_v,
+                        host, port)
+              .then(
+                  [rp, left](const caf::node_id&, caf::strong_actor_ptr&,
+                             std::set<std::string>&) mutable {
+                    if (--*left == 0)
+                      rp.deliver(true);
+                  },
+                  [self, rp, failed, p](caf::error& err) mutable {
+                    if (*failed)
+                      return;
+                    *failed = true;
+                    rp.deliver(node_error(
+                        "node '" + self->state.id + "' cannot connect to node "
+                        + p + ": " + self->system().render(err)));
+                  });
+        }
+        return rp;
       },
       [self](deploy_atom, remote_deployment& rd) -> caf::result<caf::actor> {
         auto& st = self->state;
@@ -145,6 +183,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
         d.checkpoint_dir = rd.checkpoint_dir;
         d.job_key = rd.job_key;
         d.attempt = rd.attempt;
+        d.code = i->second.module.keep_alive();
         if (!rd.restore_dir.empty()) {
           try {
             auto ref = std::make_shared<checkpoint_ref>();
@@ -157,21 +196,34 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
           }
         }
         auto sub = spawn_subtask(self, std::move(d));
-        st.subtasks.push_back(sub);
+        auto& mine = st.subtasks[rd.job];
         // Forget subtasks that ended (no monitor needed for this list).
-        st.subtasks.erase(
-            std::remove_if(st.subtasks.begin(), st.subtasks.end(),
-                           [](const caf::actor& a) {
-                             return a->getf(caf::abstract_actor::is_terminated_flag);
-                           }),
-            st.subtasks.end());
+        mine.erase(std::remove_if(mine.begin(), mine.end(),
+                                  [](const caf::actor& a) {
+                                    return a->getf(
+                                        caf::abstract_actor::is_terminated_flag);
+                                  }),
+                   mine.end());
+        mine.push_back(sub);
         return sub;
       },
-      [self](release_atom, uint64_t job) { self->state.jobs.erase(job); },
+      [self](caf::put_atom, std::string& address) {
+        self->state.address = std::move(address);
+      },
+      [self](release_atom, uint64_t job) {
+        // The job ended: stop what the coordinator may not know of (a
+        // subtask whose deploy answer came too late).
+        auto& st = self->state;
+        for (auto& sub : st.subtasks[job])
+          self->send<caf::message_priority::high>(sub, cancel_atom_v);
+        st.subtasks.erase(job);
+        st.jobs.erase(job);
+      },
       [self](cancel_atom) {
         // The coordinator is gone: stop every subtask (they cannot report).
-        for (auto& sub : self->state.subtasks)
-          self->send<caf::message_priority::high>(sub, cancel_atom_v);
+        for (auto& [job, subs] : self->state.subtasks)
+          for (auto& sub : subs)
+            self->send<caf::message_priority::high>(sub, cancel_atom_v);
         self->state.subtasks.clear();
         self->state.jobs.clear();
       },

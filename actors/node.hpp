@@ -37,13 +37,15 @@ struct node_state {
   int32_t slots = 0;
   size_t network_memory = 0;
   std::string state_dir; // cluster nodes: module cache and local state
+  std::string address;   // HOST:PORT other nodes reach this one at
   std::map<uint64_t, prepared_job> jobs;
-  std::vector<caf::actor> subtasks; // spawned for cluster jobs, to stop them
+  /// Subtasks spawned for cluster jobs, by job, to stop them.
+  std::map<uint64_t, std::vector<caf::actor>> subtasks;
 };
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
                          int32_t slots, size_t network_memory,
-                         std::string state_dir = "");
+                         std::string state_dir, std::string address);
 
 /// What one batch of subtask `index` of `graph` may take when its slot has
 /// `slot_memory` bytes of network memory: every job vertex's subtask

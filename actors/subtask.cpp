@@ -304,10 +304,15 @@ void subtask_state::take_checkpoint(uint64_t id, const std::string& dir) {
   auto index = dep.index;
   auto my_task = task;
   auto range = key_groups();
+  // Deferred snapshots run the app module's code: the module stays loaded
+  // until they are gone (a pair destroys its second member first).
+  auto work = std::make_shared<
+      std::pair<std::shared_ptr<const void>, decltype(parts)>>(dep.code,
+                                                               std::move(parts));
   spawn_fn<caf::event_based_actor, caf::detached>(
       self->home_system(),
-      [=, parts = std::move(parts)](caf::event_based_actor* writer) mutable
-      -> caf::behavior {
+      [=](caf::event_based_actor* writer) mutable -> caf::behavior {
+        auto& parts = work->second;
         subtask_checkpoint ack;
         ack.vertex = vertex;
         ack.index = index;
@@ -694,6 +699,9 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
             for (auto& peer : g.channels) {
               idx.push_back(static_cast<uint32_t>(st.outputs.size()));
               subtask_state::output_channel ch;
+              if (!peer.actor)
+                throw std::runtime_error("an output channel's consumer is "
+                                         "gone before the job started");
               ch.consumer = peer.actor;
               ch.consumer_channel = peer.channel;
               ch.remote = peer.actor.node() != self->node();
@@ -749,8 +757,15 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                                      + std::to_string(out.edge));
             out.op->bind(*gate, cfg.batch_records(out.op->record_size(),
                                                   st.dep.batch_budget));
-            for (auto idx : gate->channel_indices())
+            for (auto idx : gate->channel_indices()) {
               st.outputs[idx].encoder = out.op;
+              if (st.outputs[idx].remote && !out.op->encodable())
+                throw std::runtime_error(
+                    "records of type " + out.op->record_type()
+                    + " cannot be sent to another node: the type has no "
+                      "codec (define libstream::codec<T>, e.g. with "
+                      "member_codec, see libstream/codec.hpp)");
+            }
           }
         });
         return !st.done;

@@ -12,8 +12,10 @@ namespace libstream {
 app_module app_module::load(const std::string& path) {
   // RTLD_LOCAL: two apps may use the same names for their own types.
   // RTLD_NOW: an unresolved symbol fails here, not in the middle of a job.
+  // RTLD_NODELETE: never unmapped, since records, batches and snapshot
+  // closures of its types may outlive the job that loaded it.
   dlerror();
-  void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (h == nullptr) {
     auto* why = dlerror();
     throw std::runtime_error("cannot load app module '" + path

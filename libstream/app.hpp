@@ -70,6 +70,10 @@ public:
   const app_info& info() const noexcept { return *info_; }
   const std::string& path() const noexcept { return path_; }
 
+  /// Keeps the module loaded while any copy lives: whatever runs its code
+  /// (operators, checkpoint writers) holds one.
+  std::shared_ptr<const void> keep_alive() const noexcept { return handle_; }
+
 private:
   std::shared_ptr<void> handle_;
   const app_info* info_ = nullptr;

@@ -449,13 +449,53 @@ job_graph job_graph::from_parts(std::vector<transformation_ptr> nodes,
         throw bad("edge " + std::to_string(e) + " ends at operator "
                   + std::to_string(end) + ", which is in no vertex");
   }
-  for (auto& vx : vertices)
-    for (auto* list : {&vx.inputs, &vx.outputs})
-      for (int e : *list)
-        if (e < 0 || e >= static_cast<int>(edges.size())
-            || edges[static_cast<size_t>(e)].chained)
-          throw bad("vertex " + std::to_string(vx.id) + " names edge "
-                    + std::to_string(e));
+  // Every network edge is an output of its producer's vertex and an input
+  // of its consumer's, exactly once; chained edges stay inside a vertex.
+  std::vector<int> as_output(edges.size(), 0), as_input(edges.size(), 0);
+  for (auto& vx : vertices) {
+    for (int e : vx.outputs) {
+      if (e < 0 || e >= static_cast<int>(edges.size())
+          || edges[static_cast<size_t>(e)].chained
+          || g.vertex_of_[static_cast<size_t>(edges[static_cast<size_t>(e)]
+                                                  .producer)]
+                 != vx.id)
+        throw bad("vertex " + std::to_string(vx.id) + " names output edge "
+                  + std::to_string(e));
+      ++as_output[static_cast<size_t>(e)];
+    }
+    for (int e : vx.inputs) {
+      if (e < 0 || e >= static_cast<int>(edges.size())
+          || edges[static_cast<size_t>(e)].chained
+          || g.vertex_of_[static_cast<size_t>(edges[static_cast<size_t>(e)]
+                                                  .consumer)]
+                 != vx.id)
+        throw bad("vertex " + std::to_string(vx.id) + " names input edge "
+                  + std::to_string(e));
+      ++as_input[static_cast<size_t>(e)];
+    }
+    if (vx.is_source != vx.inputs.empty())
+      throw bad("vertex " + std::to_string(vx.id)
+                + (vx.is_source ? " is a source with inputs"
+                                : " has no inputs but is no source"));
+  }
+  for (size_t e = 0; e < edges.size(); ++e) {
+    auto& edge = edges[e];
+    auto pv = g.vertex_of_[static_cast<size_t>(edge.producer)];
+    auto cv = g.vertex_of_[static_cast<size_t>(edge.consumer)];
+    if (edge.chained) {
+      if (pv != cv)
+        throw bad("chained edge " + std::to_string(e) + " joins two vertices");
+      continue;
+    }
+    if (as_output[e] != 1 || as_input[e] != 1)
+      throw bad("edge " + std::to_string(e)
+                + " is not one vertex's output and one vertex's input");
+    auto pp = vertices[static_cast<size_t>(pv)].parallelism;
+    auto pc = vertices[static_cast<size_t>(cv)].parallelism;
+    if (edge.part == partitioning::forward && pp != pc)
+      throw bad("forward edge " + std::to_string(e)
+                + " between different parallelisms");
+  }
   g.nodes_ = std::move(nodes);
   g.edges_ = std::move(edges);
   g.vertices_ = std::move(vertices);

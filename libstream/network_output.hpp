@@ -152,6 +152,12 @@ public:
   /// A batch this output sent, encoded for a consumer on another node.
   virtual std::string encode(const erased_batch& batch) const = 0;
 
+  /// Whether the record type has a codec (can go to another node).
+  virtual bool encodable() const noexcept = 0;
+
+  /// The record type's readable name.
+  virtual std::string record_type() const = 0;
+
 protected:
   virtual void on_bind() = 0;
 
@@ -244,6 +250,10 @@ public:
   std::string encode(const erased_batch& batch) const override {
     return encode_batch<T>(batch);
   }
+
+  bool encodable() const noexcept override { return has_codec_v<T>; }
+
+  std::string record_type() const override { return type_name_of(typeid(T)); }
 
   void flush() override {
     for (size_t ch = 0; ch < buffers_.size(); ++ch)

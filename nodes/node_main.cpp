@@ -49,24 +49,34 @@ struct options {
   int64_t connect_timeout_ms = 5000;
 };
 
-/// Heartbeats to the coordinator while it lives; when it goes, the node's
-/// subtasks stop (they cannot report to anyone) and this actor quits.
+/// Heartbeats to the coordinator while it lives. When it goes, or no
+/// longer knows this node (lost after a heartbeat timeout), the node's
+/// subtasks stop (nobody takes their reports) and this actor quits: the
+/// node then registers again.
 caf::behavior heartbeat_actor(caf::event_based_actor* self, caf::actor coord,
                               caf::actor node, std::chrono::milliseconds every,
                               std::string name) {
-  self->monitor(coord);
-  self->set_down_handler([self, node, name](caf::down_msg&) {
-    std::fprintf(stderr, "%s: '%s' lost its coordinator; stopping its "
-                         "subtasks\n",
-                 prog, name.c_str());
+  auto give_up = [self, node, name](const char* why) {
+    std::fprintf(stderr, "%s: '%s' %s; stopping its subtasks\n", prog,
+                 name.c_str(), why);
     self->send(node, cancel_atom_v);
     self->quit();
-  });
+  };
+  self->monitor(coord);
+  self->set_down_handler(
+      [give_up](caf::down_msg&) { give_up("lost its coordinator"); });
   self->send(self, heartbeat_atom_v);
   return {
-      [self, coord, node, every](heartbeat_atom) {
-        // Sent as the node actor: the coordinator knows nodes by address.
-        caf::send_as(node, coord, heartbeat_atom_v);
+      [self, coord, node, every, give_up](heartbeat_atom) {
+        self->request(coord, every * 5, heartbeat_atom_v, node)
+            .then(
+                [give_up](bool known) {
+                  if (!known)
+                    give_up("is no longer known to the coordinator");
+                },
+                [](caf::error&) {
+                  // A slow answer: the coordinator decides by its timeout.
+                });
         self->delayed_send(self, every, heartbeat_atom_v);
       },
   };
@@ -158,7 +168,7 @@ int main(int argc, char** argv) {
   caf::actor_system sys{cfg};
   auto node = sys.spawn(node_actor, o.name, static_cast<int32_t>(o.slots),
                         static_cast<size_t>(o.network_memory_mb) << 20,
-                        o.state_dir);
+                        o.state_dir, std::string{});
   auto shutdown = [&](int status) {
     caf::anon_send(node, cancel_atom_v);
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
@@ -172,6 +182,8 @@ int main(int argc, char** argv) {
                  o.bind.c_str(), o.port, sys.render(port.error()).c_str());
     return shutdown(1);
   }
+  auto address = o.bind + ":" + std::to_string(*port);
+  caf::anon_send(node, caf::put_atom_v, address);
   bool registered_once = false;
   for (;;) {
     // Connect (retrying while the coordinator starts), then register.
@@ -199,7 +211,7 @@ int main(int argc, char** argv) {
     caf::scoped_actor self{sys};
     std::string error;
     self->request(coord, std::chrono::seconds{10}, register_atom_v, node,
-                  static_cast<int32_t>(o.slots), o.name)
+                  static_cast<int32_t>(o.slots), o.name, address)
         .receive([](bool) {},
                  [&](caf::error& err) { error = sys.render(err); });
     if (!error.empty()) {

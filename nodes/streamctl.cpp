@@ -195,20 +195,14 @@ int run(client& c, std::vector<std::string> args) {
                    r.error.c_str());
       return 1;
     }
-    if (auto sig = daemons::wait_for_signal(0); sig != 0) {
-      std::fprintf(stderr, "%s: interrupted; job %llu keeps running (cancel "
-                           "it with streamctl cancel %llu)\n",
-                   prog, static_cast<unsigned long long>(id),
-                   static_cast<unsigned long long>(id));
-      return 128 + sig;
-    }
   }
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-  daemons::block_signals();
+  // Signals keep their default action: Ctrl-C ends streamctl at once,
+  // also mid-request; an attached job keeps running on the cluster.
   std::vector<std::string> args(argv + 1, argv + argc);
   std::string coordinator;
   std::string config;

@@ -280,6 +280,52 @@ CAF_TEST(a node killed mid job: the job resumes on the others exactly once) {
   CAF_CHECK(wait_for_nodes(3));
 }
 
+CAF_TEST(a hung node is lost after the heartbeat timeout and rejoins) {
+  start_coordinator();
+  start_node("n1", 1);
+  start_node("n2", 1);
+  start_node("n3", 1);
+  CAF_REQUIRE(wait_for_nodes(3));
+  auto out = dir.file("out");
+  auto chk = dir.file("chk");
+  std::vector<std::string> app{"--records", "40000", "--rate", "10000",
+                               "--window-ms", "1000", "--checkpoint-dir", chk,
+                               "--checkpoint-interval-ms", "200", "--output",
+                               out};
+  std::vector<std::string> a{"--coordinator", address(), "run",
+                             "--parallelism", "2", stock_module, "--"};
+  a.insert(a.end(), app.begin(), app.end());
+  background_child ctl_run{dir, streamctl_exe, a};
+  CAF_REQUIRE(background_child::wait_until(
+      [&] { return contains(ctl({"list"}, 10).out, "RUNNING"); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds{600});
+  // Stopped, not killed: its connections stay open, only heartbeats stop.
+  nodes["n1"]->signal(SIGSTOP);
+  CAF_CHECK(background_child::wait_until(
+      [&] { return contains(ctl({"nodes"}, 10).out, "LOST"); }, 15000));
+  auto rc = ctl_run.wait_for(60000);
+  CAF_MESSAGE("streamctl: " << ctl_run.out() << ctl_run.err());
+  CAF_CHECK_EQUAL(rc, 0);
+  CAF_CHECK(contains(ctl_run.out(), "restart"));
+  // Running again, n1 hears that it is unknown and registers anew.
+  nodes["n1"]->signal(SIGCONT);
+  CAF_CHECK(wait_for_nodes(3));
+  CAF_CHECK(background_child::wait_until([&] {
+    return contains(nodes["n1"]->err(), "no longer known to the coordinator");
+  }));
+  auto ref_out = dir.file("ref");
+  auto e = run_child(dir, stock_exe,
+                     {"--parallelism", "2", "--records", "40000",
+                      "--window-ms", "1000", "--checkpoint-dir",
+                      dir.file("ref-chk"), "--output", ref_out});
+  CAF_REQUIRE_EQUAL(e.exit_code, 0);
+  std::string header = "window_start_ms,window_end_ms,industry,trades,"
+                       "volume,avg_price";
+  auto rows = part_rows(out, header);
+  CAF_CHECK_GREATER(rows.size(), 10u);
+  CAF_CHECK(rows == part_rows(ref_out, header));
+}
+
 CAF_TEST(stop with a savepoint and resume it at another parallelism) {
   start_coordinator();
   start_node("n1", 2);

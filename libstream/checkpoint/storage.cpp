@@ -533,7 +533,13 @@ std::vector<std::string> list_checkpointed_jobs(const std::string& root) {
   std::vector<std::string> out;
   if (!exists(root) || !is_dir(root))
     return out;
-  for (auto& name : list_dir(root)) {
+  std::vector<std::string> names;
+  try {
+    names = list_dir(root);
+  } catch (const std::exception&) {
+    return out; // unreadable: nothing to offer
+  }
+  for (auto& name : names) {
     auto dir = root + "/" + name;
     if (!is_dir(dir))
       continue;
