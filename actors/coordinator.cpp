@@ -144,6 +144,11 @@ void complete_job(self_ptr self, uint64_t id, const std::string& note = "") {
   r.duration_ms = (monotonic_now_ns() - job.start_ns) / 1000000;
   r.restarts = job.restart_count;
   r.restarts_from_checkpoint = job.restarts_from_checkpoint;
+  auto& hist = self->state.history;
+  hist[id] = coordinator_state::ended_job{r.job_name, r.status, r.error,
+                                          job.start_ms, system_now_ms()};
+  while (hist.size() > 100)
+    hist.erase(hist.begin());
   if (job.listener)
     self->send(job.listener, job_done_atom_v, std::move(r));
   for (auto k = self->state.subtasks.begin(); k != self->state.subtasks.end();)
@@ -1299,6 +1304,16 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         auto& st = self->state;
         std::string out = "ID    NAME                      STATE      STARTED\n";
         char buf[512];
+        for (auto& [id, job] : st.history) {
+          std::string state = job.status == job_status::finished ? "FINISHED"
+                              : job.status == job_status::canceled
+                                  ? "CANCELED"
+                                  : "FAILED";
+          std::snprintf(buf, sizeof buf, "%-5llu %-25s %-10s %s\n",
+                        static_cast<unsigned long long>(id), job.name.c_str(),
+                        state.c_str(), format_time_ms(job.start_ms).c_str());
+          out += buf;
+        }
         for (auto& [id, job] : st.jobs) {
           std::snprintf(buf, sizeof buf, "%-5llu %-25s %-10s %s\n",
                         static_cast<unsigned long long>(id), job.name.c_str(),
@@ -1326,9 +1341,18 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
       [self](info_atom, uint64_t id) -> caf::result<std::string> {
         auto& st = self->state;
         auto i = st.jobs.find(id);
-        if (i == st.jobs.end())
-          return caf::make_error(caf::sec::runtime_error,
-                                 "no job " + std::to_string(id));
+        if (i == st.jobs.end()) {
+          auto h = st.history.find(id);
+          if (h == st.history.end())
+            return caf::make_error(caf::sec::runtime_error,
+                                   "no job " + std::to_string(id));
+          auto& e = h->second;
+          return "job " + std::to_string(id) + " '" + e.name + "': "
+                 + to_string(e.status) + ", started "
+                 + format_time_ms(e.start_ms) + ", ended "
+                 + format_time_ms(e.end_ms)
+                 + (e.error.empty() ? std::string{} : ": " + e.error) + "\n";
+        }
         auto& job = i->second;
         std::string out = "job " + std::to_string(id) + " '" + job.name
                           + "': " + state_of(job) + ", started "

@@ -145,8 +145,18 @@ struct coordinator_state {
     bool lost = false;  // its node was lost: already not counted alive
   };
 
+  /// An ended job, for listings (the newest 100 are kept).
+  struct ended_job {
+    std::string name;
+    job_status status = job_status::finished;
+    std::string error;
+    int64_t start_ms = 0;
+    int64_t end_ms = 0;
+  };
+
   std::vector<node_info> nodes;
   std::map<uint64_t, job_info> jobs;
+  std::map<uint64_t, ended_job> history;
   std::map<caf::actor_addr, subtask_ref> subtasks;
   uint64_t next_job = 1;
   caf::timespan stop_timeout = std::chrono::seconds{30};

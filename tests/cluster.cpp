@@ -207,6 +207,9 @@ CAF_TEST(list info nodes and cancel describe and control a running job) {
   CAF_CHECK(background_child::wait_until([&] {
     return contains(ctl({"nodes"}, 10).out, "    2     2  ALIVE");
   }));
+  // Ended jobs stay listed with their outcome.
+  CAF_CHECK(contains(ctl({"list"}).out, "CANCELED"));
+  CAF_CHECK(contains(ctl({"info", "1"}).out, "CANCELED"));
   // Unknown jobs and commands: clear errors, non-zero.
   auto bad = ctl({"info", "77"});
   CAF_CHECK_NOT_EQUAL(bad.exit_code, 0);
