@@ -30,8 +30,8 @@ struct cluster_settings {
   caf::timespan heartbeat_interval = std::chrono::seconds{1};
   /// For jobs that set no restart strategy of their own.
   std::optional<restart_strategy> default_restarts;
-  /// Where jobs without a checkpoint directory of their own put theirs,
-  /// and where `list` looks for checkpointed jobs.
+  /// Where `list` looks for checkpointed jobs to resume (jobs name their
+  /// own checkpoint directories).
   std::string checkpoint_dir;
   /// Where stop and savepoint requests without a directory write.
   std::string savepoint_dir;

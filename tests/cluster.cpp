@@ -470,24 +470,32 @@ CAF_TEST(what is not a fitting app is refused and brings nothing down) {
   CAF_CHECK_EQUAL(m.exit_code, 1);
   CAF_CHECK(contains(m.err, "does not match the submitted plan"));
   CAF_CHECK(contains(m.err, "n1"));
-  // Garbage bytes on the coordinator's port, and a connection cut short.
-  for (auto payload : {std::string(4096, '\xff'), std::string{"GET / HTTP/1.0\r\n\r\n"}}) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(static_cast<uint16_t>(port));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CAF_REQUIRE_EQUAL(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    auto n = ::write(fd, payload.data(), payload.size());
-    CAF_CHECK_GREATER(n, 0);
-    ::close(fd);
-  }
+  // Garbage bytes on the coordinator's and the node's port, and
+  // connections cut short.
+  auto node_port = listening_port(nodes["n1"]->out());
+  CAF_REQUIRE_GREATER(node_port, 0);
+  for (auto target : {port, node_port})
+    for (auto payload : {std::string(4096, '\xff'),
+                         std::string{"GET / HTTP/1.0\r\n\r\n"},
+                         std::string{"\x00\x00\x00\x10"}}) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(static_cast<uint16_t>(target));
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      CAF_REQUIRE_EQUAL(
+          ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+      auto n = ::write(fd, payload.data(), payload.size());
+      CAF_CHECK_GREATER(n, 0);
+      ::close(fd);
+    }
   // Still serving: the node is there and a job runs.
   CAF_CHECK(wait_for_nodes(1));
   auto out = dir.file("after.csv");
   auto ok = ctl({"run", stock_module, "--", "--records", "1000", "--output", out});
   CAF_CHECK_EQUAL(ok.exit_code, 0);
   CAF_CHECK_EQUAL(coordinator->wait_for(0), -1); // still running
+  CAF_CHECK_EQUAL(nodes["n1"]->wait_for(0), -1);
 }
 
 CAF_TEST(daemons refuse bad settings with one line and a non-zero exit) {
