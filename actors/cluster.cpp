@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
+#include "caf/error.hpp"
 #include "caf/atom.hpp"
 #include "caf/io/middleman.hpp"
 
@@ -35,6 +37,13 @@ void configure_cluster_process(caf::actor_system_config& cfg, int threads) {
   cfg.set("middleman.enable-automatic-connections", false);
   add_cluster_message_types(cfg);
   configure_worker_pool(cfg, threads);
+}
+
+std::string error_text(caf::actor_system& sys, const caf::error& err) {
+  auto& ctx = err.context();
+  if (ctx.match_elements<std::string>())
+    return ctx.get_as<std::string>(0);
+  return sys.render(err);
 }
 
 host_port parse_host_port(const std::string& s, const std::string& what,

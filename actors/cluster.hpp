@@ -20,6 +20,10 @@ namespace libstream::runtime {
 /// quiet logger.
 void configure_cluster_process(caf::actor_system_config& cfg, int threads);
 
+/// The text of an error: the message a libstream actor gave it, else
+/// CAF's rendering.
+std::string error_text(caf::actor_system& sys, const caf::error& err);
+
 /// HOST:PORT ([v6]:PORT too). Throws std::invalid_argument naming `what`
 /// (the flag) and the problem.
 struct host_port {

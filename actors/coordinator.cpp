@@ -1,5 +1,7 @@
 #include "actors/coordinator.hpp"
 
+#include "actors/cluster.hpp"
+
 #include <algorithm>
 #include <ctime>
 #include <cstdio>
@@ -700,7 +702,7 @@ void deploy_one(self_ptr self, job_info& job, size_t n, int v, int i,
             if (it->second.attempt == attempt)
               fail_or_restart(self, it->second,
                               "deploying a subtask failed: "
-                                  + self->system().render(err));
+                                  + error_text(self->system(), err));
             maybe_complete(self, id);
           });
 }
@@ -793,7 +795,7 @@ void prepare_and_deploy(self_ptr self, job_info& job) {
                                       + "' did not prepare the job in time");
                 else
                   end_job(self, job, job_status::failed,
-                          self->system().render(err));
+                          error_text(self->system(), err));
               }
               maybe_complete(self, id);
             });

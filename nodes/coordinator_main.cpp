@@ -116,7 +116,7 @@ int run_application(caf::actor_system& sys, const caf::actor& coordinator,
   self->request(coordinator, std::chrono::seconds{120}, submit_atom_v,
                 std::move(sub))
       .receive([&](uint64_t x) { id = x; },
-               [&](caf::error& err) { error = sys.render(err); });
+               [&](caf::error& err) { error = error_text(sys, err); });
   if (!error.empty()) {
     std::fprintf(stderr, "%s: error: submitting %s failed: %s\n", prog,
                  name.c_str(), error.c_str());

@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     self->request(coord, std::chrono::seconds{10}, register_atom_v, node,
                   static_cast<int32_t>(o.slots), o.name, address)
         .receive([](bool) {},
-                 [&](caf::error& err) { error = sys.render(err); });
+                 [&](caf::error& err) { error = error_text(sys, err); });
     if (!error.empty()) {
       std::fprintf(stderr, "%s: error: the coordinator at %s refused '%s': "
                            "%s\n",

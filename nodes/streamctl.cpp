@@ -93,7 +93,7 @@ struct client {
     std::string error;
     self->request(coordinator, timeout, std::forward<Ts>(xs)...)
         .receive([&](T& x) { result = std::move(x); },
-                 [&](caf::error& err) { error = sys.render(err); });
+                 [&](caf::error& err) { error = error_text(sys, err); });
     if (!error.empty())
       throw std::runtime_error(error);
     return result;
@@ -154,7 +154,7 @@ int run(client& c, std::vector<std::string> args) {
   self->request(c.coordinator, std::chrono::seconds{120}, submit_atom_v,
                 std::move(sub))
       .receive([&](uint64_t x) { id = x; },
-               [&](caf::error& err) { error = c.sys.render(err); });
+               [&](caf::error& err) { error = error_text(c.sys, err); });
   if (!error.empty())
     throw std::runtime_error("submitting " + name + " failed: " + error);
   std::printf("Job has been submitted with JobID %llu (%s)\n",

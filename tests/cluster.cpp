@@ -477,7 +477,7 @@ CAF_TEST(what is not a fitting app is refused and brings nothing down) {
   for (auto target : {port, node_port})
     for (auto payload : {std::string(4096, '\xff'),
                          std::string{"GET / HTTP/1.0\r\n\r\n"},
-                         std::string{"\x00\x00\x00\x10"}}) {
+                         std::string("\x00\x00\x00\x10", 4)}) {
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in sa{};
       sa.sin_family = AF_INET;
