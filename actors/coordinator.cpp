@@ -783,19 +783,27 @@ void prepare_and_deploy(self_ptr self, job_info& job) {
               --job.outstanding;
               if (--job.outstanding_on[n] == 0)
                 job.outstanding_on.erase(n);
-              if (job.attempt == attempt) {
+              // What the node may have kept of the job goes; the next
+              // attempt prepares it again.
+              self->send(st.nodes[n].actor, release_atom_v, id);
+              st.nodes[n].prepared.erase(id);
+              if (job.attempt == attempt && !job.restarting && !job.ended) {
                 // A module that does not load or a graph that does not
-                // match fails the job: no restart fixes them. A node that
-                // did not answer in time may be overloaded or going away.
-                if (err.category() == caf::atom("system")
-                    && err.code()
-                           == static_cast<uint8_t>(caf::sec::request_timeout))
-                  fail_or_restart(self, job,
-                                  "node '" + st.nodes[n].name
-                                      + "' did not prepare the job in time");
-                else
+                // match (the node answers runtime_error) fails the job: no
+                // restart fixes them. A node that did not answer in time,
+                // could not reach a peer or went away may be gone.
+                auto fatal = err.category() == caf::atom("system")
+                             && err.code()
+                                    == static_cast<uint8_t>(
+                                        caf::sec::runtime_error);
+                if (fatal)
                   end_job(self, job, job_status::failed,
                           error_text(self->system(), err));
+                else
+                  fail_or_restart(self, job,
+                                  "node '" + st.nodes[n].name
+                                      + "' did not prepare the job: "
+                                      + error_text(self->system(), err));
               }
               maybe_complete(self, id);
             });
@@ -1145,7 +1153,8 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           auto waited = std::chrono::nanoseconds{monotonic_now_ns()
                                                  - job.restart_wait_ns};
           auto limit = self->state.stop_timeout;
-          if (job.restart_killed && waited > 2 * limit) {
+          // Outstanding requests alone end by their own timeouts.
+          if (job.restart_killed && waited > 2 * limit && job.alive > 0) {
             end_job(self, job, job_status::failed,
                     job.last_failure + "; the restart gave up: "
                         + std::to_string(job.alive)

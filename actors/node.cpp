@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include "actors/cluster.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -138,9 +140,14 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
         auto failed = std::make_shared<bool>(false);
         auto mm = self->home_system().middleman().actor_handle();
         for (auto& p : peers) {
-          auto colon = p.rfind(':');
-          auto host = p.substr(0, colon);
-          auto port = static_cast<uint16_t>(std::stoi(p.substr(colon + 1)));
+          host_port hp;
+          try {
+            hp = parse_host_port(p, "a peer address");
+          } catch (const std::exception& e) {
+            return node_error(e.what());
+          }
+          auto& host = hp.host;
+          auto port = hp.port;
           self->request(mm, std::chrono::seconds{30}, caf::connect_atom_v,
                         host, port)
               .then(
@@ -153,9 +160,11 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
                     if (*failed)
                       return;
                     *failed = true;
-                    rp.deliver(node_error(
+                    // Not fatal for the job: the peer may be going away.
+                    rp.deliver(caf::make_error(
+                        caf::sec::cannot_connect_to_node,
                         "node '" + self->state.id + "' cannot connect to node "
-                        + p + ": " + self->system().render(err)));
+                            + p + ": " + self->system().render(err)));
                   });
         }
         return rp;

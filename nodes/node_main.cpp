@@ -128,6 +128,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     coord_addr = parse_host_port(o.coordinator, "--coordinator");
+    // Other nodes connect to this address: a wildcard names no machine.
+    if (o.bind.empty() || o.bind == "0.0.0.0" || o.bind == "::"
+        || o.bind == "[::]")
+      throw std::invalid_argument("--bind must be an address other nodes "
+                                  "can reach this node at, not '"
+                                  + o.bind + "'");
     if (o.port < 0 || o.port > 65535)
       throw std::invalid_argument("--port must be in 0..65535, got "
                                   + std::to_string(o.port));
