@@ -1176,8 +1176,19 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
         // until enough slots are free (a node that comes back rejoins).
         release_slots(self, job);
         if (auto why = place_job(self, job); !why.empty()) {
+          auto now = monotonic_now_ns();
+          if (!job.waiting_for_slots)
+            job.waiting_since_ns = now;
           job.waiting_for_slots = true;
           job.waiting_reason = why;
+          auto waited = std::chrono::nanoseconds{now - job.waiting_since_ns};
+          if (waited > self->state.cluster.slot_wait_timeout) {
+            end_job(self, job, job_status::failed,
+                    job.last_failure + "; the restart waited "
+                        + std::to_string(waited.count() / 1000000)
+                        + " ms for task slots: " + why);
+            return;
+          }
           self->delayed_send(self, std::chrono::milliseconds{200},
                              restart_atom_v, id, attempt);
           return;

@@ -36,6 +36,9 @@ struct cluster_settings {
   /// Where stop and savepoint requests without a directory write.
   std::string savepoint_dir;
   int default_parallelism = 0;
+  /// How long a restarting job waits for enough free task slots before it
+  /// fails (Flink's slot request timeout).
+  caf::timespan slot_wait_timeout = std::chrono::minutes{5};
 };
 
 /// The job manager: places the subtasks of submitted jobs into the task
@@ -125,6 +128,7 @@ struct coordinator_state {
     std::shared_ptr<const job_spec> spec;
     int64_t start_ms = 0;       // wall clock, for listings
     bool waiting_for_slots = false; // a restart lacks free slots
+    int64_t waiting_since_ns = 0;
     // Requests (prepare, deploy) without an answer yet, per node: a lost
     // node's are written off at once (its answers never come).
     std::map<size_t, size_t> outstanding_on;

@@ -50,7 +50,7 @@ struct options {
   int64_t heartbeat_interval_ms = 1000;
   int64_t heartbeat_timeout_ms = 5000;
   int64_t cancellation_timeout_ms = 30000;
-  int64_t slot_wait_ms = 60000;
+  int64_t slot_wait_ms = 300000;
   int worker_threads = 0;
   std::string application;
   std::vector<std::string> app_args;
@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
       "application cluster: run this app module (arguments after --), "
       "exit with it")(
       "slot-wait-ms", po::value(&o.slot_wait_ms)->default_value(o.slot_wait_ms),
-      "application cluster: how long to wait for enough task slots");
+      "how long a job waits for enough task slots: a restarting job (after "
+      "a node was lost), and the app of an application cluster");
   try {
     auto vm = daemons::parse_options(argc, argv, desc);
     if (vm.count("help")) {
@@ -237,6 +238,8 @@ int main(int argc, char** argv) {
                                   "positive");
     if (o.worker_threads < 0)
       throw std::invalid_argument("--worker-threads must not be negative");
+    if (o.slot_wait_ms < 0)
+      throw std::invalid_argument("--slot-wait-ms must not be negative");
     if (!app_args.empty() && o.application.empty())
       throw std::invalid_argument("arguments after -- need --application");
     o.app_args = app_args;
@@ -256,6 +259,7 @@ int main(int argc, char** argv) {
   settings.checkpoint_dir = o.checkpoint_dir;
   settings.savepoint_dir = o.savepoint_dir;
   settings.default_parallelism = o.default_parallelism;
+  settings.slot_wait_timeout = std::chrono::milliseconds{o.slot_wait_ms};
   caf::actor_system_config cfg;
   configure_cluster_process(cfg, o.worker_threads);
   caf::actor_system sys{cfg};

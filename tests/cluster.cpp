@@ -329,6 +329,27 @@ CAF_TEST(a hung node is lost after the heartbeat timeout and rejoins) {
   CAF_CHECK(rows == part_rows(ref_out, header));
 }
 
+CAF_TEST(a restart without enough slots fails after the slot wait) {
+  start_coordinator({"--slot-wait-ms", "1500"});
+  start_node("n1", 1);
+  start_node("n2", 1);
+  CAF_REQUIRE(wait_for_nodes(2));
+  background_child run{dir, streamctl_exe,
+                       {"--coordinator", address(), "run", "--parallelism",
+                        "2", stock_module, "--", "--records", "100000000",
+                        "--rate", "5000", "--quiet"}};
+  CAF_REQUIRE(background_child::wait_until(
+      [&] { return contains(ctl({"list"}, 10).out, "RUNNING"); }));
+  nodes["n2"]->signal(SIGKILL);
+  CAF_CHECK(background_child::wait_until(
+      [&] { return contains(ctl({"list"}, 10).out, "waiting for slots"); },
+      15000));
+  CAF_CHECK_EQUAL(run.wait_for(30000), 1);
+  CAF_MESSAGE(run.err());
+  CAF_CHECK(contains(run.err(), "for task slots: not enough task slots"));
+  CAF_CHECK(contains(run.err(), "node 'n2' was lost"));
+}
+
 CAF_TEST(stop with a savepoint and resume it at another parallelism) {
   start_coordinator();
   start_node("n1", 2);
