@@ -46,33 +46,6 @@ std::string error_text(caf::actor_system& sys, const caf::error& err) {
   return sys.render(err);
 }
 
-host_port parse_host_port(const std::string& s, const std::string& what,
-                          bool allow_port_zero) {
-  auto bad = [&](const std::string& why) {
-    return std::invalid_argument(what + " expects HOST:PORT, got '" + s
-                                 + "': " + why);
-  };
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos)
-    throw bad("no port");
-  host_port hp;
-  hp.host = s.substr(0, colon);
-  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']')
-    hp.host = hp.host.substr(1, hp.host.size() - 2);
-  if (hp.host.empty())
-    throw bad("no host");
-  auto port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5
-      || !std::all_of(port.begin(), port.end(),
-                      [](char c) { return c >= '0' && c <= '9'; }))
-    throw bad("the port is not a number");
-  auto n = std::stoi(port);
-  if (n > 65535 || (n < 1 && !allow_port_zero))
-    throw bad("the port is not in 1..65535");
-  hp.port = static_cast<uint16_t>(n);
-  return hp;
-}
-
 cluster_submission make_cluster_submission(const std::string& path,
                                            const std::vector<std::string>& args,
                                            int parallelism,

@@ -11,6 +11,7 @@
 #include "caf/fwd.hpp"
 
 #include "actors/messages.hpp"
+#include "libstream/host_port.hpp"
 
 namespace libstream::runtime {
 
@@ -23,15 +24,6 @@ void configure_cluster_process(caf::actor_system_config& cfg, int threads);
 /// The text of an error: the message a libstream actor gave it, else
 /// CAF's rendering.
 std::string error_text(caf::actor_system& sys, const caf::error& err);
-
-/// HOST:PORT ([v6]:PORT too). Throws std::invalid_argument naming `what`
-/// (the flag) and the problem.
-struct host_port {
-  std::string host;
-  uint16_t port = 0;
-};
-host_port parse_host_port(const std::string& s, const std::string& what,
-                          bool allow_port_zero = false);
 
 /// Loads the app module at `path`, builds its job graph from `args` (with
 /// `parallelism` as the default parallelism when > 0, else the app's own,

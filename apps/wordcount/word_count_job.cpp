@@ -30,6 +30,7 @@
 #include <boost/program_options.hpp>
 
 #include "libstream/app.hpp"
+#include "libstream/host_port.hpp"
 #include "libstream/libstream.hpp"
 #include "wordcount/word_count_job.hpp"
 
@@ -167,33 +168,6 @@ public:
   }
 };
 
-/// Parses HOST:PORT (an IPv6 host in brackets: [::1]:9999).
-wordcount::endpoint parse_endpoint(const std::string& s) {
-  auto bad = [&](const std::string& why) {
-    return std::invalid_argument("--socket expects HOST:PORT, got '" + s
-                                 + "': " + why);
-  };
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos)
-    throw bad("no port");
-  wordcount::endpoint e;
-  e.host = s.substr(0, colon);
-  if (e.host.size() >= 2 && e.host.front() == '[' && e.host.back() == ']')
-    e.host = e.host.substr(1, e.host.size() - 2);
-  if (e.host.empty())
-    throw bad("no host");
-  auto port = s.substr(colon + 1);
-  if (port.empty() || port.size() > 5
-      || !std::all_of(port.begin(), port.end(),
-                      [](char c) { return c >= '0' && c <= '9'; }))
-    throw bad("the port is not a number");
-  auto n = std::stoi(port);
-  if (n < 1 || n > 65535)
-    throw bad("the port is not in 1..65535");
-  e.port = static_cast<uint16_t>(n);
-  return e;
-}
-
 /// Writes `rows` to --output (a part-file directory with checkpoints, else
 /// a file that appears when the job has finished) or stdout.
 void write_rows(data_stream<std::string> rows, const wordcount::options& o,
@@ -282,7 +256,7 @@ options parse_args(const std::vector<std::string>& args) {
       o.input = input;
     }
     if (vm.count("socket"))
-      o.socket = parse_endpoint(socket);
+      o.socket = parse_host_port(socket, "--socket");
     if (vm.count("output")) {
       if (output.empty())
         throw std::invalid_argument("--output needs a file name");

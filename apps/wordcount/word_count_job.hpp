@@ -7,17 +7,13 @@
 
 #include "common/fault_tolerance.hpp"
 #include "libstream/environment.hpp"
+#include "libstream/host_port.hpp"
 
 namespace wordcount {
 
-struct endpoint {
-  std::string host;
-  uint16_t port = 0;
-};
-
 struct options {
   std::optional<std::string> input;
-  std::optional<endpoint> socket;
+  std::optional<libstream::host_port> socket;
   std::optional<std::string> output;
   std::optional<int> parallelism;
   std::optional<int64_t> window_ms;
