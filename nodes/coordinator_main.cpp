@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/program_options.hpp>
+
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
 #include "caf/exit_reason.hpp"
@@ -25,6 +27,7 @@
 
 #include "actors/cluster.hpp"
 #include "actors/coordinator.hpp"
+#include "common/options.hpp"
 #include "daemon.hpp"
 #include "libstream/app.hpp"
 #include "libstream/plan_codec.hpp"
@@ -168,7 +171,8 @@ int main(int argc, char** argv) {
   po::options_description desc{
       "stream-coordinator: the job manager of a libstream cluster.\n"
       "Every option is also a key of the --config file (key = value); the "
-      "command line wins. Defaults: configs/coordinator.ini documents them.\n\n"
+      "command line wins. CAF's own options pass through as "
+      "--caf#KEY=VALUE (e.g. --caf#scheduler.max-threads=4). Defaults: configs/coordinator.ini documents them.\n\n"
       "Options"};
   desc.add_options()("help,h", "show this help")(
       "config", po::value<std::string>(), "INI file with these options")(
@@ -215,8 +219,10 @@ int main(int argc, char** argv) {
       "slot-wait-ms", po::value(&o.slot_wait_ms)->default_value(o.slot_wait_ms),
       "how long a job waits for enough task slots: a restarting job (after "
       "a node was lost), and the app of an application cluster");
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto caf_options = daemons::take_caf_options(args);
   try {
-    auto vm = daemons::parse_options(argc, argv, desc);
+    auto vm = apps::parse_options(args, desc);
     if (vm.count("help")) {
       std::cout << desc << '\n';
       return 0;
@@ -262,6 +268,12 @@ int main(int argc, char** argv) {
   settings.slot_wait_timeout = std::chrono::milliseconds{o.slot_wait_ms};
   caf::actor_system_config cfg;
   configure_cluster_process(cfg, o.worker_threads);
+  try {
+    daemons::apply_caf_options(cfg, caf_options);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
+    return 2;
+  }
   caf::actor_system sys{cfg};
   auto coordinator = spawn_cluster_coordinator(
       sys, std::chrono::milliseconds{o.cancellation_timeout_ms}, settings);

@@ -1,35 +1,34 @@
 #include "daemon.hpp"
 
 #include <csignal>
-#include <ctime>
-#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
-namespace po = boost::program_options;
+#include "caf/actor_system_config.hpp"
+#include "caf/error.hpp"
+#include <ctime>
 
 namespace daemons {
 
-po::variables_map parse_options(int argc, char** argv,
-                                const po::options_description& desc) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv)
-                  .options(desc)
-                  .positional(po::positional_options_description{})
-                  .run(),
-              vm);
-    if (vm.count("config")) {
-      auto path = vm["config"].as<std::string>();
-      std::ifstream in{path};
-      if (!in)
-        throw std::invalid_argument("cannot open config file '" + path + "'");
-      po::store(po::parse_config_file(in, desc), vm);
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    throw std::invalid_argument(e.what());
-  }
-  return vm;
+std::vector<std::string> take_caf_options(std::vector<std::string>& args) {
+  std::vector<std::string> caf_options;
+  std::vector<std::string> rest;
+  for (auto& a : args)
+    (a.rfind("--caf#", 0) == 0 ? caf_options : rest).push_back(a);
+  args = std::move(rest);
+  return caf_options;
+}
+
+void apply_caf_options(caf::actor_system_config& cfg,
+                       const std::vector<std::string>& options) {
+  if (options.empty())
+    return;
+  std::istringstream no_file;
+  if (auto err = cfg.parse(options, no_file))
+    throw std::invalid_argument("CAF option: " + caf::to_string(err));
+  if (cfg.cli_helptext_printed)
+    throw std::invalid_argument("CAF option: unknown or malformed in "
+                                + options.front());
 }
 
 void block_signals() {

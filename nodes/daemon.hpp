@@ -1,21 +1,28 @@
 #pragma once
 
-// What the daemons and streamctl share: reading options from the command
-// line and an INI file (the command line wins), and waiting for SIGINT or
-// SIGTERM.
+// What the daemons share: CAF's own options, and waiting for SIGINT or
+// SIGTERM. (Their options are read by apps::parse_options, as the apps'
+// are.)
 
 #include <string>
+#include <vector>
 
-#include <boost/program_options.hpp>
+namespace caf {
+class actor_system_config;
+} // namespace caf
 
 namespace daemons {
 
-/// Parses `argv` with `desc` (no positional arguments) and, when --config
-/// names a file, that INI file too. Throws std::invalid_argument with a
-/// one-line message (unknown option, bad value, unreadable file).
-boost::program_options::variables_map
-parse_options(int argc, char** argv,
-              const boost::program_options::options_description& desc);
+/// Takes CAF's own options out of `args` (--caf#KEY=VALUE, e.g.
+/// --caf#scheduler.max-threads=4: they pass through to the actor system)
+/// and returns them.
+std::vector<std::string> take_caf_options(std::vector<std::string>& args);
+
+/// Applies options taken by take_caf_options to `cfg` (after libstream's
+/// own settings, so they win). Throws std::invalid_argument naming a bad
+/// one.
+void apply_caf_options(caf::actor_system_config& cfg,
+                       const std::vector<std::string>& options);
 
 /// Blocks SIGINT and SIGTERM (call first thing in main), so that
 /// wait_for_signal receives them.

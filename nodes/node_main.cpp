@@ -10,9 +10,12 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <vector>
 #include <thread>
 
 #include <unistd.h>
+
+#include <boost/program_options.hpp>
 
 #include "caf/actor_system.hpp"
 #include "caf/actor_system_config.hpp"
@@ -25,6 +28,7 @@
 #include "actors/cluster.hpp"
 #include "actors/node.hpp"
 #include "actors/spawn.hpp"
+#include "common/options.hpp"
 #include "daemon.hpp"
 #include "libstream/checkpoint/storage.hpp"
 
@@ -90,7 +94,8 @@ int main(int argc, char** argv) {
   po::options_description desc{
       "stream-node: a task manager of a libstream cluster.\n"
       "Every option is also a key of the --config file (key = value); the "
-      "command line wins. configs/node-1.ini documents the defaults.\n\n"
+      "command line wins. CAF's own options pass through as "
+      "--caf#KEY=VALUE (e.g. --caf#scheduler.max-threads=4). configs/node-1.ini documents the defaults.\n\n"
       "Options"};
   desc.add_options()("help,h", "show this help")(
       "config", po::value<std::string>(), "INI file with these options")(
@@ -121,8 +126,10 @@ int main(int argc, char** argv) {
       po::value(&o.connect_timeout_ms)->default_value(o.connect_timeout_ms),
       "give up when the coordinator cannot be reached for this long");
   host_port coord_addr;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto caf_options = daemons::take_caf_options(args);
   try {
-    auto vm = daemons::parse_options(argc, argv, desc);
+    auto vm = apps::parse_options(args, desc);
     if (vm.count("help")) {
       std::cout << desc << '\n';
       return 0;
@@ -171,6 +178,12 @@ int main(int argc, char** argv) {
   }
   caf::actor_system_config cfg;
   configure_cluster_process(cfg, o.worker_threads);
+  try {
+    daemons::apply_caf_options(cfg, caf_options);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: error: %s\n", prog, e.what());
+    return 2;
+  }
   caf::actor_system sys{cfg};
   auto node = sys.spawn(node_actor, o.name, static_cast<int32_t>(o.slots),
                         static_cast<size_t>(o.network_memory_mb) << 20,

@@ -91,9 +91,11 @@ struct fixture {
   }
 
   void start_node(const std::string& name, int slots) {
-    auto node = std::make_unique<background_child>(
+    // CAF's own options pass through (a node with one worker thread).
+  auto node = std::make_unique<background_child>(
         dir, node_exe,
-        std::vector<std::string>{"--coordinator", address(), "--name", name,
+        std::vector<std::string>{"--caf#scheduler.max-threads=1",
+                                 "--coordinator", address(), "--name", name,
                                  "--slots", std::to_string(slots),
                                  "--state-dir", dir.file(name),
                                  "--heartbeat-interval-ms", "200"});
@@ -534,6 +536,11 @@ CAF_TEST(daemons refuse bad settings with one line and a non-zero exit) {
                           20);
   CAF_CHECK_EQUAL(lonely.exit_code, 1);
   CAF_CHECK(contains(lonely.err, "cannot reach the coordinator at 127.0.0.1:1"));
+  auto bad_caf = run_child(dir, coordinator_exe,
+                           {"--port", "0", "--caf#scheduler.max-threads=x"},
+                           20);
+  CAF_CHECK_EQUAL(bad_caf.exit_code, 2);
+  CAF_CHECK(contains(bad_caf.err, "CAF option"));
   auto bad = run_child(dir, node_exe, {"--slots", "-3"}, 20);
   CAF_CHECK_EQUAL(bad.exit_code, 2);
   CAF_CHECK(contains(bad.err, "--slots must be in 0..32768"));

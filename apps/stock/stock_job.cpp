@@ -18,6 +18,7 @@
 #include "libstream/plan_codec.hpp"
 #include "libstream/quote.hpp"
 #include "libstream/signals.hpp"
+#include "common/options.hpp"
 #include "stock/trade.hpp"
 
 using namespace libstream;
@@ -209,22 +210,8 @@ job_options parse_args(const std::vector<std::string>& args) {
   o.ft.add_options(desc);
   po::variables_map vm;
   try {
-    // No positional arguments: a file name without --input is an error,
-    // not a silent run of the generator.
-    po::store(po::command_line_parser(args)
-                  .options(desc)
-                  .positional(po::positional_options_description{})
-                  .run(),
-              vm);
-    if (vm.count("config")) {
-      auto path = vm["config"].as<std::string>();
-      std::ifstream in{path};
-      if (!in)
-        throw app_usage_error("cannot open config file '" + path + "'");
-      po::store(po::parse_config_file(in, desc), vm);
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
+    vm = apps::parse_options(args, desc);
+  } catch (const std::invalid_argument& e) {
     throw app_usage_error(std::string{e.what()} + " (see --help)");
   }
   if (vm.count("help")) {

@@ -32,6 +32,7 @@
 #include "libstream/app.hpp"
 #include "libstream/host_port.hpp"
 #include "libstream/libstream.hpp"
+#include "common/options.hpp"
 #include "wordcount/word_count_job.hpp"
 
 namespace po = boost::program_options;
@@ -227,21 +228,7 @@ options parse_args(const std::vector<std::string>& args) {
   o.ft.add_options(desc);
   po::variables_map vm;
   try {
-    // No positional arguments: a stray word (a file name without --input)
-    // is an error, not silently ignored.
-    po::store(po::command_line_parser(args)
-                  .options(desc)
-                  .positional(po::positional_options_description{})
-                  .run(),
-              vm);
-    if (vm.count("config")) {
-      auto path = vm["config"].as<std::string>();
-      std::ifstream in{path};
-      if (!in)
-        throw std::invalid_argument("cannot open config file '" + path + "'");
-      po::store(po::parse_config_file(in, desc), vm);
-    }
-    po::notify(vm);
+    vm = apps::parse_options(args, desc);
     o.ft.read(vm);
     if (vm.count("help")) {
       std::ostringstream text;
