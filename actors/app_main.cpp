@@ -15,24 +15,11 @@ int run_app_main(app_define_fn define, int argc, char** argv) {
   if (auto slash = prog.rfind('/'); slash != std::string::npos)
     prog = prog.substr(slash + 1);
   app_args args(argv + (argc > 0 ? 1 : 0), argv + argc);
-  stream_execution_environment env;
+  // Bad arguments and misconfigured jobs (std::invalid_argument, from the
+  // entry point or from planning in execute_async) exit 2; other errors 1.
   try {
+    stream_execution_environment env;
     define(env, args);
-  } catch (const app_usage_error& e) {
-    if (e.help()) {
-      std::printf("%s\n", e.what());
-      return 0;
-    }
-    std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.what());
-    return 2;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.what());
-    return 1;
-  }
-  try {
     auto client = env.execute_async(prog);
     auto outcome = wait_interruptible(*client, on_signal::cancel);
     auto& r = outcome.result;
@@ -46,6 +33,13 @@ int run_app_main(app_define_fn define, int argc, char** argv) {
       return outcome.signal != 0 ? 128 + outcome.signal : 1;
     }
     return 0;
+  } catch (const app_usage_error& e) {
+    if (e.help()) {
+      std::printf("%s\n", e.what());
+      return 0;
+    }
+    std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.what());
+    return 2;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "%s: error: %s\n", prog.c_str(), e.what());
     return 2;
