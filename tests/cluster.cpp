@@ -111,6 +111,40 @@ struct fixture {
     return run_child(dir, streamctl_exe, args, seconds);
   }
 
+  /// Waits until a checkpoint below `chk` (<chk>/<job>/chk-<n>) completed.
+  bool wait_for_checkpoint(const std::string& chk) {
+    return background_child::wait_until(
+        [&] {
+          for (auto& job : list_dir(chk))
+            for (auto& c : list_dir(chk + "/" + job))
+              if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
+                return true;
+          return false;
+        },
+        20000);
+  }
+
+  /// The rows of the stock aggregator's exactly-once output directory.
+  static std::vector<std::string> stock_rows(const std::string& out) {
+    return part_rows(out, "window_start_ms,window_end_ms,industry,trades,"
+                          "volume,avg_price");
+  }
+
+  /// The rows of the checkpointed stock aggregator job the tests deploy
+  /// (1 s windows over `records` generated trades), run embedded at p=2
+  /// without any failure.
+  std::vector<std::string> embedded_rows(uint64_t records) {
+    auto out = dir.file("ref");
+    auto e = run_child(dir, stock_exe,
+                       {"--parallelism", "2", "--records",
+                        std::to_string(records), "--window-ms", "1000",
+                        "--checkpoint-dir", dir.file("ref-chk"), "--output",
+                        out});
+    if (e.exit_code != 0)
+      CAF_FAIL("the embedded reference run failed: " << e.err);
+    return stock_rows(out);
+  }
+
   /// Waits until `streamctl nodes` shows `alive` live nodes.
   bool wait_for_nodes(size_t alive) {
     return background_child::wait_until(
@@ -245,15 +279,7 @@ CAF_TEST(a node killed mid job: the job resumes on the others exactly once) {
                              return a;
                            }()};
   // After a checkpoint completed: kill n1 with SIGKILL.
-  CAF_REQUIRE(background_child::wait_until(
-      [&] {
-        for (auto& job : list_dir(chk))
-          for (auto& c : list_dir(chk + "/" + job))
-            if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
-              return true;
-        return false;
-      },
-      20000));
+  CAF_REQUIRE(wait_for_checkpoint(chk));
   nodes["n1"]->signal(SIGKILL);
   CAF_CHECK_EQUAL(nodes["n1"]->wait_for(5000), background_child::killed_by(SIGKILL));
   auto rc = ctl_run.wait_for(90000);
@@ -262,23 +288,9 @@ CAF_TEST(a node killed mid job: the job resumes on the others exactly once) {
   CAF_CHECK(contains(ctl_run.out(), "restart"));
   CAF_CHECK(contains(ctl({"nodes"}).out, "LOST"));
   // The same job embedded, without a failure.
-  auto ref_out = dir.file("ref");
-  std::vector<std::string> ref_args{"--parallelism", "2"};
-  for (size_t i = 0; i < app.size(); i += 2) {
-    if (app[i] == "--rate")
-      continue; // the reference need not be slow
-    ref_args.push_back(app[i]);
-    ref_args.push_back(app[i] == "--output"           ? ref_out
-                       : app[i] == "--checkpoint-dir" ? dir.file("ref-chk")
-                                                      : app[i + 1]);
-  }
-  auto e = run_child(dir, stock_exe, ref_args);
-  CAF_REQUIRE_EQUAL(e.exit_code, 0);
-  std::string header = "window_start_ms,window_end_ms,industry,trades,"
-                       "volume,avg_price";
-  auto rows = part_rows(out, header);
+  auto rows = stock_rows(out);
   CAF_CHECK_GREATER(rows.size(), 10u);
-  CAF_CHECK(rows == part_rows(ref_out, header));
+  CAF_CHECK(rows == embedded_rows(60000));
   // A node that comes back rejoins.
   nodes.erase("n1");
   start_node("n1", 1);
@@ -318,17 +330,9 @@ CAF_TEST(a hung node is lost after the heartbeat timeout and rejoins) {
   CAF_CHECK(background_child::wait_until([&] {
     return contains(nodes["n1"]->err(), "no longer known to the coordinator");
   }));
-  auto ref_out = dir.file("ref");
-  auto e = run_child(dir, stock_exe,
-                     {"--parallelism", "2", "--records", "40000",
-                      "--window-ms", "1000", "--checkpoint-dir",
-                      dir.file("ref-chk"), "--output", ref_out});
-  CAF_REQUIRE_EQUAL(e.exit_code, 0);
-  std::string header = "window_start_ms,window_end_ms,industry,trades,"
-                       "volume,avg_price";
-  auto rows = part_rows(out, header);
+  auto rows = stock_rows(out);
   CAF_CHECK_GREATER(rows.size(), 10u);
-  CAF_CHECK(rows == part_rows(ref_out, header));
+  CAF_CHECK(rows == embedded_rows(40000));
 }
 
 CAF_TEST(a restart without enough slots fails after the slot wait) {
@@ -392,17 +396,9 @@ CAF_TEST(stop with a savepoint and resume it at another parallelism) {
                                  "--from-savepoint", path}));
   CAF_MESSAGE("resume: " << resumed.out << resumed.err);
   CAF_REQUIRE_EQUAL(resumed.exit_code, 0);
-  auto ref_out = dir.file("ref");
-  auto e = run_child(dir, stock_exe,
-                     {"--parallelism", "2", "--records", "40000",
-                      "--window-ms", "1000", "--checkpoint-dir",
-                      dir.file("ref-chk"), "--output", ref_out});
-  CAF_REQUIRE_EQUAL(e.exit_code, 0);
-  std::string header = "window_start_ms,window_end_ms,industry,trades,"
-                       "volume,avg_price";
-  auto rows = part_rows(out, header);
+  auto rows = stock_rows(out);
   CAF_CHECK_GREATER(rows.size(), 10u);
-  CAF_CHECK(rows == part_rows(ref_out, header));
+  CAF_CHECK(rows == embedded_rows(40000));
 }
 
 CAF_TEST(nodes outlive their coordinator and a new one resumes its jobs) {
@@ -433,15 +429,7 @@ CAF_TEST(nodes outlive their coordinator and a new one resumes its jobs) {
   run.push_back("--rate");
   run.push_back("8000");
   CAF_REQUIRE_EQUAL(ctl(run).exit_code, 0);
-  CAF_REQUIRE(background_child::wait_until(
-      [&] {
-        for (auto& job : list_dir(chk))
-          for (auto& c : list_dir(chk + "/" + job))
-            if (file_exists(chk + "/" + job + "/" + c + "/_metadata"))
-              return true;
-        return false;
-      },
-      20000));
+  CAF_REQUIRE(wait_for_checkpoint(chk));
   coordinator->signal(SIGKILL);
   coordinator->wait_for(5000);
   auto* n1 = nodes["n1"].get();
@@ -464,17 +452,9 @@ CAF_TEST(nodes outlive their coordinator and a new one resumes its jobs) {
   auto r = ctl(resume);
   CAF_MESSAGE("resume: " << r.out << r.err);
   CAF_REQUIRE_EQUAL(r.exit_code, 0);
-  auto ref_out = dir.file("ref");
-  auto e = run_child(dir, stock_exe,
-                     {"--parallelism", "2", "--records", "40000",
-                      "--window-ms", "1000", "--checkpoint-dir",
-                      dir.file("ref-chk"), "--output", ref_out});
-  CAF_REQUIRE_EQUAL(e.exit_code, 0);
-  std::string header = "window_start_ms,window_end_ms,industry,trades,"
-                       "volume,avg_price";
-  auto rows = part_rows(out, header);
+  auto rows = stock_rows(out);
   CAF_CHECK_GREATER(rows.size(), 10u);
-  CAF_CHECK(rows == part_rows(ref_out, header));
+  CAF_CHECK(rows == embedded_rows(40000));
 }
 
 CAF_TEST(what is not a fitting app is refused and brings nothing down) {
