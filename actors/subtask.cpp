@@ -755,8 +755,9 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
             if (gate == nullptr)
               throw std::logic_error("no output channels wired for edge "
                                      + std::to_string(out.edge));
-            out.op->bind(*gate, cfg.batch_records(out.op->record_size(),
-                                                  st.dep.batch_budget));
+            auto size = out.op->record_size();
+            out.op->bind(*gate, cfg.batch_records(size),
+                         cfg.batch_records(size, st.dep.batch_budget));
             for (auto idx : gate->channel_indices()) {
               st.outputs[idx].encoder = out.op;
               if (st.outputs[idx].remote && !out.op->encodable())

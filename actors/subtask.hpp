@@ -39,6 +39,33 @@ struct pending_event {
   std::string dir; // barrier: where its checkpoint is written
 };
 
+/// A first-in first-out queue that allocates nothing until its first
+/// element (std::deque allocates a block up front, and a subtask of a
+/// parallelism-128 job has 128 output channels, each with a queue).
+template <class T>
+class fifo {
+public:
+  bool empty() const noexcept { return head_ == items_.size(); }
+  size_t size() const noexcept { return items_.size() - head_; }
+  T& front() { return items_[head_]; }
+  void push_back(T x) { items_.push_back(std::move(x)); }
+  void pop_front() {
+    items_[head_] = T{};
+    if (++head_ == items_.size()) {
+      items_.clear();
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(),
+                   items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
+
 struct subtask_state;
 
 /// The channels of one outgoing edge, as the chain's network output sees
@@ -84,7 +111,7 @@ struct subtask_state : operator_context {
     const network_output_base* encoder = nullptr; // for remote channels
     int credits = 0;
     uint64_t next_seq = 0;
-    std::deque<pending_event> pending;
+    fifo<pending_event> pending;
   };
 
   caf::event_based_actor* self = nullptr;

@@ -113,7 +113,8 @@ struct execution_config {
   /// holding its open buffer and `credits_per_channel` batches in flight,
   /// so batches shrink below `batch_bytes` when a slot has many channels
   /// (at high parallelism) instead of memory growing with parallelism
-  /// squared.
+  /// squared. Channels take buffers only once they carry records, and only
+  /// those divide the share (see network_output_base).
   size_t network_memory = size_t{128} << 20;
 
   /// How long subtasks may take to stop when their job ends or restarts

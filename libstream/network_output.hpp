@@ -113,13 +113,26 @@ std::shared_ptr<typed_batch<T>> decode_batch(std::string_view bytes) {
 /// The end of a chain on one outgoing edge: buffers records per channel and
 /// sends a batch when it is full, on flush() (buffer timeout) and before any
 /// control event, which then goes to every channel.
+///
+/// Batch sizes follow the subtask's share of the network memory: with
+/// `fair_batch` records per batch every channel could hold its open batch
+/// and its batches in flight within the share. A channel gets storage only
+/// when its first record arrives, and only the channels that have had
+/// records divide the share: an edge of 128 channels of which 20 see
+/// records (few keys) batches like an edge of 20, up to `max_batch`.
 class network_output_base : public operator_base {
 public:
-  void bind(channel_writer& writer, size_t batch_capacity) {
+  void bind(channel_writer& writer, size_t max_batch, size_t fair_batch) {
     writer_ = &writer;
-    capacity_ = std::max<size_t>(1, batch_capacity);
+    max_batch_ = std::max<size_t>(1, max_batch);
+    fair_batch_ = std::clamp<size_t>(fair_batch, 1, max_batch_);
+    active_ = 0;
+    capacity_ = max_batch_;
     on_bind();
   }
+
+  /// The capacity of the batches channels start now.
+  size_t batch_capacity() const noexcept { return capacity_; }
 
   void process_watermark(timestamp wm) override {
     flush();
@@ -161,7 +174,20 @@ public:
 protected:
   virtual void on_bind() = 0;
 
+  /// A channel got its first record: the share is divided among one
+  /// more channel from now on (batches already started keep their size).
+  void activate_channel() {
+    ++active_;
+    auto channels = writer_->channels();
+    auto fair_total = fair_batch_ * channels; // records over all channels
+    capacity_ = std::clamp<size_t>(fair_total / active_, fair_batch_,
+                                   max_batch_);
+  }
+
   channel_writer* writer_ = nullptr;
+  size_t max_batch_ = default_batch_records;
+  size_t fair_batch_ = default_batch_records;
+  size_t active_ = 0;   // channels that have had a record since bind
   size_t capacity_ = default_batch_records;
 };
 
@@ -226,8 +252,12 @@ public:
               throw std::out_of_range("partitioner chose channel "
                                       + std::to_string(ch) + " of "
                                       + std::to_string(n));
+            auto& b = buffers_[ch];
+            if (!b.started())
+              start(ch);
             hashes_[ch].push_back(h);
-            push(ch, std::move(r));
+            if (b.push_swap(r.value, r.ts))
+              send(ch);
           }
           break;
         }
@@ -274,8 +304,8 @@ protected:
         && !has_selector_)
       throw std::logic_error("hash and custom partitioning need a selector");
     buffers_.clear();
-    for (size_t ch = 0; ch < writer_->channels(); ++ch)
-      buffers_.emplace_back(capacity_);
+    buffers_.resize(writer_->channels()); // storage on the first record
+    seen_.assign(buffers_.size(), false);
     hashes_.assign(buffers_.size(), {});
     // Enough for the batches in flight on every channel to come back.
     pool_ = std::make_shared<batch_pool<T>>(2 * buffers_.size() + 2);
@@ -286,24 +316,42 @@ protected:
 
 private:
   LIBSTREAM_HOT_INLINE void push(size_t ch, record<T>&& r) {
-    if (buffers_[ch].push_swap(r.value, r.ts))
+    auto& b = buffers_[ch];
+    if (!b.started())
+      start(ch);
+    if (b.push_swap(r.value, r.ts))
       send(ch);
   }
 
   void push_copy(size_t ch, const record<T>& r) {
-    if (buffers_[ch].push(r.value, r.ts))
+    auto& b = buffers_[ch];
+    if (!b.started())
+      start(ch);
+    if (b.push(r.value, r.ts))
       send(ch);
+  }
+
+  /// Gives channel `ch` storage for its next batch.
+  void start(size_t ch) {
+    if (!seen_[ch]) {
+      seen_[ch] = true;
+      activate_channel();
+    }
+    buffers_[ch].start(capacity_, pool_.get());
+    if constexpr (detail::gives_key_hash<Selector, T>::value)
+      if (kind_ == partitioning::hash)
+        hashes_[ch].reserve(capacity_);
   }
 
   /// Ships a channel's records and starts the channel over.
   void send(size_t ch) {
-    auto batch = std::make_shared<typed_batch<T>>(
-        buffers_[ch].take(pool_.get()), pool_);
+    // The channel holds no storage until its next record.
+    auto batch = std::make_shared<typed_batch<T>>(buffers_[ch].release(),
+                                                  pool_);
     if constexpr (detail::gives_key_hash<Selector, T>::value) {
       if (kind_ == partitioning::hash) {
         batch->key_hashes.swap(hashes_[ch]);
-        hashes_[ch].clear();
-        hashes_[ch].reserve(capacity_);
+        hashes_[ch] = std::vector<uint32_t>{};
       }
     }
     writer_->send_batch(ch, std::move(batch));
@@ -313,6 +361,7 @@ private:
   Selector select_{};
   bool has_selector_ = false;
   std::vector<record_buffer<T>> buffers_;
+  std::vector<bool> seen_;                    // channel had a record
   std::vector<std::vector<uint32_t>> hashes_; // per channel, hash edges
   std::shared_ptr<batch_pool<T>> pool_;
   size_t next_ = 0;

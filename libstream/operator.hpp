@@ -263,7 +263,7 @@ protected:
 template <class T>
 class output final : public output_base {
 public:
-  output() : buffer_(default_batch_records) {}
+  output() : buffer_(chain_batch_records<T>()) {}
 
   void add_target(operator_base& op) override {
     auto* sink = dynamic_cast<record_sink<T>*>(&op);

@@ -32,6 +32,16 @@ using record_batch = std::vector<record<T>>;
 /// The number of records a batch holds before it is flushed (default).
 constexpr size_t default_batch_records = 1024;
 
+/// The batch size of an operator's output inside a chain: 1024 records,
+/// fewer for records over 32 bytes (at least 64), so that a chain's
+/// buffers take about 32 KiB each: with many subtasks on a node their
+/// buffers add up.
+template <class T>
+constexpr size_t chain_batch_records() {
+  constexpr size_t n = (size_t{32} << 10) / sizeof(record<T>);
+  return n < 64 ? 64 : (n > default_batch_records ? default_batch_records : n);
+}
+
 /// A batch with its element type erased, so that the runtime can move it
 /// between subtask actors without knowing the type. In-process it is moved,
 /// never serialized.

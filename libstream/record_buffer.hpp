@@ -31,9 +31,22 @@ public:
 
   explicit record_buffer(size_t capacity) : capacity_(capacity) { fresh(); }
 
+  /// A buffer without storage: call start() before adding records (a
+  /// network channel that never gets a record holds no memory).
+  record_buffer() noexcept : capacity_(0) {}
+
   size_t size() const noexcept { return size_; }
   size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return size_ == 0; }
+  /// Whether the buffer has storage to add records to.
+  bool started() const noexcept { return capacity_ != 0; }
+
+  /// Gives an empty buffer storage for `capacity` records, from `pool`
+  /// when it has a batch.
+  void start(size_t capacity, batch_pool<T>* pool = nullptr) {
+    capacity_ = capacity < 1 ? 1 : capacity;
+    fresh(pool);
+  }
 
   /// Adds a record; returns true when the buffer is now full.
   template <class V>
@@ -97,6 +110,16 @@ public:
   record_batch<T> take(batch_pool<T>* pool = nullptr) {
     auto result = std::move(filled());
     fresh(pool);
+    return result;
+  }
+
+  /// Moves the filled records out and leaves the buffer without storage
+  /// (start() it again before adding records).
+  record_batch<T> release() {
+    auto result = std::move(filled());
+    storage_ = record_batch<T>{};
+    capacity_ = 0;
+    size_ = 0;
     return result;
   }
 
