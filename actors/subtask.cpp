@@ -465,7 +465,10 @@ void subtask_state::arm_timer() {
 
 void subtask_state::fire_timers() {
   timer_armed_for = max_watermark;
-  if (done || input_ended)
+  // After the end of the input only an operator that holds the input
+  // (waiting for an external system: async I/O) still needs its timers.
+  auto live = [this] { return !done && (!input_ended || !holders.empty()); };
+  if (!live())
     return;
   if (blocked_channels > 0) {
     // No firing while output waits for credit: what a timer emits would
@@ -486,10 +489,10 @@ void subtask_state::fire_timers() {
       due.push_back(op);
   }
   for (auto* op : due)
-    if (!done && !input_ended)
+    if (live())
       op->on_processing_time(now);
   // What timers emitted must not wait for the next input batch.
-  if (!due.empty() && !done && !input_ended)
+  if (!due.empty() && live())
     for (auto& op : chain.operators)
       op->flush();
   arm_timer();
@@ -777,6 +780,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
           return;
         st.started = true;
         st.arm_timer();
+        if (!st.deferred_wakeups.empty())
+          guarded(st, [&] { st.resume(); });
         if (st.chain.source != nullptr)
           self->send(self, poll_atom_v);
         else if (st.inputs.empty())
@@ -941,7 +946,10 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
       },
       [self](timer_atom) {
         auto& st = self->state;
-        guarded(st, [&] { st.fire_timers(); });
+        guarded(st, [&] {
+          st.fire_timers();
+          st.resume(); // a timer may have released a hold on the input
+        });
       },
       [self](wakeup_atom, uint64_t token) {
         auto& st = self->state;
@@ -949,8 +957,9 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
           return;
         guarded(st, [&] {
           // Deferred while output waits for credit (not while an operator
-          // holds the input: its wake-up may be what releases the hold).
-          if (st.blocked_channels > 0) {
+          // holds the input: its wake-up may be what releases the hold),
+          // and until the job starts (consumers may not be wired yet).
+          if (st.blocked_channels > 0 || !st.started) {
             st.deferred_wakeups.insert(token);
             return;
           }

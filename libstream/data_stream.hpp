@@ -79,6 +79,16 @@ public:
     });
   }
 
+  /// A custom operator (Flink's DataStream#transform): `make` creates one
+  /// per subtask, a std::unique_ptr to a one_input_operator<T, R>.
+  template <class R, class Make>
+  data_stream<R> transform(std::string name, Make make) {
+    return add_operator<R>(std::move(name), [make] {
+      std::unique_ptr<one_input_operator<T, R>> op = make();
+      return op;
+    });
+  }
+
   /// Partitions by key: K f(const T&), or const K& f(const T&) returning
   /// a member (nothing is copied per record), or std::string_view for
   /// std::string keys (see key_selector). K needs key_hasher (key_hash.hpp;

@@ -3,6 +3,7 @@
 // The libstream DataStream API in one include. Application code needs no
 // CAF header; the CAF-facing entry points are in actors/embedded.hpp.
 
+#include "libstream/async/async_io.hpp"
 #include "libstream/config.hpp"
 #include "libstream/data_stream.hpp"
 #include "libstream/environment.hpp"
