@@ -8,7 +8,9 @@ build="${1:-$here/build}"
 
 packages=(g++ cmake ninja-build ccache pkg-config
           libcaf-dev capnproto libcapnp-dev
-          libleveldb-dev libsnappy-dev libboost-program-options-dev)
+          libleveldb-dev libsnappy-dev libboost-program-options-dev
+          libhiredis-dev libcpp-httplib-dev libpq-dev
+          redis-server postgresql-15)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -297,8 +297,10 @@ private:
           schedule_retry(c.entry, e);
           continue;
         }
-        std::string what = "async request for the record at timestamp "
-                           + std::to_string(e.ts) + " failed";
+        std::string what = "async request failed";
+        if (e.ts != no_timestamp)
+          what = "async request for the record at timestamp "
+                 + std::to_string(e.ts) + " failed";
         if (e.timed_out)
           what += " after its timeout of " + std::to_string(opts_.timeout)
                   + " ms";
