@@ -179,7 +179,8 @@ job_options parse_args(const std::vector<std::string>& args) {
   namespace po = boost::program_options;
   job_options o;
   po::options_description desc{"stock_aggregator options"};
-  std::string input, output, dead_letter;
+  std::string input, output, dead_letter, industry_from, lookup_order;
+  lookup_options lookup;
   desc.add_options()("help,h", "show this help")(
       "input", po::value(&input),
       "CSV file, or directory of CSV files, with header "
@@ -190,7 +191,28 @@ job_options parse_args(const std::vector<std::string>& args) {
       "per subtask)")("output", po::value(&output),
                                            "CSV result file (default: stdout)")(
       "dead-letter", po::value(&dead_letter),
-      "write malformed input lines here instead of failing the job")(
+      "write malformed input lines (and, with --industry-from, trades "
+      "whose symbol has no industry) here instead of failing the job")(
+      "industry-from", po::value(&industry_from),
+      "look each trade's industry up asynchronously: redis://HOST:PORT "
+      "(the string at key industry:<SYMBOL>) or http://HOST:PORT/PATH "
+      "(GET with {symbol} in PATH replaced; the body is the industry, 404 "
+      "is none). The input's header is then "
+      "timestamp_ms,symbol,price,quantity")(
+      "lookup-capacity",
+      po::value(&lookup.capacity)->default_value(lookup.capacity),
+      "lookups in flight per subtask at most (backpressure beyond)")(
+      "lookup-timeout-ms",
+      po::value(&lookup.timeout_ms)->default_value(lookup.timeout_ms),
+      "a lookup (with its retries) fails the job after this long")(
+      "lookup-order",
+      po::value(&lookup_order)->default_value("unordered"),
+      "unordered (results as they come, never across a watermark) or "
+      "ordered (in input order)")(
+      "lookup-retries",
+      po::value(&lookup.retries)->default_value(lookup.retries),
+      "retries of a lookup after a connection failure or a 5xx answer, "
+      "with exponential backoff from 50 ms")(
       "window-ms", po::value(&o.window_ms)->default_value(o.window_ms),
       "tumbling event-time window size in milliseconds")(
       "max-out-of-orderness-ms",
@@ -225,6 +247,14 @@ job_options parse_args(const std::vector<std::string>& args) {
     o.output = output;
   if (vm.count("dead-letter"))
     o.dead_letter = dead_letter;
+  if (lookup_order != "unordered" && lookup_order != "ordered")
+    throw app_usage_error("--lookup-order must be ordered or unordered, got '"
+                          + lookup_order + "'");
+  lookup.ordered = lookup_order == "ordered";
+  if (vm.count("industry-from")) {
+    lookup.from = industry_from;
+    o.lookup = lookup;
+  }
   o.ft.read(vm);
   o.print_rows = vm.count("quiet") == 0;
   o.records_given = !vm["records"].defaulted();
@@ -252,6 +282,11 @@ job_counters define_job(stream_execution_environment& env,
                                 + ", got " + std::to_string(o.parallelism));
   if (o.dead_letter && !o.input)
     throw std::invalid_argument("--dead-letter needs --input");
+  if (o.lookup && !o.input)
+    throw std::invalid_argument("--industry-from needs --input (a CSV file "
+                                "without the industry column)");
+  if (o.lookup)
+    validate(*o.lookup);
   if (o.records_given && o.input)
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
@@ -263,6 +298,11 @@ job_counters define_job(stream_execution_environment& env,
   auto malformed = counters.malformed;
   auto counted = counters.counted;
   auto rows = counters.rows;
+  auto strategy = watermark_strategy<trade>::for_bounded_out_of_orderness(
+                      o.max_out_of_orderness_ms)
+                      .with_timestamp_assigner([](const trade& t, timestamp) {
+                        return t.timestamp_ms;
+                      });
   std::optional<data_stream<trade>> trades;
   std::optional<output_tag<text_line>> dead;
   if (o.input) {
@@ -273,37 +313,50 @@ job_counters define_job(stream_execution_environment& env,
     files.paths.push_back(*o.input);
     files.rate = o.ft.rate;
     files.split_bytes = o.split_bytes;
-    auto parsed = env.read_files(files, trade_format(), dead, "Trades File");
+    auto parsed = env.read_files(files, trade_format(!o.lookup), dead,
+                                 "Trades File");
     parsed.uid("trades-file");
     auto line_text = [malformed](const text_line& l) {
       malformed->fetch_add(1, std::memory_order_relaxed);
       return l.text;
     };
+    // Watermarks come before the lookup: unordered lookups reorder
+    // trades, but never across a watermark, so none turns late.
+    auto stamped = parsed.assign_timestamps_and_watermarks(strategy);
+    std::optional<data_stream<trade>> enriched;
+    std::optional<output_tag<text_line>> missing;
+    if (o.lookup) {
+      if (dead)
+        missing.emplace("no-industry");
+      enriched = look_up_industries(stamped, *o.lookup, missing);
+    }
+    std::optional<data_stream<text_line>> dead_letters;
+    if (dead) {
+      dead_letters = parsed.get_side_output(*dead);
+      if (missing)
+        dead_letters = dead_letters->union_with(
+            enriched->get_side_output(*missing));
+    }
     if (dead && checkpointed)
-      parsed.get_side_output(*dead)
-          .sink_to_files(*o.dead_letter, line_text)
+      dead_letters
+          ->sink_to_files(*o.dead_letter, line_text)
           .set_parallelism(1)
           .name("Dead Letter")
           .uid("dead-letter");
     else if (dead)
-      parsed.get_side_output(*dead)
-          .write_as_text(*o.dead_letter, line_text)
+      dead_letters
+          ->write_as_text(*o.dead_letter, line_text)
           .set_parallelism(1)
           .name("Dead Letter");
-    trades = parsed;
+    trades = enriched ? *enriched : stamped;
   } else {
     trades = env.from_generator(o.records, trade_generator{o.records}, o.ft.rate,
                                 "Trade Generator");
     trades->uid("trade-generator");
+    trades = trades->assign_timestamps_and_watermarks(strategy);
   }
-  auto strategy = watermark_strategy<trade>::for_bounded_out_of_orderness(
-                      o.max_out_of_orderness_ms)
-                      .with_timestamp_assigner([](const trade& t, timestamp) {
-                        return t.timestamp_ms;
-                      });
   auto results
-      = trades->assign_timestamps_and_watermarks(strategy)
-            .key_by([](const trade& t) -> const std::string& {
+      = trades->key_by([](const trade& t) -> const std::string& {
               return t.industry;
             })
             .window(tumbling_event_time_windows::of(o.window_ms))

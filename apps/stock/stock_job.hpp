@@ -10,6 +10,7 @@
 #include "libstream/environment.hpp"
 
 #include "common/fault_tolerance.hpp"
+#include "stock/enrich.hpp"
 
 namespace stock {
 
@@ -20,6 +21,9 @@ struct job_options {
   std::optional<std::string> output;      // CSV file; none = stdout
   std::optional<std::string> dead_letter; // malformed lines go here
   uint64_t split_bytes = 0;               // 0: about four per subtask
+  // Industries looked up asynchronously (the input then has no industry
+  // column).
+  std::optional<lookup_options> lookup;
   int64_t window_ms = 60000;
   int64_t max_out_of_orderness_ms = 5000;
   int parallelism = 1;

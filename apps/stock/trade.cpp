@@ -53,7 +53,7 @@ bool parse_price_nanos(std::string_view s, int64_t& nanos) {
   return true;
 }
 
-libstream::csv_format<trade> trade_format() {
+libstream::csv_format<trade> trade_format(bool with_industry) {
   using libstream::quote_excerpt;
   libstream::csv_format<trade> f;
   f.column("timestamp_ms",
@@ -83,7 +83,8 @@ libstream::csv_format<trade> trade_format() {
     };
   };
   f.column("symbol", text(&trade::symbol));
-  f.column("industry", text(&trade::industry));
+  if (with_industry)
+    f.column("industry", text(&trade::industry));
   f.column("price", [](std::string_view s, trade& t, std::string& error) {
     if (!parse_price_nanos(s, t.price_nanos)) {
       error = quote_excerpt(s, 40) + " is not a non-negative decimal number";
@@ -104,6 +105,24 @@ libstream::csv_format<trade> trade_format() {
     return true;
   });
   return f;
+}
+
+std::string to_csv_without_industry(const trade& t) {
+  // The price as it was read: whole units and up to 9 decimals.
+  auto whole = t.price_nanos / 1000000000;
+  auto frac = t.price_nanos % 1000000000;
+  std::string price = std::to_string(whole);
+  if (frac != 0) {
+    char digits[16];
+    std::snprintf(digits, sizeof(digits), "%09lld",
+                  static_cast<long long>(frac));
+    std::string f = digits;
+    while (!f.empty() && f.back() == '0')
+      f.pop_back();
+    price += "." + f;
+  }
+  return std::to_string(t.timestamp_ms) + "," + t.symbol + "," + price + ","
+         + std::to_string(t.quantity);
 }
 
 std::string to_csv(const industry_window& row) {

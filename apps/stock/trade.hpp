@@ -30,10 +30,20 @@ bool parse_price_nanos(std::string_view s, int64_t& nanos);
 inline constexpr std::string_view csv_header
     = "timestamp_ms,symbol,industry,price,quantity";
 
+/// The header of input files whose industries are looked up
+/// (--industry-from).
+inline constexpr std::string_view csv_header_without_industry
+    = "timestamp_ms,symbol,price,quantity";
+
 /// The CSV format of input files: each column checked (timestamps within
 /// +-1e15 ms, non-empty symbol and industry, a non-negative plain decimal
-/// price, a quantity between 1 and 1e12).
-libstream::csv_format<trade> trade_format();
+/// price, a quantity between 1 and 1e12). Without the industry column
+/// when `with_industry` is false.
+libstream::csv_format<trade> trade_format(bool with_industry = true);
+
+/// A trade's input columns without the industry, as the CSV line of
+/// csv_header_without_industry (for dead letters).
+std::string to_csv_without_industry(const trade& t);
 
 /// The result row of one industry in one window.
 struct industry_window {

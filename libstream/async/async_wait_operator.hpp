@@ -197,6 +197,7 @@ private:
     bool done = false;
     bool timed_out = false;
     std::vector<Out> results;
+    std::string last_error; // of an attempt that was retried
     /// Its place in deadlines_ while it waits (end() once done).
     std::multimap<timestamp, uint64_t>::iterator deadline;
   };
@@ -294,6 +295,7 @@ private:
         }
       } else {
         if (may_retry && retry.retry_on_error && retry.retry_on_error(c.error)) {
+          e.last_error = std::move(c.error);
           schedule_retry(c.entry, e);
           continue;
         }
@@ -306,7 +308,10 @@ private:
                   + " ms";
         else if (e.retries > 0)
           what += " after " + std::to_string(e.retries) + " retries";
-        throw std::runtime_error(what + ": " + c.error);
+        what += ": " + c.error;
+        if (e.timed_out && !e.last_error.empty())
+          what += " (the attempt before failed: " + e.last_error + ")";
+        throw std::runtime_error(what);
       }
     }
   }

@@ -1,0 +1,216 @@
+#define CAF_SUITE stock_lookup
+#include "caf/test/unit_test.hpp"
+
+// The stock_aggregator executable with --industry-from: trades without an
+// industry column, their industries looked up in a real redis-server or
+// over HTTP, the result rows against a plain loop over the same trades.
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "servers.hpp"
+#include "stock_reference.hpp"
+#include "test_util.hpp"
+
+using namespace libstream;
+using namespace libstream::test;
+using namespace stock_test;
+
+#ifndef STOCK_AGGREGATOR
+#error "STOCK_AGGREGATOR must name the stock_aggregator executable"
+#endif
+
+namespace {
+
+const std::string exe = STOCK_AGGREGATOR;
+
+struct split_trade {
+  std::string symbol;
+  std::string industry;
+  std::string line_without_industry;
+};
+
+/// ts,symbol,industry,price,quantity -> its parts.
+split_trade split_line(const std::string& line) {
+  auto f = split(line, ',');
+  return split_trade{f[1], f[2], f[0] + "," + f[1] + "," + f[3] + "," + f[4]};
+}
+
+/// The trades as a file without the industry column, and each symbol's
+/// industry.
+std::map<std::string, std::string>
+write_without_industry(const std::vector<gen_trade>& trades,
+                       const std::string& path,
+                       const std::vector<std::string>& extra_lines = {}) {
+  std::map<std::string, std::string> industries;
+  std::string text = "timestamp_ms,symbol,price,quantity\n";
+  for (auto& t : trades) {
+    auto s = split_line(t.line);
+    industries[s.symbol] = s.industry;
+    text += s.line_without_industry + "\n";
+  }
+  for (auto& l : extra_lines)
+    text += l + "\n";
+  write_file(path, text);
+  return industries;
+}
+
+void store_industries(redis_server& server,
+                      const std::map<std::string, std::string>& industries) {
+  auto c = server.client();
+  std::vector<std::vector<std::string>> sets;
+  for (auto& [symbol, industry] : industries)
+    sets.push_back({"SET", "industry:" + symbol, industry});
+  c.pipeline(sets);
+}
+
+} // namespace
+
+CAF_TEST(industries from redis give the rows of a plain loop) {
+  temp_dir dir{"stock_lookup"};
+  redis_server server{dir};
+  auto trades = make_trades(20000);
+  auto input = dir.file("trades.csv");
+  store_industries(server, write_without_industry(trades, input));
+  auto expected = expected_rows(trades, 60000);
+  struct variant {
+    std::string parallelism;
+    std::string order;
+  };
+  for (auto v : {variant{"1", "ordered"}, variant{"2", "unordered"},
+                 variant{"4", "unordered"}}) {
+    auto out = dir.file("out-" + v.parallelism + v.order + ".csv");
+    auto r = run_child(dir, exe,
+                       {"--input", input, "--industry-from", server.url(),
+                        "--parallelism", v.parallelism, "--lookup-order",
+                        v.order, "--lookup-capacity", "50", "--output", out});
+    CAF_CHECK_EQUAL(r.exit_code, 0);
+    if (r.exit_code != 0)
+      CAF_MESSAGE("stderr: " << r.err);
+    std::vector<std::string> rows;
+    CAF_REQUIRE(output_rows(read_file(out), rows));
+    CAF_CHECK(same_rows(expected, rows));
+  }
+}
+
+CAF_TEST(a symbol without an industry fails the job or goes to the dead
+         letters) {
+  temp_dir dir{"stock_lookup"};
+  redis_server server{dir};
+  auto trades = make_trades(3000, 7);
+  auto input = dir.file("trades.csv");
+  std::vector<std::string> unknown = {"1000,NOPE1,1.5,10", "2000,NOPE2,2,3"};
+  store_industries(server, write_without_industry(trades, input, unknown));
+  auto failed = run_child(dir, exe,
+                          {"--input", input, "--industry-from", server.url(),
+                           "--output", dir.file("never.csv")});
+  CAF_CHECK_EQUAL(failed.exit_code, 1);
+  CAF_CHECK(contains(failed.err, "no industry for symbol 'NOPE"));
+  CAF_CHECK(contains(failed.err, server.url()));
+  auto dead = dir.file("dead.txt");
+  auto out = dir.file("out.csv");
+  auto r = run_child(dir, exe,
+                     {"--input", input, "--industry-from", server.url(),
+                      "--dead-letter", dead, "--output", out,
+                      "--parallelism", "2"});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  auto dead_lines = split_lines(read_file(dead));
+  std::sort(dead_lines.begin(), dead_lines.end());
+  CAF_CHECK_EQUAL(dead_lines, unknown);
+  std::vector<std::string> rows;
+  CAF_REQUIRE(output_rows(read_file(out), rows));
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), rows));
+}
+
+CAF_TEST(industries over http give the same rows) {
+  temp_dir dir{"stock_lookup"};
+  auto trades = make_trades(5000, 11);
+  auto input = dir.file("trades.csv");
+  auto industries = write_without_industry(trades, input);
+  httplib::Server http;
+  // A thread per keep-alive connection: 2 subtasks x 16 client threads.
+  http.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  http.set_keep_alive_max_count(100000);
+  http.set_tcp_nodelay(true);
+  http.Get(R"(/industry/([^/]+))",
+           [&](const httplib::Request& req, httplib::Response& res) {
+             auto i = industries.find(req.matches[1]);
+             if (i == industries.end())
+               res.status = 404;
+             else
+               res.set_content(i->second + "\n", "text/plain");
+           });
+  auto port = http.bind_to_any_port("127.0.0.1");
+  std::thread serve([&] { http.listen_after_bind(); });
+  auto out = dir.file("out.csv");
+  auto r = run_child(dir, exe,
+                     {"--input", input, "--industry-from",
+                      "http://127.0.0.1:" + std::to_string(port)
+                          + "/industry/{symbol}",
+                      "--parallelism", "2", "--output", out});
+  http.stop();
+  serve.join();
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  std::vector<std::string> rows;
+  CAF_REQUIRE(output_rows(read_file(out), rows));
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), rows));
+}
+
+CAF_TEST(a redis server that dies mid-run fails the run within seconds) {
+  temp_dir dir{"stock_lookup"};
+  redis_server server{dir};
+  auto trades = make_trades(20000, 3);
+  auto input = dir.file("trades.csv");
+  store_industries(server, write_without_industry(trades, input));
+  // 2,000 trades a second: ten seconds of input.
+  background_child run{dir, exe,
+                       {"--input", input, "--industry-from", server.url(),
+                        "--rate", "2000", "--output", dir.file("out.csv")}};
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  server.kill();
+  auto killed = std::chrono::steady_clock::now();
+  auto code = run.wait_for(20000);
+  auto took = std::chrono::steady_clock::now() - killed;
+  CAF_CHECK_EQUAL(code, 1);
+  CAF_CHECK(contains(run.err(), "redis 127.0.0.1:"
+                                    + std::to_string(server.port())));
+  CAF_CHECK(contains(run.err(), "refused"));
+  CAF_CHECK(took < std::chrono::seconds(10));
+  CAF_MESSAGE("exit after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took)
+                     .count()
+              << " ms: " << run.err());
+}
+
+CAF_TEST(bad lookup options are refused before the job runs) {
+  temp_dir dir{"stock_lookup"};
+  auto input = dir.file("trades.csv");
+  write_file(input, "timestamp_ms,symbol,price,quantity\n1,A,1,1\n");
+  auto r = run_child(dir, exe,
+                     {"--input", input, "--industry-from", "ftp://x:1"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--industry-from"));
+  r = run_child(dir, exe,
+                {"--industry-from", "redis://127.0.0.1:1"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--industry-from needs --input"));
+  r = run_child(dir, exe,
+                {"--input", input, "--industry-from", "redis://127.0.0.1:1",
+                 "--lookup-order", "sideways"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--lookup-order"));
+  r = run_child(dir, exe,
+                {"--input", input, "--industry-from", "redis://127.0.0.1:1",
+                 "--lookup-capacity", "0"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--lookup-capacity"));
+}
