@@ -126,10 +126,12 @@ public:
 private:
   void fresh(batch_pool<T>* pool = nullptr) {
     storage_ = pool != nullptr ? pool->take() : record_batch<T>{};
-    if constexpr (slots)
+    if constexpr (slots) {
       storage_.resize(capacity_);
-    else
+    } else {
+      storage_.clear(); // a pooled batch still holds its records
       storage_.reserve(capacity_);
+    }
     size_ = 0;
   }
 

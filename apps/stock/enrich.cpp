@@ -138,11 +138,14 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
   opts.capacity = o.capacity;
   opts.timeout = o.timeout_ms;
   // Connection failures and 5xx answers are retried; a missing industry
-  // is not (it will not appear).
+  // and a 4xx answer are not (they will not change).
   opts.retry = async_retry_strategy<looked_up>::exponential_backoff(
       o.retries, 50, 1000);
   opts.retry.if_error([](const std::string& e) {
-    return e.find(no_industry) == std::string::npos;
+    if (e.find(no_industry) != std::string::npos)
+      return false;
+    auto status = e.find("HTTP ");
+    return status == std::string::npos || e.compare(status, 6, "HTTP 5") == 0;
   });
   std::string where;
   std::function<std::unique_ptr<async_function<trade, looked_up>>()> make;
@@ -166,7 +169,12 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
     where = o.from;
     // A keep-alive connection per thread: at most 16 per subtask.
     auto threads = std::min<size_t>(o.capacity, 16);
-    make = [u, where, dead, threads] {
+    // A call never outlives the lookup's timeout: closing the lookup
+    // (failure, cancel) waits for the calls running.
+    http::client_options co;
+    co.read_timeout = o.timeout_ms;
+    co.connect_timeout = std::min<int64_t>(2000, o.timeout_ms);
+    make = [u, where, dead, threads, co] {
       auto path = u.path;
       return std::make_unique<http_lookup<trade, looked_up>>(
           u,
@@ -177,7 +185,7 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
               p.replace(at, 8, http::encode_path_segment(t.symbol));
             return p;
           },
-          resolve{where, dead}, threads);
+          resolve{where, dead}, threads, co);
     };
   }
   auto looked = async_data_stream::wait(std::move(trades), make, opts,

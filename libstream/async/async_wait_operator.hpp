@@ -50,21 +50,47 @@ public:
     opts_.validate();
   }
 
+  /// A subtask killed without close() still stops the function's clients
+  /// and threads before the function goes.
   ~async_wait_operator() override {
     if (inbox_)
       inbox_->close();
+    if (opened_ && !closed_)
+      try {
+        fn_->close();
+      } catch (...) {
+      }
   }
 
   void open(operator_context& ctx) override {
     operator_base::open(ctx);
     inbox_ = std::make_shared<detail::async_inbox<Out>>(ctx.make_waker(this));
     fn_->open(info_of(ctx));
+    opened_ = true;
   }
 
   void close() override {
     if (inbox_)
       inbox_->close();
-    fn_->close();
+    if (opened_ && !closed_) {
+      closed_ = true;
+      fn_->close();
+    }
+  }
+
+  /// Idleness waits behind the queue like a watermark: an input that goes
+  /// idle while records are in flight is idle downstream only once their
+  /// results are out (else the watermark downstream could pass them).
+  void process_idleness(bool idle) override {
+    if (!idle && idle_pending_) {
+      idle_pending_ = false; // it never went out
+      return;
+    }
+    if (idle && (!queue_.empty() || !stash_.empty())) {
+      idle_pending_ = true;
+      return;
+    }
+    emitting_operator<Out>::process_idleness(idle);
   }
 
   void process_watermark(timestamp wm) override {
@@ -135,10 +161,17 @@ public:
   }
 
   /// Takes the records of old subtasks j with j mod parallelism = this
-  /// subtask's index and issues their requests again.
+  /// subtask's index and issues their requests again. Their watermarks
+  /// come back only when one old subtask maps here: the watermarks of
+  /// several, one queue after the other, would let the first one pass
+  /// records of the next that are behind it.
   void restore_state(const operator_restore& from) override {
     if constexpr (has_codec_v<In>) {
       auto& ctx = this->context();
+      int sources = 0;
+      for (int j = 0; j < from.old_parallelism(); ++j)
+        if (j % ctx.parallelism() == ctx.subtask_index())
+          ++sources;
       for (int j = 0; j < from.old_parallelism(); ++j) {
         if (j % ctx.parallelism() != ctx.subtask_index())
           continue;
@@ -158,7 +191,8 @@ public:
           std::optional<In> value;
           if (!wm)
             value.emplace(codec<In>::decode(r));
-          stash_.push_back(element{wm, ts, std::move(value)});
+          if (!wm || sources == 1)
+            stash_.push_back(element{wm, ts, std::move(value)});
         }
         if (!r.at_end())
           r.fail("bytes left over after the async operator state");
@@ -263,6 +297,10 @@ private:
       // Requests may complete at once (a cache, a failed connect).
       take_completions();
       emit_ready();
+    }
+    if (idle_pending_ && queue_.empty() && stash_.empty()) {
+      idle_pending_ = false;
+      emitting_operator<Out>::process_idleness(true);
     }
     if (ending_ && queue_.empty() && stash_.empty()) {
       ending_ = false;
@@ -411,6 +449,9 @@ private:
   timestamp requested_for_ = no_request;
   bool ending_ = false;
   bool held_ = false;
+  bool idle_pending_ = false;
+  bool opened_ = false;
+  bool closed_ = false;
 };
 
 } // namespace libstream

@@ -54,7 +54,10 @@ private:
 /// `threads` pool threads, each with its own client made by `connect` on
 /// first use (a connection per thread, reused for every call). What
 /// `call` returns completes the request; what it throws fails it with the
-/// exception's message (retried if the retry strategy says so).
+/// exception's message (retried if the retry strategy says so). close()
+/// stops the threads (the async operator calls it, also when it is
+/// destroyed unclosed); a derived class used on its own calls close() in
+/// its destructor, since the threads call its members.
 template <class In, class Out, class Client>
 class blocking_async_function : public async_function<In, Out> {
 public:

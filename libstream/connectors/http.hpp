@@ -95,6 +95,9 @@ public:
         server_(std::move(server)), path_(std::move(path)),
         result_(std::move(result)), opts_(opts) {}
 
+  /// Stops the pool's threads while the members their calls use exist.
+  ~http_lookup() override { this->close(); }
+
 protected:
   std::unique_ptr<http::client> connect(const runtime_info&) override {
     return std::make_unique<http::client>(server_.host, server_.port, opts_);

@@ -156,9 +156,10 @@ struct async_client::impl {
 
   void submit(std::unique_ptr<request> r) {
     {
-      std::lock_guard<std::mutex> guard{mtx};
+      std::unique_lock<std::mutex> guard{mtx};
       if (stopping) {
-        r->done(result{false, {}, "redis " + endpoint + ": client closed"});
+        guard.unlock();
+        deliver(*r, result{false, {}, "redis " + endpoint + ": client closed"});
         return;
       }
       ++outstanding;
@@ -177,9 +178,19 @@ struct async_client::impl {
       return;
     }
     (void) ac;
+    self->failures = 0; // the server answers: its connection works
     auto rep = copy_reply(static_cast<redisReply*>(r));
     --self->outstanding;
-    req->done(result{true, std::move(rep), {}});
+    deliver(*req, result{true, std::move(rep), {}});
+  }
+
+  /// Runs a command's callback; what it throws must not unwind through
+  /// hiredis (C code) or the I/O thread.
+  static void deliver(request& req, result res) {
+    try {
+      req.done(std::move(res));
+    } catch (...) {
+    }
   }
 
   static void on_connect(const redisAsyncContext* ac, int status) {
@@ -192,8 +203,9 @@ struct async_client::impl {
       self->lost = true;
       return;
     }
+    // `failures` resets with the first reply, not here: a server that
+    // accepts and closes at once must still run out of retries.
     self->connected = true;
-    self->failures = 0;
   }
 
   static void on_disconnect(const redisAsyncContext* ac, int status) {
@@ -253,7 +265,7 @@ struct async_client::impl {
     waiting.clear();
     for (auto& r : pending) {
       --outstanding;
-      r->done(result{false, {}, "redis " + endpoint + ": " + why});
+      deliver(*r, result{false, {}, "redis " + endpoint + ": " + why});
     }
   }
 
@@ -370,8 +382,12 @@ struct async_client::impl {
                        .count()
                    + 1));
       auto rc = ::poll(fds, n, timeout);
-      if (rc < 0 && errno != EINTR)
+      if (rc < 0 && errno != EINTR) {
+        last_error = std::string{"poll failed: "} + std::strerror(errno);
+        std::lock_guard<std::mutex> guard{mtx};
+        stopping = true; // later commands fail at once, not never
         break;
+      }
       if (fds[0].revents & POLLIN) {
         uint64_t x;
         [[maybe_unused]] auto r = ::read(wake_fd, &x, sizeof(x));
