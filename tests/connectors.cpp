@@ -23,6 +23,7 @@
 #include "libstream/connectors/http.hpp"
 #include "libstream/connectors/redis.hpp"
 #include "libstream/connectors/redis_lookup.hpp"
+#include "libstream/connectors/redis_streams.hpp"
 #include "libstream/libstream.hpp"
 #include "servers.hpp"
 #include "test_util.hpp"
@@ -375,4 +376,167 @@ CAF_TEST(urls are checked with clear errors) {
   CAF_CHECK_EQUAL(h.port, 8080);
   CAF_CHECK_EQUAL(h.path, "/industry/{symbol}");
   CAF_CHECK_EQUAL(http::encode_path_segment("BRK.B/x y"), "BRK.B%2Fx%20y");
+}
+
+// -- Redis streams --------------------------------------------------------------
+
+namespace {
+
+/// Appends entries n=first..last-1 to `stream`.
+void add_numbers(redis::sync_client& c, const std::string& stream,
+                 int64_t first, int64_t last) {
+  std::vector<std::vector<std::string>> cmds;
+  for (auto i = first; i < last; ++i)
+    cmds.push_back({"XADD", stream, "*", "n", std::to_string(i)});
+  c.pipeline(cmds);
+}
+
+std::optional<int64_t> decode_number(const redis_stream_entry& e,
+                                     std::string& error) {
+  auto* n = e.field("n");
+  if (n == nullptr || n->empty()
+      || n->find_first_not_of("0123456789") != std::string::npos) {
+    error = "no number in field 'n'";
+    return std::nullopt;
+  }
+  return std::stoll(*n);
+}
+
+} // namespace
+
+CAF_TEST(a bounded redis stream source ends at the last entry present when
+         the job starts) {
+  temp_dir dir{"connectors"};
+  redis_server server{dir};
+  auto c = server.client();
+  add_numbers(c, "numbers", 0, 3000);
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  redis_stream_options opts;
+  opts.stream = "numbers";
+  opts.batch = 100;
+  auto out = std::make_shared<collected<int64_t>>();
+  auto port = server.port();
+  read_redis_stream<int64_t>(env, redis::parse_url(server.url(), "test"),
+                             opts, decode_number)
+      .map([port](int64_t x) {
+        // While the job reads, the stream grows: the job must not see it.
+        if (x == 10) {
+          redis::sync_client w{"127.0.0.1", port};
+          std::vector<std::vector<std::string>> more;
+          for (int i = 0; i < 50; ++i)
+            more.push_back({"XADD", "numbers", "*", "n", "9999"});
+          w.pipeline(more);
+        }
+        return x;
+      })
+      .collect_into(out);
+  CAF_REQUIRE(env.execute("bounded stream").status == job_status::finished);
+  auto values = out->values();
+  std::sort(values.begin(), values.end()); // the map runs at parallelism 2
+  std::vector<int64_t> expected(3000);
+  for (int64_t i = 0; i < 3000; ++i)
+    expected[static_cast<size_t>(i)] = i;
+  CAF_CHECK(values == expected);
+  CAF_CHECK_EQUAL(c.command({"XLEN", "numbers"}).integer, 3050);
+}
+
+CAF_TEST(an unbounded redis stream source follows new entries) {
+  temp_dir dir{"connectors"};
+  redis_server server{dir};
+  auto c = server.client();
+  add_numbers(c, "live", 0, 100);
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  redis_stream_options opts;
+  opts.stream = "live";
+  opts.bounded = false;
+  auto out = std::make_shared<collected<int64_t>>();
+  // Each record is visible at once (collect_into keeps 4096 or the end).
+  struct at_once final : sink_function<int64_t> {
+    std::shared_ptr<collected<int64_t>> out;
+    explicit at_once(std::shared_ptr<collected<int64_t>> o)
+        : out(std::move(o)) {}
+    void invoke(const int64_t& x, timestamp) override { out->add({x}); }
+  };
+  read_redis_stream<int64_t>(env, redis::parse_url(server.url(), "test"),
+                             opts, decode_number)
+      .add_sink([out] { return std::make_unique<at_once>(out); });
+  auto job = env.execute_async("live stream");
+  CAF_REQUIRE(background_child::wait_until([&] { return out->size() >= 100; }));
+  for (int64_t k = 1; k < 5; ++k) {
+    add_numbers(c, "live", k * 100, (k + 1) * 100);
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return out->size() >= static_cast<size_t>((k + 1) * 100); }));
+  }
+  job->cancel();
+  job->wait();
+  auto values = out->values();
+  CAF_REQUIRE_EQUAL(values.size(), 500u);
+  for (size_t i = 0; i < values.size(); ++i)
+    CAF_CHECK_EQUAL(values[i], static_cast<int64_t>(i));
+}
+
+CAF_TEST(a malformed stream entry fails the job naming it or goes to the dead
+         letters) {
+  temp_dir dir{"connectors"};
+  redis_server server{dir};
+  auto c = server.client();
+  add_numbers(c, "mixed", 0, 10);
+  auto bad = c.command({"XADD", "mixed", "*", "n", "twelve"}).str;
+  add_numbers(c, "mixed", 10, 20);
+  redis_stream_options opts;
+  opts.stream = "mixed";
+  {
+    stream_execution_environment env;
+    env.config().restarts = restart_strategy::no_restart();
+    read_redis_stream<int64_t>(env, redis::parse_url(server.url(), "test"),
+                               opts, decode_number)
+        .collect_into(std::make_shared<collected<int64_t>>());
+    auto error = message_of<job_failed>([&] { env.execute("bad entry"); });
+    CAF_CHECK(contains(error, server.url() + "/mixed: entry " + bad
+                                  + " is malformed: no number"));
+  }
+  stream_execution_environment env;
+  output_tag<text_line> dead{"dead"};
+  auto good = std::make_shared<collected<int64_t>>();
+  auto letters = std::make_shared<collected<std::string>>();
+  auto s = read_redis_stream<int64_t>(
+      env, redis::parse_url(server.url(), "test"), opts, decode_number, dead);
+  s.collect_into(good);
+  s.get_side_output(dead)
+      .map([](const text_line& l) { return l.text; })
+      .collect_into(letters);
+  CAF_REQUIRE(env.execute("dead letters").status == job_status::finished);
+  CAF_CHECK_EQUAL(good->size(), 20u);
+  CAF_CHECK_EQUAL(letters->values(),
+                  (std::vector<std::string>{bad + " n=twelve"}));
+}
+
+CAF_TEST(the redis stream sink appends every record) {
+  temp_dir dir{"connectors"};
+  redis_server server{dir};
+  stream_execution_environment env;
+  env.set_parallelism(1);
+  auto ids = env.from_generator(
+      5000, [](uint64_t i) { return static_cast<int64_t>(i); });
+  write_redis_stream<int64_t>(ids, redis::parse_url(server.url(), "test"),
+                              "out", [](const int64_t& x) {
+                                return std::vector<
+                                    std::pair<std::string, std::string>>{
+                                    {"n", std::to_string(x)}};
+                              });
+  CAF_REQUIRE(env.execute("stream sink").status == job_status::finished);
+  auto c = server.client();
+  auto entries = redis::stream_entries(c.command({"XRANGE", "out", "-", "+"}));
+  CAF_REQUIRE_EQUAL(entries.size(), 5000u);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto* n = entries[i].field("n");
+    CAF_REQUIRE(n != nullptr);
+    CAF_CHECK_EQUAL(*n, std::to_string(i));
+  }
+  CAF_CHECK(throws<std::invalid_argument>(
+      [] { redis::parse_stream_id("12-x"); }, "not a stream entry id"));
+  CAF_CHECK(redis::parse_stream_id("5") == std::make_pair(uint64_t{5},
+                                                           uint64_t{0}));
 }

@@ -481,25 +481,6 @@ CAF_TEST(a second signal exits at once) {
 
 // -- fault tolerance ----------------------------------------------------------
 
-namespace {
-
-/// The rows of every visible part file of `dir`, sorted; checks headers.
-std::vector<std::string> part_rows(const std::string& dir) {
-  std::vector<std::string> rows;
-  for (auto& name : list_dir(dir)) {
-    if (name[0] == '.')
-      continue;
-    auto lines = split_lines(read_file(dir + "/" + name));
-    CAF_CHECK(!lines.empty() && lines.front() == out_header);
-    if (!lines.empty())
-      rows.insert(rows.end(), lines.begin() + 1, lines.end());
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
-
-} // namespace
-
 // The process is killed with SIGKILL mid-run and started again from its
 // checkpoint root: the output directory holds every row exactly once.
 CAF_TEST(a killed run resumes from its checkpoints with exactly once output) {

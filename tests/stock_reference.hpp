@@ -19,6 +19,8 @@
 namespace stock_test {
 namespace { // one test file per executable includes this
 
+using libstream::test::list_dir;
+using libstream::test::read_file;
 using libstream::test::split_lines;
 
 const std::string header = "timestamp_ms,symbol,industry,price,quantity";
@@ -177,6 +179,21 @@ bool same_rows(const std::vector<std::string>& expected,
   for (size_t i = 0; i < extra.size() && i < 5; ++i)
     CAF_MESSAGE("unexpected: " << extra[i]);
   return false;
+}
+
+/// The rows of every visible part file of `dir`, sorted; checks headers.
+std::vector<std::string> part_rows(const std::string& dir) {
+  std::vector<std::string> rows;
+  for (auto& name : list_dir(dir)) {
+    if (name[0] == '.')
+      continue;
+    auto lines = split_lines(read_file(dir + "/" + name));
+    CAF_CHECK(!lines.empty() && lines.front() == out_header);
+    if (!lines.empty())
+      rows.insert(rows.end(), lines.begin() + 1, lines.end());
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "bench/async_bench.hpp"
 #include "bench/cluster_bench.hpp"
 #include "bench/csv_bench.hpp"
 #include "libstream/checkpoint/storage.hpp"
@@ -616,7 +617,8 @@ int main(int argc, char** argv) {
       "run only pipeline 1, 2 (windows at p=1 and p=2), 3 (latency), 4 "
       "(memory), 5 (checkpoints), 6 (recovery) or 7 (stock aggregation over "
       "a CSV file, and the file source alone) or 8 (keyed windows across "
-      "two node processes against embedded)")("repeat", po::value(&repeat)->default_value(repeat),
+      "two node processes against embedded) or 9 (async enrichment from a "
+      "local redis-server against synchronous lookups)")("repeat", po::value(&repeat)->default_value(repeat),
                   "repetitions of each throughput run (the median is shown)")(
       "industries", po::value(&num_industries)->default_value(num_industries),
       "distinct keys of the keyed pipelines")(
@@ -708,6 +710,8 @@ int main(int argc, char** argv) {
     csv_pipeline(csv_lines, repeat, median);
   if (only == 0 || only == 8)
     bench::cluster_pipeline(n / 10, repeat);
+  if (only == 0 || only == 9)
+    bench::async_pipeline(n / 1000, repeat);
   if (only == 0 || only == 5) {
     // The keyed window pipeline with exactly-once checkpoints every second
     // against the same without, interleaved, on each state backend, and

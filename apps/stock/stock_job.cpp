@@ -14,6 +14,7 @@
 #include <boost/program_options.hpp>
 
 #include "libstream/app.hpp"
+#include "libstream/connectors/redis_streams.hpp"
 #include "libstream/libstream.hpp"
 #include "libstream/plan_codec.hpp"
 #include "libstream/quote.hpp"
@@ -26,6 +27,10 @@ using namespace libstream;
 namespace stock {
 
 namespace {
+
+bool is_redis_input(const std::string& input) {
+  return input.rfind("redis://", 0) == 0;
+}
 
 __extension__ typedef __int128 int128;
 __extension__ typedef unsigned __int128 uint128;
@@ -185,7 +190,11 @@ job_options parse_args(const std::vector<std::string>& args) {
       "input", po::value(&input),
       "CSV file, or directory of CSV files, with header "
       "timestamp_ms,symbol,industry,price,quantity, read in parallel "
-      "splits (default: the built-in generator)")(
+      "splits; or redis://HOST:PORT/STREAM, a Redis stream whose entries "
+      "have those fields, read from its start up to its last entry when "
+      "the job starts (default: the built-in generator)")(
+      "follow", "with a Redis stream --input: keep reading new entries "
+      "(unbounded) instead of ending at the last one")(
       "split-bytes", po::value(&o.split_bytes)->default_value(0),
       "cut input files into splits of this many bytes (0: about four "
       "per subtask)")("output", po::value(&output),
@@ -257,6 +266,7 @@ job_options parse_args(const std::vector<std::string>& args) {
   }
   o.ft.read(vm);
   o.print_rows = vm.count("quiet") == 0;
+  o.follow = vm.count("follow") > 0;
   o.records_given = !vm["records"].defaulted();
   o.plan_only = vm.count("print-plan") > 0;
   return o;
@@ -287,6 +297,20 @@ job_counters define_job(stream_execution_environment& env,
                                 "without the industry column)");
   if (o.lookup)
     validate(*o.lookup);
+  if (o.follow && !(o.input && is_redis_input(*o.input)))
+    throw std::invalid_argument("--follow applies to --input "
+                                "redis://HOST:PORT/STREAM only");
+  if (o.input && is_redis_input(*o.input)) {
+    auto u = redis::parse_url(*o.input, "--input");
+    if (u.path.empty())
+      throw std::invalid_argument("--input " + *o.input
+                                  + " names no stream: use "
+                                    "redis://HOST:PORT/STREAM");
+    if (o.lookup)
+      throw std::invalid_argument("--industry-from needs a CSV --input; the "
+                                  "entries of a Redis stream carry their "
+                                  "industry");
+  }
   if (o.records_given && o.input)
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
@@ -308,14 +332,28 @@ job_counters define_job(stream_execution_environment& env,
   if (o.input) {
     if (o.dead_letter)
       dead.emplace("dead-letter");
-    // Parallel splits of the file, decoded straight into trades.
-    file_source_options files;
-    files.paths.push_back(*o.input);
-    files.rate = o.ft.rate;
-    files.split_bytes = o.split_bytes;
-    auto parsed = env.read_files(files, trade_format(!o.lookup), dead,
-                                 "Trades File");
-    parsed.uid("trades-file");
+    std::optional<data_stream<trade>> source;
+    if (is_redis_input(*o.input)) {
+      // A Redis stream, read by one subtask from its checkpointed id.
+      auto u = redis::parse_url(*o.input, "--input");
+      redis_stream_options so;
+      so.stream = u.path;
+      so.bounded = !o.follow;
+      so.rate = o.ft.rate;
+      source = read_redis_stream<trade>(env, u, so, decode_stream_entry, dead,
+                                        "Trades Stream");
+      source->uid("trades-stream");
+    } else {
+      // Parallel splits of the file, decoded straight into trades.
+      file_source_options files;
+      files.paths.push_back(*o.input);
+      files.rate = o.ft.rate;
+      files.split_bytes = o.split_bytes;
+      source = env.read_files(files, trade_format(!o.lookup), dead,
+                              "Trades File");
+      source->uid("trades-file");
+    }
+    auto parsed = *source;
     auto line_text = [malformed](const text_line& l) {
       malformed->fetch_add(1, std::memory_order_relaxed);
       return l.text;

@@ -24,6 +24,7 @@ struct job_options {
   // Industries looked up asynchronously (the input then has no industry
   // column).
   std::optional<lookup_options> lookup;
+  bool follow = false; // a Redis stream input: unbounded
   int64_t window_ms = 60000;
   int64_t max_out_of_orderness_ms = 5000;
   int parallelism = 1;

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "libstream/quote.hpp"
+#include "libstream/connectors/redis_streams.hpp"
+#include <functional>
 
 namespace stock {
 
@@ -53,58 +55,103 @@ bool parse_price_nanos(std::string_view s, int64_t& nanos) {
   return true;
 }
 
-libstream::csv_format<trade> trade_format(bool with_industry) {
+bool parse_timestamp_field(std::string_view s, trade& t, std::string& error) {
   using libstream::quote_excerpt;
-  libstream::csv_format<trade> f;
-  f.column("timestamp_ms",
-           [](std::string_view s, trade& t, std::string& error) {
-             if (!parse_int(s, t.timestamp_ms)) {
-               error = quote_excerpt(s, 40) + " is not an integer";
-               return false;
-             }
-             // About +-31,700 years around the epoch: far from int64
-             // overflow in window arithmetic, and any real trade fits.
-             constexpr int64_t max_abs_ts = 1000000000000000;
-             if (t.timestamp_ms < -max_abs_ts || t.timestamp_ms > max_abs_ts) {
-               error = std::string{s} + " is outside +-1e15 ms around the "
-                                        "epoch";
-               return false;
-             }
-             return true;
-           });
-  auto text = [](auto member) {
-    return [member](std::string_view s, trade& t, std::string& error) {
-      if (s.empty()) {
-        error = "is empty";
-        return false;
-      }
-      libstream::assign_field(t.*member, s);
-      return true;
-    };
+  if (!parse_int(s, t.timestamp_ms)) {
+    error = quote_excerpt(s, 40) + " is not an integer";
+    return false;
+  }
+  // About +-31,700 years around the epoch: far from int64 overflow in
+  // window arithmetic, and any real trade fits.
+  constexpr int64_t max_abs_ts = 1000000000000000;
+  if (t.timestamp_ms < -max_abs_ts || t.timestamp_ms > max_abs_ts) {
+    error = std::string{s} + " is outside +-1e15 ms around the epoch";
+    return false;
+  }
+  return true;
+}
+
+bool parse_price_field(std::string_view s, trade& t, std::string& error) {
+  if (!parse_price_nanos(s, t.price_nanos)) {
+    error = libstream::quote_excerpt(s, 40)
+            + " is not a non-negative decimal number";
+    return false;
+  }
+  t.price = static_cast<double>(t.price_nanos) / 1e9;
+  return true;
+}
+
+bool parse_quantity_field(std::string_view s, trade& t, std::string& error) {
+  // Bounded so that a window's volume cannot overflow int64 below a
+  // million trades of the maximum size.
+  constexpr int64_t max_quantity = 1000000000000;
+  if (!parse_int(s, t.quantity) || t.quantity <= 0
+      || t.quantity > max_quantity) {
+    error = libstream::quote_excerpt(s, 40)
+            + " is not an integer between 1 and 1e12";
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+/// A parser of a text field into `member`: non-empty.
+auto text_field(std::string trade::*member) {
+  return [member](std::string_view s, trade& t, std::string& error) {
+    if (s.empty()) {
+      error = "is empty";
+      return false;
+    }
+    libstream::assign_field(t.*member, s);
+    return true;
   };
-  f.column("symbol", text(&trade::symbol));
+}
+
+} // namespace
+
+libstream::csv_format<trade> trade_format(bool with_industry) {
+  libstream::csv_format<trade> f;
+  f.column("timestamp_ms", parse_timestamp_field);
+  f.column("symbol", text_field(&trade::symbol));
   if (with_industry)
-    f.column("industry", text(&trade::industry));
-  f.column("price", [](std::string_view s, trade& t, std::string& error) {
-    if (!parse_price_nanos(s, t.price_nanos)) {
-      error = quote_excerpt(s, 40) + " is not a non-negative decimal number";
-      return false;
-    }
-    t.price = static_cast<double>(t.price_nanos) / 1e9;
-    return true;
-  });
-  f.column("quantity", [](std::string_view s, trade& t, std::string& error) {
-    // Bounded so that a window's volume cannot overflow int64 below a
-    // million trades of the maximum size.
-    constexpr int64_t max_quantity = 1000000000000;
-    if (!parse_int(s, t.quantity) || t.quantity <= 0
-        || t.quantity > max_quantity) {
-      error = quote_excerpt(s, 40) + " is not an integer between 1 and 1e12";
-      return false;
-    }
-    return true;
-  });
+    f.column("industry", text_field(&trade::industry));
+  f.column("price", parse_price_field);
+  f.column("quantity", parse_quantity_field);
   return f;
+}
+
+std::optional<trade> decode_stream_entry(const libstream::redis_stream_entry& e,
+                                         std::string& error) {
+  trade t;
+  auto field = [&](const char* name) -> const std::string* {
+    auto* v = e.field(name);
+    if (v == nullptr)
+      error = std::string{"no field '"} + name + "'";
+    return v;
+  };
+  using parser = bool (*)(std::string_view, trade&, std::string&);
+  struct {
+    const char* name;
+    std::function<bool(std::string_view, trade&, std::string&)> parse;
+  } fields[] = {
+      {"timestamp_ms", parser{parse_timestamp_field}},
+      {"symbol", text_field(&trade::symbol)},
+      {"industry", text_field(&trade::industry)},
+      {"price", parser{parse_price_field}},
+      {"quantity", parser{parse_quantity_field}},
+  };
+  for (auto& f : fields) {
+    auto* v = field(f.name);
+    if (v == nullptr)
+      return std::nullopt;
+    std::string why;
+    if (!f.parse(*v, t, why)) {
+      error = std::string{"field '"} + f.name + "': " + why;
+      return std::nullopt;
+    }
+  }
+  return t;
 }
 
 std::string to_csv_without_industry(const trade& t) {

@@ -9,6 +9,10 @@
 #include "libstream/codec.hpp"
 #include "libstream/sources/formats.hpp"
 
+namespace libstream {
+struct redis_stream_entry;
+}
+
 namespace stock {
 
 /// One trade of the input, as in the CSV header
@@ -40,6 +44,18 @@ inline constexpr std::string_view csv_header_without_industry
 /// price, a quantity between 1 and 1e12). Without the industry column
 /// when `with_industry` is false.
 libstream::csv_format<trade> trade_format(bool with_industry = true);
+
+/// The checks of the input fields, shared by the CSV format and the Redis
+/// stream decoder: each parses `s` into `t` or says what is wrong.
+bool parse_timestamp_field(std::string_view s, trade& t, std::string& error);
+bool parse_price_field(std::string_view s, trade& t, std::string& error);
+bool parse_quantity_field(std::string_view s, trade& t, std::string& error);
+
+/// A trade from a Redis stream entry with the fields timestamp_ms, symbol,
+/// industry, price and quantity (checked as the CSV columns are); nullopt
+/// with `error` saying what is wrong.
+std::optional<trade> decode_stream_entry(const libstream::redis_stream_entry& e,
+                                         std::string& error);
 
 /// A trade's input columns without the industry, as the CSV line of
 /// csv_header_without_industry (for dead letters).

@@ -1,4 +1,5 @@
 #include "libstream/connectors/redis.hpp"
+#include "libstream/connectors/redis_streams.hpp"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -545,6 +547,75 @@ sync_client::pipeline(const std::vector<std::vector<std::string>>& cmds) {
 
 reply sync_client::command(const std::vector<std::string>& args) {
   return std::move(pipeline({args}).front());
+}
+
+} // namespace libstream::redis
+
+// -- streams ----------------------------------------------------------------
+
+namespace libstream::redis {
+
+std::pair<uint64_t, uint64_t> parse_stream_id(const std::string& id) {
+  auto bad = [&] {
+    return std::invalid_argument("'" + id
+                                 + "' is not a stream entry id "
+                                   "(MILLISECONDS-SEQUENCE)");
+  };
+  auto dash = id.find('-');
+  auto ms_text = id.substr(0, dash);
+  auto seq_text = dash == std::string::npos ? "0" : id.substr(dash + 1);
+  auto number = [&](const std::string& s) {
+    if (s.empty() || s.size() > 20
+        || s.find_first_not_of("0123456789") != std::string::npos)
+      throw bad();
+    errno = 0;
+    auto v = std::strtoull(s.c_str(), nullptr, 10);
+    if (errno == ERANGE)
+      throw bad();
+    return static_cast<uint64_t>(v);
+  };
+  return {number(ms_text), number(seq_text)};
+}
+
+namespace {
+
+redis_stream_entry entry_of(const reply& e) {
+  if (e.kind != reply::type::array || e.elements.size() != 2
+      || e.elements[0].kind != reply::type::string
+      || e.elements[1].kind != reply::type::array)
+    throw std::runtime_error("unexpected shape of a stream entry in a "
+                             "Redis reply");
+  redis_stream_entry out;
+  out.id = e.elements[0].str;
+  auto& f = e.elements[1].elements;
+  for (size_t i = 0; i + 1 < f.size(); i += 2)
+    out.fields.emplace_back(f[i].str, f[i + 1].str);
+  return out;
+}
+
+} // namespace
+
+std::vector<redis_stream_entry> stream_entries(const reply& r) {
+  std::vector<redis_stream_entry> out;
+  if (r.kind != reply::type::array || r.elements.empty())
+    return out;
+  // XREAD: [[stream, [entry, ...]], ...]; XRANGE: [entry, ...], where an
+  // entry is [id, [field, value, ...]].
+  auto& first = r.elements.front();
+  bool xread = first.kind == reply::type::array && first.elements.size() == 2
+               && first.elements[1].kind == reply::type::array
+               && !first.elements[1].elements.empty()
+               && first.elements[1].elements.front().kind
+                    == reply::type::array;
+  if (xread) {
+    for (auto& stream : r.elements)
+      for (auto& e : stream.elements.at(1).elements)
+        out.push_back(entry_of(e));
+    return out;
+  }
+  for (auto& e : r.elements)
+    out.push_back(entry_of(e));
+  return out;
 }
 
 } // namespace libstream::redis

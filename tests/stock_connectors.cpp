@@ -1,4 +1,4 @@
-#define CAF_SUITE stock_lookup
+#define CAF_SUITE stock_connectors
 #include "caf/test/unit_test.hpp"
 
 // The stock_aggregator executable with --industry-from: trades without an
@@ -74,7 +74,7 @@ void store_industries(redis_server& server,
 } // namespace
 
 CAF_TEST(industries from redis give the rows of a plain loop) {
-  temp_dir dir{"stock_lookup"};
+  temp_dir dir{"stock_connectors"};
   redis_server server{dir};
   auto trades = make_trades(20000);
   auto input = dir.file("trades.csv");
@@ -102,7 +102,7 @@ CAF_TEST(industries from redis give the rows of a plain loop) {
 
 CAF_TEST(a symbol without an industry fails the job or goes to the dead
          letters) {
-  temp_dir dir{"stock_lookup"};
+  temp_dir dir{"stock_connectors"};
   redis_server server{dir};
   auto trades = make_trades(3000, 7);
   auto input = dir.file("trades.csv");
@@ -130,7 +130,7 @@ CAF_TEST(a symbol without an industry fails the job or goes to the dead
 }
 
 CAF_TEST(industries over http give the same rows) {
-  temp_dir dir{"stock_lookup"};
+  temp_dir dir{"stock_connectors"};
   auto trades = make_trades(5000, 11);
   auto input = dir.file("trades.csv");
   auto industries = write_without_industry(trades, input);
@@ -166,7 +166,7 @@ CAF_TEST(industries over http give the same rows) {
 }
 
 CAF_TEST(a redis server that dies mid-run fails the run within seconds) {
-  temp_dir dir{"stock_lookup"};
+  temp_dir dir{"stock_connectors"};
   redis_server server{dir};
   auto trades = make_trades(20000, 3);
   auto input = dir.file("trades.csv");
@@ -192,7 +192,7 @@ CAF_TEST(a redis server that dies mid-run fails the run within seconds) {
 }
 
 CAF_TEST(bad lookup options are refused before the job runs) {
-  temp_dir dir{"stock_lookup"};
+  temp_dir dir{"stock_connectors"};
   auto input = dir.file("trades.csv");
   write_file(input, "timestamp_ms,symbol,price,quantity\n1,A,1,1\n");
   auto r = run_child(dir, exe,
@@ -213,4 +213,103 @@ CAF_TEST(bad lookup options are refused before the job runs) {
                  "--lookup-capacity", "0"});
   CAF_CHECK_EQUAL(r.exit_code, 2);
   CAF_CHECK(contains(r.err, "--lookup-capacity"));
+}
+
+// -- trades from a Redis stream ------------------------------------------------
+
+namespace {
+
+/// Appends the trades to `stream` as entries with the CSV's fields.
+void add_trades(redis_server& server, const std::string& stream,
+                const std::vector<gen_trade>& trades) {
+  auto c = server.client();
+  std::vector<std::vector<std::string>> cmds;
+  for (auto& t : trades) {
+    auto f = split(t.line, ',');
+    cmds.push_back({"XADD", stream, "*", "timestamp_ms", f[0], "symbol", f[1],
+                    "industry", f[2], "price", f[3], "quantity", f[4]});
+    if (cmds.size() == 1000) {
+      c.pipeline(cmds);
+      cmds.clear();
+    }
+  }
+  if (!cmds.empty())
+    c.pipeline(cmds);
+}
+
+} // namespace
+
+CAF_TEST(trades from a redis stream give the rows of a plain loop) {
+  temp_dir dir{"stock_connectors"};
+  redis_server server{dir};
+  auto trades = make_trades(20000, 21);
+  add_trades(server, "trades", trades);
+  auto c = server.client();
+  c.command({"XADD", "trades", "*", "timestamp_ms", "1", "symbol", "X"});
+  auto out = dir.file("out.csv");
+  auto dead = dir.file("dead.txt");
+  auto r = run_child(dir, exe,
+                     {"--input", server.url() + "/trades", "--parallelism",
+                      "2", "--output", out, "--dead-letter", dead});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  std::vector<std::string> rows;
+  CAF_REQUIRE(output_rows(read_file(out), rows));
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), rows));
+  auto letters = split_lines(read_file(dead));
+  CAF_REQUIRE_EQUAL(letters.size(), 1u);
+  CAF_CHECK(contains(letters[0], " timestamp_ms=1 symbol=X"));
+  // Without the dead-letter file the entry fails the run, named.
+  r = run_child(dir, exe, {"--input", server.url() + "/trades"});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(contains(r.err, "/trades: entry "));
+  CAF_CHECK(contains(r.err, "no field 'industry'"));
+}
+
+// The run is killed with SIGKILL mid-stream and started again from its
+// checkpoints: the stream is read on from the checkpointed id, and the
+// exactly-once part files hold every row once.
+CAF_TEST(a run over a redis stream killed and resumed writes every row once) {
+  temp_dir dir{"stock_connectors"};
+  redis_server server{dir};
+  auto trades = make_trades(20000, 22);
+  add_trades(server, "trades", trades);
+  auto out = dir.file("out");
+  auto chk = dir.file("chk");
+  std::vector<std::string> args = {"--input", server.url() + "/trades",
+                                   "--output", out, "--checkpoint-dir", chk,
+                                   "--checkpoint-interval-ms", "100",
+                                   "--parallelism", "2"};
+  {
+    auto slow = args;
+    slow.insert(slow.end(), {"--rate", "8000"});
+    background_child child{dir, exe, slow};
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return has_checkpoint(chk); }, 20000));
+    ::usleep(300 * 1000);
+    child.signal(SIGKILL);
+    CAF_CHECK_EQUAL(child.wait_for(5000),
+                    background_child::killed_by(SIGKILL));
+  }
+  // Entries added after the first start are beyond the bounded end.
+  add_trades(server, "trades", make_trades(100, 23));
+  auto resumed = args;
+  resumed.insert(resumed.end(), {"--from-savepoint", chk});
+  auto r = run_child(dir, exe, resumed);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  CAF_CHECK(same_rows(expected_rows(trades, 60000), part_rows(out)));
+  CAF_CHECK_EQUAL(count_prefixed(out, ".part-"), 0u);
+}
+
+CAF_TEST(redis stream input options are checked) {
+  temp_dir dir{"stock_connectors"};
+  auto r = run_child(dir, exe, {"--input", "redis://127.0.0.1:1"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "names no stream"));
+  r = run_child(dir, exe, {"--follow"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--follow"));
 }
