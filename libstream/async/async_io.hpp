@@ -33,11 +33,9 @@ struct async_data_stream {
   static data_stream<output_of<Make>>
   unordered_wait(data_stream<In> in, Make make, duration_ms timeout,
                  size_t capacity = 100, std::string name = "Async Wait") {
-    async_options<output_of<Make>> opts;
-    opts.mode = async_output_mode::unordered;
-    opts.timeout = timeout;
-    opts.capacity = capacity;
-    return wait(std::move(in), std::move(make), std::move(opts),
+    return wait(std::move(in), std::move(make),
+                options_of<Make>(async_output_mode::unordered, timeout,
+                                 capacity, {}),
                 std::move(name));
   }
 
@@ -46,11 +44,9 @@ struct async_data_stream {
   static data_stream<output_of<Make>>
   ordered_wait(data_stream<In> in, Make make, duration_ms timeout,
                size_t capacity = 100, std::string name = "Async Wait") {
-    async_options<output_of<Make>> opts;
-    opts.mode = async_output_mode::ordered;
-    opts.timeout = timeout;
-    opts.capacity = capacity;
-    return wait(std::move(in), std::move(make), std::move(opts),
+    return wait(std::move(in), std::move(make),
+                options_of<Make>(async_output_mode::ordered, timeout,
+                                 capacity, {}),
                 std::move(name));
   }
 
@@ -61,12 +57,9 @@ struct async_data_stream {
                             size_t capacity,
                             async_retry_strategy<output_of<Make>> retry,
                             std::string name = "Async Wait") {
-    async_options<output_of<Make>> opts;
-    opts.mode = async_output_mode::unordered;
-    opts.timeout = timeout;
-    opts.capacity = capacity;
-    opts.retry = std::move(retry);
-    return wait(std::move(in), std::move(make), std::move(opts),
+    return wait(std::move(in), std::move(make),
+                options_of<Make>(async_output_mode::unordered, timeout,
+                                 capacity, std::move(retry)),
                 std::move(name));
   }
 
@@ -77,12 +70,9 @@ struct async_data_stream {
                           size_t capacity,
                           async_retry_strategy<output_of<Make>> retry,
                           std::string name = "Async Wait") {
-    async_options<output_of<Make>> opts;
-    opts.mode = async_output_mode::ordered;
-    opts.timeout = timeout;
-    opts.capacity = capacity;
-    opts.retry = std::move(retry);
-    return wait(std::move(in), std::move(make), std::move(opts),
+    return wait(std::move(in), std::move(make),
+                options_of<Make>(async_output_mode::ordered, timeout,
+                                 capacity, std::move(retry)),
                 std::move(name));
   }
 
@@ -103,6 +93,19 @@ struct async_data_stream {
           return std::make_unique<async_wait_operator<In, Out>>(std::move(fn),
                                                                 opts);
         });
+  }
+
+private:
+  template <class Make>
+  static async_options<output_of<Make>>
+  options_of(async_output_mode mode, duration_ms timeout, size_t capacity,
+             async_retry_strategy<output_of<Make>> retry) {
+    async_options<output_of<Make>> opts;
+    opts.mode = mode;
+    opts.timeout = timeout;
+    opts.capacity = capacity;
+    opts.retry = std::move(retry);
+    return opts;
   }
 };
 
