@@ -105,14 +105,6 @@ public:
     size_ = 0;
   }
 
-  /// Moves the filled records out and starts over on fresh storage, from
-  /// `pool` when it has a batch.
-  record_batch<T> take(batch_pool<T>* pool = nullptr) {
-    auto result = std::move(filled());
-    fresh(pool);
-    return result;
-  }
-
   /// Moves the filled records out and leaves the buffer without storage
   /// (start() it again before adding records).
   record_batch<T> release() {

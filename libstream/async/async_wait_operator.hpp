@@ -205,12 +205,14 @@ public:
   }
 
   /// Records in the queue (requests in flight or results not yet emitted).
-  size_t queued_records() const noexcept { return queued_records_; }
+  size_t queued_records() const noexcept {
+    return queue_.size() - watermark_ids_.size();
+  }
 
 protected:
   void process(record_batch<In>& batch) override {
     for (auto& r : batch) {
-      if (!stash_.empty() || queued_records_ >= opts_.capacity)
+      if (!stash_.empty() || queued_records() >= opts_.capacity)
         stash_.push_back(element{false, r.ts, std::move(r.value)});
       else
         issue(std::move(r.value), r.ts);
@@ -255,7 +257,6 @@ private:
     auto& e = queue_[id];
     e.ts = ts;
     e.value.emplace(std::move(value));
-    ++queued_records_;
     auto deadline = this->context().current_processing_time() + opts_.timeout;
     e.deadline = deadlines_.emplace(deadline, id);
     request_time(deadline);
@@ -283,7 +284,7 @@ private:
     emit_ready();
     while (!stash_.empty()
            && (stash_.front().watermark
-               || queued_records_ < opts_.capacity)) {
+               || queued_records() < opts_.capacity)) {
       auto el = std::move(stash_.front());
       stash_.pop_front();
       if (el.watermark) {
@@ -367,15 +368,14 @@ private:
     auto& out = this->out_.main();
     for (auto& x : e.results)
       out.collect(std::move(x), e.ts);
-    --queued_records_;
   }
 
   void emit_watermark_entry(typename std::map<uint64_t, entry>::iterator i) {
-    auto id = i->first;
+    // Watermarks leave only from the front of the queue: this is the
+    // first queued one.
     auto wm = i->second.ts;
     queue_.erase(i);
-    if (!watermark_ids_.empty() && watermark_ids_.front() <= id)
-      watermark_ids_.pop_front();
+    watermark_ids_.pop_front();
     emitting_operator<Out>::process_watermark(wm);
   }
 
@@ -440,9 +440,8 @@ private:
   async_options<Out> opts_;
   std::shared_ptr<detail::async_inbox<Out>> inbox_;
   std::map<uint64_t, entry> queue_; // by arrival: records and watermarks
-  std::deque<uint64_t> watermark_ids_; // queued watermarks, in order
+  std::deque<uint64_t> watermark_ids_; // the watermarks in queue_, in order
   std::deque<element> stash_; // input beyond the capacity, in order
-  size_t queued_records_ = 0;
   uint64_t next_id_ = 1;
   std::multimap<timestamp, uint64_t> deadlines_;
   std::multimap<timestamp, std::pair<uint64_t, uint32_t>> retries_;
