@@ -53,27 +53,18 @@ std::optional<std::string> industry_of(const std::optional<std::string>& v) {
   return s;
 }
 
-/// What the lookups do with the value they found (on the client's thread).
-struct resolve {
-  std::string where; // for the error message
-  bool dead_letters = false;
-
-  std::vector<looked_up> operator()(const trade& t,
-                                    const std::optional<std::string>& v) const {
-    auto industry = industry_of(v);
-    if (!industry) {
-      if (!dead_letters)
-        throw std::runtime_error("no industry for symbol '" + t.symbol
-                                 + "' at " + where);
-      return {looked_up{t, false}};
-    }
-    looked_up out{t, true};
-    out.t.industry = std::move(*industry);
-    return {std::move(out)};
-  }
-};
-
-constexpr const char* no_industry = "no industry for symbol";
+/// What the lookups do with the value they found (on the client's
+/// thread): a missing industry is a result, not an error (route_missing
+/// decides), so the retries never see it.
+std::vector<looked_up> resolve(const trade& t,
+                               const std::optional<std::string>& v) {
+  auto industry = industry_of(v);
+  if (!industry)
+    return {looked_up{t, false}};
+  looked_up out{t, true};
+  out.t.industry = std::move(*industry);
+  return {std::move(out)};
+}
 
 /// Passes trades with an industry on; the others go to `missing`.
 class route_missing final : public process_function<looked_up, trade> {
@@ -89,7 +80,7 @@ public:
       ctx.output(*missing_,
                  text_line{where_, 0, to_csv_without_industry(x.t)});
     } else {
-      throw std::runtime_error(std::string{no_industry} + " '" + x.t.symbol
+      throw std::runtime_error("no industry for symbol '" + x.t.symbol
                                + "' at " + where_);
     }
   }
@@ -137,36 +128,31 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
                         : async_output_mode::unordered;
   opts.capacity = o.capacity;
   opts.timeout = o.timeout_ms;
-  // Connection failures and 5xx answers are retried; a missing industry
-  // and a 4xx answer are not (they will not change).
+  // Connection failures and 5xx answers are retried; a 4xx answer is not
+  // (http_lookup's error: "HTTP <status> from GET <url>").
   opts.retry = async_retry_strategy<looked_up>::exponential_backoff(
       o.retries, 50, 1000);
   opts.retry.if_error([](const std::string& e) {
-    if (e.find(no_industry) != std::string::npos)
-      return false;
     auto status = e.find("HTTP ");
     return status == std::string::npos || e.compare(status, 6, "HTTP 5") == 0;
   });
-  std::string where;
+  auto where = o.from;
   std::function<std::unique_ptr<async_function<trade, looked_up>>()> make;
-  bool dead = missing.has_value();
   if (is_redis(o.from)) {
     auto u = redis::parse_url(o.from, "--industry-from");
-    where = o.from;
     // The client gives up on a connection quickly; the lookup's retries
     // (with their backoff) try again.
     redis::options ro;
     ro.max_retries = 2;
     ro.backoff = 50;
     ro.connect_timeout = 1000;
-    make = [u, where, dead, ro] {
+    make = [u, ro] {
       return std::make_unique<redis_lookup<trade, looked_up>>(
-          u, [](const trade& t) { return "industry:" + t.symbol; },
-          resolve{where, dead}, ro);
+          u, [](const trade& t) { return "industry:" + t.symbol; }, resolve,
+          ro);
     };
   } else {
     auto u = http::parse_url(o.from, "--industry-from");
-    where = o.from;
     // A keep-alive connection per thread: at most 16 per subtask.
     auto threads = std::min<size_t>(o.capacity, 16);
     // A call never outlives the lookup's timeout: closing the lookup
@@ -174,7 +160,7 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
     http::client_options co;
     co.read_timeout = o.timeout_ms;
     co.connect_timeout = std::min<int64_t>(2000, o.timeout_ms);
-    make = [u, where, dead, threads, co] {
+    make = [u, threads, co] {
       auto path = u.path;
       return std::make_unique<http_lookup<trade, looked_up>>(
           u,
@@ -185,7 +171,7 @@ look_up_industries(data_stream<trade> trades, const lookup_options& o,
               p.replace(at, 8, http::encode_path_segment(t.symbol));
             return p;
           },
-          resolve{where, dead}, threads, co);
+          resolve, threads, co);
     };
   }
   auto looked = async_data_stream::wait(std::move(trades), make, opts,
