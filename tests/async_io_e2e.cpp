@@ -216,14 +216,7 @@ CAF_TEST(a failure with requests in flight loses nothing and repeats
     auto r = env.execute("async exactly once");
     CAF_CHECK(r.status == job_status::finished);
     CAF_CHECK_GREATER(seen->load(), 20000); // it did fail and restart
-    std::vector<std::string> lines;
-    for (auto& name : list_dir(out_dir)) {
-      if (name[0] == '.')
-        continue;
-      auto content = split_lines(read_file(out_dir + "/" + name));
-      CAF_REQUIRE(!content.empty());
-      lines.insert(lines.end(), content.begin() + 1, content.end());
-    }
+    auto lines = visible_part_lines(out_dir, "value");
     std::sort(lines.begin(), lines.end());
     std::vector<std::string> expected;
     for (int64_t key = 0; key < 10; ++key)

@@ -393,25 +393,6 @@ CAF_TEST(a failed job restarts from its latest checkpoint) {
   }
 }
 
-namespace {
-
-/// Every line of the visible part files (names not starting with '.').
-std::vector<std::string> visible_lines(const std::string& dir,
-                                       const std::string& header) {
-  std::vector<std::string> lines;
-  for (auto& name : list_dir(dir)) {
-    if (name[0] == '.')
-      continue;
-    auto content = split_lines(read_file(dir + "/" + name));
-    CAF_CHECK(!content.empty() && content.front() == header);
-    lines.insert(lines.end(), content.begin() + (content.empty() ? 0 : 1),
-                 content.end());
-  }
-  return lines;
-}
-
-} // namespace
-
 // The exactly-once part file sink: with failures and restarts, the visible
 // part files hold every result exactly once.
 CAF_TEST(part files hold every result once across failures) {
@@ -442,7 +423,7 @@ CAF_TEST(part files hold every result once across failures) {
         .uid("files");
     env.execute("exactly once files");
     CAF_CHECK_GREATER(seen->load(), 20000); // it did fail and restart
-    auto lines = visible_lines(out_dir, "value");
+    auto lines = visible_part_lines(out_dir, "value");
     std::sort(lines.begin(), lines.end());
     std::vector<std::string> expected;
     for (int64_t key = 0; key < 10; ++key)
@@ -521,9 +502,9 @@ CAF_TEST(checkpoints go on after subtasks finished) {
   auto r = env.execute("partly finished");
   CAF_REQUIRE(r.status == job_status::finished);
   CAF_CHECK_EQUAL(r.restarts_from_checkpoint, 1);
-  CAF_CHECK_EQUAL(visible_lines(dir.file("a"), "row"),
+  CAF_CHECK_EQUAL(visible_part_lines(dir.file("a"), "row"),
                   std::vector<std::string>{"total 499500"});
-  auto b = visible_lines(dir.file("b"), "value");
+  auto b = visible_part_lines(dir.file("b"), "value");
   CAF_CHECK_EQUAL(b.size(), 20000u);
   std::set<std::string> distinct(b.begin(), b.end());
   CAF_CHECK_EQUAL(distinct.size(), 20000u);
@@ -575,7 +556,7 @@ CAF_TEST(finished sinks publish with the next checkpoint) {
   auto sp = client->stop_with_savepoint(dir.file("sp"));
   auto r = client->wait();
   CAF_CHECK(r.status == job_status::finished);
-  CAF_CHECK_EQUAL(visible_lines(dir.file("a"), "row"),
+  CAF_CHECK_EQUAL(visible_part_lines(dir.file("a"), "row"),
                   std::vector<std::string>{"total 499500"});
   CAF_CHECK_EQUAL(count_prefixed(dir.file("a"), "."), 0u);
 }
@@ -623,7 +604,7 @@ CAF_TEST(stop with savepoint and resume from it) {
   auto meta = read_metadata(savepoint);
   CAF_CHECK(meta.is_savepoint);
   CAF_MESSAGE("savepoint " << savepoint);
-  auto before = visible_lines(dir.file("out"), "value");
+  auto before = visible_part_lines(dir.file("out"), "value");
   CAF_CHECK_GREATER(before.size(), 0u);
   CAF_CHECK_LESS(before.size(), 20000u);
   std::vector<std::string> expected;
@@ -640,8 +621,8 @@ CAF_TEST(stop with savepoint and resume from it) {
       auto r = env.execute("second");
       CAF_CHECK(r.status == job_status::finished);
     }
-    auto lines = visible_lines(dir.file("out"), "value");
-    auto rest = visible_lines(out, "value");
+    auto lines = visible_part_lines(dir.file("out"), "value");
+    auto rest = visible_part_lines(out, "value");
     lines.insert(lines.end(), rest.begin(), rest.end());
     std::sort(lines.begin(), lines.end());
     CAF_CHECK_EQUAL(lines.size(), expected.size());

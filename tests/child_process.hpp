@@ -18,8 +18,11 @@
 #include <chrono>
 #include <csignal>
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,6 +259,45 @@ inline size_t count_prefixed(const std::string& dir, const std::string& prefix) 
   for (auto& name : list_dir(dir))
     n += name.compare(0, prefix.size(), prefix) == 0 ? 1 : 0;
   return n;
+}
+
+/// The lines after the header of every visible part file of `dir` (names
+/// not starting with '.'), file by file. Throws when a file does not start
+/// with `header`.
+inline std::vector<std::string> visible_part_lines(const std::string& dir,
+                                                   const std::string& header) {
+  std::vector<std::string> lines;
+  for (auto& name : list_dir(dir)) {
+    if (name[0] == '.')
+      continue;
+    auto content = split_lines(read_file(dir + "/" + name));
+    if (content.empty() || content.front() != header)
+      throw std::runtime_error("part file " + dir + "/" + name
+                               + " does not start with the header '" + header
+                               + "'");
+    lines.insert(lines.end(), content.begin() + 1, content.end());
+  }
+  return lines;
+}
+
+/// A TCP port on 127.0.0.1 nobody listened on a moment ago: bound, then
+/// closed again.
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind() failed");
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 /// True once a completed checkpoint (<root>/<job>/chk-<n>/_metadata)

@@ -4,10 +4,6 @@
 // test's temporary directory and killed by their destructors (also when a
 // check fails and the test unwinds).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <memory>
 #include <stdexcept>
@@ -18,25 +14,6 @@
 #include "libstream/connectors/redis.hpp"
 
 namespace libstream::test {
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind() failed");
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// redis-server (the Debian package) on a free port of 127.0.0.1, without
 /// persistence.

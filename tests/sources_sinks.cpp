@@ -78,19 +78,6 @@ std::vector<text_line> read_with_source(const std::string& path) {
   return out->values();
 }
 
-/// A loopback port nobody listens on: bound, then closed again.
-uint16_t unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // -- stdout capture -----------------------------------------------------------
 
 /// Redirects file descriptor 1 into a file while it lives. The test
@@ -267,7 +254,7 @@ CAF_TEST(socket source with parallel consumers receives every line) {
 }
 
 CAF_TEST(a refused connection fails the job naming host and port) {
-  auto port = unused_port();
+  auto port = free_port();
   stream_execution_environment env;
   env.socket_text_lines("127.0.0.1", port)
       .collect_into(std::make_shared<collected<text_line>>());

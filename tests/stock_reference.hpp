@@ -19,8 +19,6 @@
 namespace stock_test {
 namespace { // one test file per executable includes this
 
-using libstream::test::list_dir;
-using libstream::test::read_file;
 using libstream::test::split_lines;
 
 const std::string header = "timestamp_ms,symbol,industry,price,quantity";
@@ -183,15 +181,7 @@ bool same_rows(const std::vector<std::string>& expected,
 
 /// The rows of every visible part file of `dir`, sorted; checks headers.
 std::vector<std::string> part_rows(const std::string& dir) {
-  std::vector<std::string> rows;
-  for (auto& name : list_dir(dir)) {
-    if (name[0] == '.')
-      continue;
-    auto lines = split_lines(read_file(dir + "/" + name));
-    CAF_CHECK(!lines.empty() && lines.front() == out_header);
-    if (!lines.empty())
-      rows.insert(rows.end(), lines.begin() + 1, lines.end());
-  }
+  auto rows = libstream::test::visible_part_lines(dir, out_header);
   std::sort(rows.begin(), rows.end());
   return rows;
 }
