@@ -45,6 +45,14 @@ public:
   virtual Txn begin_transaction() = 0;
   virtual void invoke(Txn& txn, const T& value, timestamp ts) = 0;
   virtual void pre_commit(Txn& txn) = 0;
+  /// pre_commit for checkpoint `checkpoint_id` (the one whose barrier
+  /// closes the transaction; at the end of a bounded input, the next
+  /// one): systems that name prepared transactions derive the name from
+  /// it. Calls pre_commit(txn) unless overridden.
+  virtual void pre_commit(Txn& txn, uint64_t checkpoint_id) {
+    (void) checkpoint_id;
+    pre_commit(txn);
+  }
   virtual void commit(const Txn& txn) = 0;
   virtual void abort(const Txn& txn) = 0;
   /// A transaction a restored checkpoint had pre-committed (it may have
@@ -109,14 +117,14 @@ public:
       // A pre-commit that fails leaves the transaction in an unknown
       // state: the task fails (at its next record), not just this
       // checkpoint.
+      auto closing = out.at_finish ? last_snapshot_ + 1 : id;
       try {
-        fn_->pre_commit(*open_);
+        fn_->pre_commit(*open_, closing);
       } catch (const std::exception& e) {
         broken_ = e.what();
         throw;
       }
-      pending_.emplace_back(out.at_finish ? last_snapshot_ + 1 : id,
-                            std::move(*open_));
+      pending_.emplace_back(closing, std::move(*open_));
       open_.reset();
     }
     out.operator_state = encode_value(pending_);
@@ -160,7 +168,7 @@ public:
   void end_input() override {
     prepare_run();
     if (open_) {
-      fn_->pre_commit(*open_);
+      fn_->pre_commit(*open_, last_snapshot_ + 1);
       // Any checkpoint after the last one taken at a barrier holds the
       // final state, which records this transaction.
       pending_.emplace_back(last_snapshot_ + 1, std::move(*open_));
