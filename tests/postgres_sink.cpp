@@ -23,14 +23,6 @@ using namespace libstream::test;
 
 namespace {
 
-/// `sql`'s single value (as text).
-std::string scalar(pg::connection& c, const std::string& sql) {
-  auto rows = c.query(sql);
-  if (rows.size() != 1 || rows[0].size() != 1 || !rows[0][0])
-    throw std::runtime_error("not one value: " + sql);
-  return *rows[0][0];
-}
-
 pg::sink_options number_columns(std::string prefix) {
   pg::sink_options o;
   o.columns = {"n bigint", "label"};
@@ -158,7 +150,7 @@ CAF_TEST(rows go in exactly once across a failure and restore) {
   CAF_CHECK_EQUAL(r.restarts_from_checkpoint, 1);
   CAF_CHECK_GREATER(seen->load(), n);
   check_exactly_once(*c, "numbers", n);
-  CAF_CHECK_EQUAL(scalar(*c, "SELECT count(*) FROM pg_prepared_xacts"), "0");
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT count(*) FROM pg_prepared_xacts"), "0");
 }
 
 // Checkpoint 5 fails in another branch after the sink prepared its
@@ -199,7 +191,7 @@ CAF_TEST(transactions prepared for a checkpoint that failed are rolled back) {
   CAF_CHECK(failed->load());
   CAF_CHECK_EQUAL(r.restarts_from_checkpoint, 1);
   check_exactly_once(*c, "numbers", n);
-  CAF_CHECK_EQUAL(scalar(*c, "SELECT count(*) FROM pg_prepared_xacts"), "0");
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT count(*) FROM pg_prepared_xacts"), "0");
 }
 
 // A failed earlier run left transactions prepared, from subtasks 0 and 3
@@ -225,7 +217,7 @@ CAF_TEST(a fresh run rolls back what a failed run left prepared) {
                 server, "numbers", "job2-numbers");
   CAF_CHECK(env.execute("postgres leftovers").status == job_status::finished);
   check_exactly_once(*c, "numbers", n);
-  CAF_CHECK_EQUAL(scalar(*c, "SELECT string_agg(gid, ',') FROM "
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT string_agg(gid, ',') FROM "
                              "pg_prepared_xacts"),
                   "other-numbers-s0-c1");
   c->exec("ROLLBACK PREPARED 'other-numbers-s0-c1'");

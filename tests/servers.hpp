@@ -87,6 +87,14 @@ private:
   std::unique_ptr<background_child> child_;
 };
 
+/// The single value `sql` selects, as text.
+inline std::string pg_scalar(pg::connection& c, const std::string& sql) {
+  auto rows = c.query(sql);
+  if (rows.size() != 1 || rows[0].size() != 1 || !rows[0][0])
+    throw std::runtime_error("not one value: " + sql);
+  return *rows[0][0];
+}
+
 /// PostgreSQL 15 (the Debian package's binaries) in a fresh cluster under
 /// the test's directory, on a free port of 127.0.0.1, trust
 /// authentication for user postgres, database postgres. PostgreSQL

@@ -313,3 +313,110 @@ CAF_TEST(redis stream input options are checked) {
   CAF_CHECK_EQUAL(r.exit_code, 2);
   CAF_CHECK(contains(r.err, "--follow"));
 }
+
+namespace {
+
+/// The result rows in `table` as CSV lines, sorted; empty while the table
+/// does not exist.
+std::vector<std::string> table_rows(pg::connection& c,
+                                    const std::string& table) {
+  if (!c.query("SELECT to_regclass(" + c.literal(table) + ")")[0][0])
+    return {};
+  std::vector<std::string> rows;
+  for (auto& r : c.query("SELECT window_start_ms, window_end_ms, industry, "
+                         "trades, volume, avg_price FROM "
+                         + c.identifier(table))) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i)
+      line += (i > 0 ? "," : "") + r[i].value_or("NULL");
+    rows.push_back(line);
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+} // namespace
+
+CAF_TEST(rows into postgresql equal a plain loop) {
+  temp_dir dir{"stock_connectors"};
+  postgres_server server{dir};
+  auto trades = make_trades(20000, 31);
+  auto input = dir.file("trades.csv");
+  write_file(input, to_csv(lines_of(trades)));
+  auto r = run_child(dir, exe,
+                     {"--input", input, "--parallelism", "2", "--output",
+                      server.url("industry_rows")});
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  auto c = server.client();
+  CAF_CHECK(same_rows(expected_rows(trades, 60000),
+                      table_rows(*c, "industry_rows")));
+  // Typed columns, named as the CSV header.
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT string_agg(column_name || ' ' || "
+                            "data_type, ',' ORDER BY ordinal_position) FROM "
+                            "information_schema.columns WHERE table_name = "
+                            "'industry_rows'"),
+                  "window_start_ms bigint,window_end_ms bigint,industry "
+                  "text,trades bigint,volume bigint,avg_price numeric");
+}
+
+// Killed with SIGKILL after some rows were committed, then resumed from
+// its checkpoints at another parallelism: the table holds every row once,
+// and no transaction stays prepared.
+CAF_TEST(a run into postgresql killed and resumed writes every row once) {
+  temp_dir dir{"stock_connectors"};
+  postgres_server server{dir};
+  auto c = server.client();
+  auto trades = make_trades(20000, 37);
+  auto input = dir.file("trades.csv");
+  write_file(input, to_csv(lines_of(trades)));
+  auto chk = dir.file("chk");
+  std::vector<std::string> args = {"--input", input, "--output",
+                                   server.url("rows"), "--checkpoint-dir", chk,
+                                   "--checkpoint-interval-ms", "100"};
+  {
+    auto slow = args;
+    slow.insert(slow.end(), {"--rate", "6000", "--parallelism", "2"});
+    background_child child{dir, exe, slow};
+    CAF_REQUIRE(background_child::wait_until(
+        [&] { return !table_rows(*c, "rows").empty(); }, 20000));
+    child.signal(SIGKILL);
+    CAF_CHECK_EQUAL(child.wait_for(5000),
+                    background_child::killed_by(SIGKILL));
+  }
+  auto expected = expected_rows(trades, 60000);
+  auto before = table_rows(*c, "rows");
+  CAF_MESSAGE(before.size() << " of " << expected.size()
+                            << " rows committed before the kill");
+  CAF_CHECK_LESS(before.size(), expected.size());
+  auto resumed = args;
+  resumed.insert(resumed.end(),
+                 {"--from-savepoint", chk, "--parallelism", "3"});
+  auto r = run_child(dir, exe, resumed);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  CAF_CHECK(same_rows(expected, table_rows(*c, "rows")));
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT count(*) FROM pg_prepared_xacts"),
+                  "0");
+}
+
+CAF_TEST(postgresql output problems are named) {
+  temp_dir dir{"stock_connectors"};
+  auto input = dir.file("trades.csv");
+  write_file(input, to_csv(lines_of(make_trades(100, 41))));
+  auto r = run_child(dir, exe,
+                     {"--input", input, "--output",
+                      "postgresql://u@127.0.0.1:1/db"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--output expects postgresql://"));
+  CAF_CHECK(contains(r.err, "no ?table=NAME"));
+  auto port = std::to_string(free_port());
+  r = run_child(dir, exe,
+                {"--input", input, "--output",
+                 "postgresql://postgres@127.0.0.1:" + port + "/db?table=t"});
+  CAF_CHECK_EQUAL(r.exit_code, 1);
+  CAF_CHECK(contains(r.err, "postgresql 127.0.0.1:" + port
+                                + "/db: cannot connect after 4 attempts"));
+}

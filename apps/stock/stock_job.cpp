@@ -14,6 +14,7 @@
 #include <boost/program_options.hpp>
 
 #include "libstream/app.hpp"
+#include "libstream/connectors/postgres.hpp"
 #include "libstream/connectors/redis_streams.hpp"
 #include "libstream/libstream.hpp"
 #include "libstream/plan_codec.hpp"
@@ -30,6 +31,10 @@ namespace {
 
 bool is_redis_input(const std::string& input) {
   return input.rfind("redis://", 0) == 0;
+}
+
+bool is_postgres_output(const std::string& output) {
+  return output.rfind("postgresql://", 0) == 0;
 }
 
 __extension__ typedef __int128 int128;
@@ -197,8 +202,12 @@ job_options parse_args(const std::vector<std::string>& args) {
       "(unbounded) instead of ending at the last one")(
       "split-bytes", po::value(&o.split_bytes)->default_value(0),
       "cut input files into splits of this many bytes (0: about four "
-      "per subtask)")("output", po::value(&output),
-                                           "CSV result file (default: stdout)")(
+      "per subtask)")(
+      "output", po::value(&output),
+      "CSV result file (a directory of part files with checkpoints), or "
+      "postgresql://USER@HOST:PORT/DB?table=NAME: rows into that table, "
+      "created if missing, exactly once with checkpoints (default: "
+      "stdout)")(
       "dead-letter", po::value(&dead_letter),
       "write malformed input lines (and, with --industry-from, trades "
       "whose symbol has no industry) here instead of failing the job")(
@@ -314,6 +323,9 @@ job_counters define_job(stream_execution_environment& env,
   if (o.records_given && o.input)
     throw std::invalid_argument("--records applies to the generator only, "
                                 "not to --input");
+  std::optional<pg::url> table;
+  if (o.output && is_postgres_output(*o.output))
+    table = pg::parse_url(*o.output, "--output");
   o.ft.validate();
   env.set_parallelism(o.parallelism);
   o.ft.apply(env.config());
@@ -411,7 +423,22 @@ job_counters define_job(stream_execution_environment& env,
                 "Rows");
   results.uid("industry-window");
   auto csv = [](const industry_window& w) { return to_csv(w); };
-  if (o.output && checkpointed) {
+  if (table) {
+    // One transaction per subtask and checkpoint (or one per subtask for
+    // the whole run without checkpoints), prepared at the barrier and
+    // committed when the checkpoint completes.
+    add_two_phase_commit_sink(
+        results,
+        [where = *table] {
+          pg::sink_options so;
+          so.columns = output_columns();
+          so.prefix = "stock_aggregator-" + where.db + "." + where.table;
+          return std::make_unique<pg::postgres_sink<industry_window>>(
+              where, to_fields, so);
+        },
+        "PostgreSQL Output")
+        .uid("postgres-output");
+  } else if (o.output && checkpointed) {
     results.sink_to_files(*o.output, csv, std::string{output_header})
         .set_parallelism(1)
         .name("CSV Output")

@@ -172,22 +172,28 @@ std::string to_csv_without_industry(const trade& t) {
          + std::to_string(t.quantity);
 }
 
-std::string to_csv(const industry_window& row) {
+std::vector<std::string> to_fields(const industry_window& row) {
   char avg[64];
   std::snprintf(avg, sizeof(avg), "%.6f", row.avg_price);
-  std::string out;
-  out += std::to_string(row.window_start_ms);
-  out += ',';
-  out += std::to_string(row.window_end_ms);
-  out += ',';
-  out += row.industry;
-  out += ',';
-  out += std::to_string(row.trades);
-  out += ',';
-  out += std::to_string(row.volume);
-  out += ',';
-  out += avg;
+  return {std::to_string(row.window_start_ms),
+          std::to_string(row.window_end_ms),
+          row.industry,
+          std::to_string(row.trades),
+          std::to_string(row.volume),
+          avg};
+}
+
+std::string to_csv(const industry_window& row) {
+  auto fields = to_fields(row);
+  std::string out = fields[0];
+  for (size_t i = 1; i < fields.size(); ++i)
+    out += "," + fields[i];
   return out;
+}
+
+std::vector<std::string> output_columns() {
+  return {"window_start_ms bigint", "window_end_ms bigint", "industry text",
+          "trades bigint",          "volume bigint",        "avg_price numeric"};
 }
 
 } // namespace stock

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <tuple>
 
@@ -80,6 +81,12 @@ struct industry_window {
 inline constexpr std::string_view output_header
     = "window_start_ms,window_end_ms,industry,trades,volume,avg_price";
 std::string to_csv(const industry_window& row);
+/// The values of a row as text, in output_header's order (to_csv joins
+/// them).
+std::vector<std::string> to_fields(const industry_window& row);
+/// output_header's columns with SQL types, for tables that hold rows
+/// (numeric keeps avg_price's six decimals as written).
+std::vector<std::string> output_columns();
 
 } // namespace stock
 
