@@ -200,8 +200,48 @@ void end_job(self_ptr self, job_info& job, job_status status,
   maybe_complete(self, job.id);
 }
 
-/// Every subtask finished its input: asks the two-phase ones to publish
-/// what they staged. The job is finished when all of them did.
+/// Every subtask finished its input. Two-phase sinks staged their last
+/// output (prepared transactions) in their final state: a final checkpoint
+/// made of the final states records it before anything is committed, so
+/// that a crash during the commits restores to that checkpoint (which
+/// commits again) instead of replaying input into a sink that published
+/// part of it already (DESIGN: final checkpoints). Then the commits.
+void start_checkpoint(self_ptr self, job_info& job,
+                      coordinator_state::pending_checkpoint pc);
+void complete_checkpoint(self_ptr self, job_info& job, uint64_t id);
+void commit_job(self_ptr self, job_info& job);
+
+void finish_job(self_ptr self, job_info& job) {
+  if (job.committers.empty()) {
+    end_job(self, job, job_status::finished, "");
+    return;
+  }
+  auto& cp = job.graph->config().checkpointing;
+  if (job.checkpoint_dir.empty() || cp.interval <= 0
+      || job.final_state_missing || job.final_states.size() != job.total) {
+    commit_job(self, job);
+    return;
+  }
+  auto id = job.next_checkpoint++;
+  coordinator_state::pending_checkpoint pc;
+  pc.id = id;
+  pc.dir = job.checkpoint_dir + "/" + checkpoint_dir_name(id);
+  pc.start_ms = system_now_ms();
+  pc.final = true;
+  try {
+    make_directories(pc.dir);
+  } catch (const std::exception&) {
+    commit_job(self, job);
+    return;
+  }
+  start_checkpoint(self, job, std::move(pc));
+  // Every subtask is in with its final state: complete at once.
+  auto p = job.pending.find(id);
+  if (p != job.pending.end() && p->second.acks.size() == job.total)
+    complete_checkpoint(self, job, id);
+}
+
+/// Asks the two-phase subtasks to publish what they staged. The job is finished when all of them did.
 void commit_job(self_ptr self, job_info& job) {
   auto id = job.id;
   // The point of no return: a cancel now could leave some sinks published
@@ -274,6 +314,7 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
   if (i == job.pending.end())
     return;
   auto dir = i->second.dir;
+  auto final = i->second.final;
   if (i->second.promise.pending())
     i->second.promise.deliver(caf::make_error(caf::sec::runtime_error,
                                               "savepoint failed: " + why));
@@ -286,6 +327,12 @@ void abort_checkpoint(self_ptr self, job_info& job, uint64_t id,
     remove_tree(dir);
   } catch (const std::exception&) {
     // Left for the retention of a later checkpoint.
+  }
+  if (final && !job.ended && !job.restarting) {
+    // Without it the commits still go ahead: only a crash during them
+    // could then publish twice (after a restore from an older checkpoint).
+    commit_job(self, job);
+    return;
   }
   if (!failure)
     return;
@@ -441,6 +488,12 @@ void complete_checkpoint(self_ptr self, job_info& job, uint64_t id) {
   });
   if (pc.promise.pending())
     pc.promise.deliver(pc.dir);
+  if (pc.final) {
+    // The subtasks heard of the completion first: two-phase sinks commit
+    // up to it in that order, and the commit requests find nothing left.
+    commit_job(self, job);
+    return;
+  }
   if (pc.stop_after) {
     // Stop with savepoint: the subtasks hear of the completion first (sinks
     // commit up to it), then stop, in that order (normal priority).
@@ -1047,12 +1100,8 @@ caf::behavior coordinator_actor(caf::stateful_actor<coordinator_state>* self,
           if (job.ended || job.restarting)
             return;
         }
-        if (++job.finished == job.total) {
-          if (job.committers.empty())
-            end_job(self, job, job_status::finished, "");
-          else
-            commit_job(self, job);
-        }
+        if (++job.finished == job.total)
+          finish_job(self, job);
       },
       // -- checkpoints
       // ------------------------------------------------------------

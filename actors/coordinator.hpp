@@ -79,6 +79,7 @@ struct coordinator_state {
     std::set<std::pair<int32_t, int32_t>> acked; // (vertex, index)
     bool savepoint = false;  // triggered by hand, not pruned
     bool stop_after = false; // stop with savepoint: the job ends with it
+    bool final = false; // of a finished job: its commits follow it
     caf::response_promise promise; // savepoints: the requester
   };
 

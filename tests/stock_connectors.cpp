@@ -420,3 +420,35 @@ CAF_TEST(postgresql output problems are named) {
   CAF_CHECK(contains(r.err, "postgresql 127.0.0.1:" + port
                                 + "/db: cannot connect after 4 attempts"));
 }
+
+// The run finishes; resumed from its checkpoint directory (as after a crash
+// while it committed), it must not add rows: its last checkpoint is the
+// final one, which records the last transactions (committed again, a
+// no-op), not one from before the end whose replay would insert again.
+CAF_TEST(a finished run into postgresql resumed from its checkpoints adds
+         nothing) {
+  temp_dir dir{"stock_connectors"};
+  postgres_server server{dir};
+  auto c = server.client();
+  auto trades = make_trades(10000, 43);
+  auto input = dir.file("trades.csv");
+  write_file(input, to_csv(lines_of(trades)));
+  auto chk = dir.file("chk");
+  std::vector<std::string> args = {"--input", input, "--output",
+                                   server.url("rows"), "--checkpoint-dir", chk,
+                                   "--checkpoint-interval-ms", "100",
+                                   "--parallelism", "2"};
+  auto slow = args;
+  slow.insert(slow.end(), {"--rate", "10000"});
+  auto r = run_child(dir, exe, slow);
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  auto expected = expected_rows(trades, 60000);
+  CAF_CHECK(same_rows(expected, table_rows(*c, "rows")));
+  auto resumed = args;
+  resumed.insert(resumed.end(), {"--from-savepoint", chk});
+  r = run_child(dir, exe, resumed);
+  CAF_CHECK_EQUAL(r.exit_code, 0);
+  if (r.exit_code != 0)
+    CAF_MESSAGE("stderr: " << r.err);
+  CAF_CHECK(same_rows(expected, table_rows(*c, "rows")));
+}
