@@ -292,9 +292,16 @@ CAF_TEST(a server that goes away mid-job fails the job within seconds) {
   std::thread stopper{[&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
     stopped = std::chrono::steady_clock::now();
+    gone = true; // from here on the job may fail
     server.stop();
-    gone = true;
   }};
+  struct joiner {
+    std::thread& t;
+    ~joiner() {
+      if (t.joinable())
+        t.join();
+    }
+  } join_stopper{stopper};
   auto error = message_of<job_failed>([&] { env.execute("postgres gone"); });
   auto ended = std::chrono::steady_clock::now();
   CAF_CHECK(gone.load()); // it did not fail before the server went
@@ -308,4 +315,94 @@ CAF_TEST(a server that goes away mid-job fails the job within seconds) {
                                 + std::to_string(server.port())
                                 + "/postgres"));
   CAF_CHECK(took < std::chrono::seconds(10));
+}
+
+CAF_TEST(prepared transactions are told apart and lost ones reported) {
+  temp_dir dir{"postgres_sink"};
+  postgres_server server{dir};
+  auto c = server.client();
+  auto admin = server.client();
+  c->exec("CREATE TABLE t (n bigint)");
+  auto prepare = [&](const std::string& gid) {
+    c->exec("BEGIN");
+    c->exec("INSERT INTO t VALUES (1)");
+    pg::prepared_txn txn{gid, 0};
+    pg::detail::prepare(*c, txn);
+    CAF_CHECK_NOT_EQUAL(txn.xid, 0u);
+    return txn;
+  };
+  // Committed twice: the second finds it gone, and committed.
+  auto a = prepare("job7-s0-c1");
+  pg::detail::commit_prepared(*admin, a);
+  pg::detail::commit_prepared(*admin, a);
+  CAF_CHECK_EQUAL(pg_scalar(*c, "SELECT count(*) FROM t"), "1");
+  // Rolled back behind the sink's back: its commit says the rows are lost.
+  auto b = prepare("job7-s0-c2");
+  admin->exec("ROLLBACK PREPARED 'job7-s0-c2'");
+  auto lost = message_of<pg::pg_error>(
+      [&] { pg::detail::commit_prepared(*admin, b); });
+  CAF_CHECK(contains(lost, "'job7-s0-c2'"));
+  CAF_CHECK(contains(lost, "gone without being committed (aborted)"));
+  // PREPARE outside a transaction prepares nothing: an error, not a no-op.
+  pg::prepared_txn none{"job7-s0-c9", 0};
+  CAF_CHECK(contains(message_of<pg::pg_error>(
+                         [&] { pg::detail::prepare(*c, none); }),
+                     "did not prepare"));
+  // The sweep takes exactly <prefix>-s<j>-c<n> with j mod p = subtask,
+  // also for a prefix that is not ASCII.
+  prepare("job7-s1-c3");
+  prepare("job7-s1-cX-s0-c3");
+  prepare("job7-s3-c4");
+  prepare("jöb7-s0-c1");
+  CAF_CHECK_EQUAL(pg::detail::prepared_of(*admin, "job7", 1, 2),
+                  (std::vector<std::string>{"job7-s1-c3", "job7-s3-c4"}));
+  CAF_CHECK_EQUAL(pg::detail::prepared_of(*admin, "job7", 0, 2),
+                  std::vector<std::string>{});
+  CAF_CHECK_EQUAL(pg::detail::prepared_of(*admin, "jöb7", 0, 1),
+                  std::vector<std::string>{"jöb7-s0-c1"});
+  for (auto gid : {"job7-s1-c3", "job7-s1-cX-s0-c3", "job7-s3-c4",
+                   "jöb7-s0-c1"})
+    pg::detail::rollback_prepared(*admin, gid);
+  pg::detail::rollback_prepared(*admin, "job7-s1-c3"); // gone: fine
+  // Too few prepared transactions for the sink's subtasks (20 here).
+  CAF_CHECK(contains(message_of<pg::pg_error>([&] {
+                       pg::detail::check_prepared_transactions(*c, 30);
+                     }),
+                     "max_prepared_transactions is 20, below the sink's 30 "
+                     "subtasks"));
+  pg::detail::check_prepared_transactions(*c, 20);
+}
+
+CAF_TEST(a statement never waits without bound) {
+  temp_dir dir{"postgres_sink"};
+  postgres_server server{dir};
+  auto owner = server.client();
+  owner->exec("CREATE TABLE t (n bigint)");
+  pg::connect_options o;
+  o.lock_timeout = 300;
+  o.answer_timeout = 1500;
+  pg::connection c{server.where(), o};
+  // A lock held elsewhere: the server gives up at lock_timeout.
+  owner->exec("BEGIN");
+  owner->exec("LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+  auto start = std::chrono::steady_clock::now();
+  auto locked = message_of<pg::pg_error>(
+      [&] { c.exec("INSERT INTO t VALUES (1)"); });
+  CAF_CHECK(contains(locked, "lock timeout"));
+  CAF_CHECK(std::chrono::steady_clock::now() - start
+            < std::chrono::seconds(3));
+  owner->exec("ROLLBACK");
+  // A server process that cannot answer (stopped): the client gives up at
+  // the answer timeout, and the connection refuses further use.
+  auto pid = std::stoi(pg_scalar(c, "SELECT pg_backend_pid()"));
+  ::kill(pid, SIGSTOP);
+  start = std::chrono::steady_clock::now();
+  auto silent = message_of<pg::pg_error>([&] { c.exec("SELECT 1"); });
+  auto took = std::chrono::steady_clock::now() - start;
+  ::kill(pid, SIGCONT);
+  CAF_CHECK(contains(silent, "no answer within 1500 ms"));
+  CAF_CHECK(took >= std::chrono::milliseconds(1400));
+  CAF_CHECK(took < std::chrono::seconds(4));
+  CAF_CHECK(contains(message_of<pg::pg_error>([&] { c.exec("SELECT 1"); }),
+                     "unusable"));
 }

@@ -150,8 +150,12 @@ private:
                    std::unique_ptr<background_child>* keep = nullptr) {
     std::string program = exe;
     if (::geteuid() == 0) {
+      // --pdeathsig: a test process that dies (a timeout, a crash)
+      // takes its server along (immediate shutdown) instead of leaving it
+      // running.
       args.insert(args.begin(), {"--reuid=postgres", "--regid=postgres",
-                                 "--init-groups", "--", exe});
+                                 "--init-groups", "--pdeathsig", "QUIT", "--",
+                                 exe});
       program = "/usr/bin/setpriv";
     }
     auto child = std::make_unique<background_child>(*dir_, program, args);

@@ -412,6 +412,11 @@ CAF_TEST(postgresql output problems are named) {
   CAF_CHECK_EQUAL(r.exit_code, 2);
   CAF_CHECK(contains(r.err, "--output expects postgresql://"));
   CAF_CHECK(contains(r.err, "no ?table=NAME"));
+  r = run_child(dir, exe,
+                {"--input", input, "--transaction-prefix", "x"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--transaction-prefix applies to a "
+                            "postgresql:// --output only"));
   auto port = std::to_string(free_port());
   r = run_child(dir, exe,
                 {"--input", input, "--output",

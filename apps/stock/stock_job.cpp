@@ -189,7 +189,8 @@ job_options parse_args(const std::vector<std::string>& args) {
   namespace po = boost::program_options;
   job_options o;
   po::options_description desc{"stock_aggregator options"};
-  std::string input, output, dead_letter, industry_from, lookup_order;
+  std::string input, output, dead_letter, industry_from, lookup_order,
+      transaction_prefix;
   lookup_options lookup;
   desc.add_options()("help,h", "show this help")(
       "input", po::value(&input),
@@ -208,6 +209,11 @@ job_options parse_args(const std::vector<std::string>& args) {
       "postgresql://USER@HOST:PORT/DB?table=NAME: rows into that table, "
       "created if missing, exactly once with checkpoints (default: "
       "stdout)")(
+      "transaction-prefix", po::value(&transaction_prefix),
+      "with a postgresql:// --output: names the sink's prepared "
+      "transactions (<prefix>-s<subtask>-c<checkpoint>); unique per job "
+      "writing the table, since a job rolls back what others of its "
+      "prefix left prepared (default: stock_aggregator-<db>.<table>)")(
       "dead-letter", po::value(&dead_letter),
       "write malformed input lines (and, with --industry-from, trades "
       "whose symbol has no industry) here instead of failing the job")(
@@ -265,6 +271,8 @@ job_options parse_args(const std::vector<std::string>& args) {
     o.output = output;
   if (vm.count("dead-letter"))
     o.dead_letter = dead_letter;
+  if (vm.count("transaction-prefix"))
+    o.transaction_prefix = transaction_prefix;
   if (lookup_order != "unordered" && lookup_order != "ordered")
     throw app_usage_error("--lookup-order must be ordered or unordered, got '"
                           + lookup_order + "'");
@@ -326,6 +334,16 @@ job_counters define_job(stream_execution_environment& env,
   std::optional<pg::url> table;
   if (o.output && is_postgres_output(*o.output))
     table = pg::parse_url(*o.output, "--output");
+  if (o.transaction_prefix && !table)
+    throw std::invalid_argument("--transaction-prefix applies to a "
+                                "postgresql:// --output only");
+  pg::sink_options pg_options;
+  if (table) {
+    pg_options.columns = output_columns();
+    pg_options.prefix = o.transaction_prefix.value_or(
+        "stock_aggregator-" + table->db + "." + table->table);
+    pg::detail::validate(pg_options);
+  }
   o.ft.validate();
   env.set_parallelism(o.parallelism);
   o.ft.apply(env.config());
@@ -429,12 +447,9 @@ job_counters define_job(stream_execution_environment& env,
     // committed when the checkpoint completes.
     add_two_phase_commit_sink(
         results,
-        [where = *table] {
-          pg::sink_options so;
-          so.columns = output_columns();
-          so.prefix = "stock_aggregator-" + where.db + "." + where.table;
+        [where = *table, pg_options] {
           return std::make_unique<pg::postgres_sink<industry_window>>(
-              where, to_fields, so);
+              where, to_fields, pg_options);
         },
         "PostgreSQL Output")
         .uid("postgres-output");

@@ -19,6 +19,9 @@ namespace stock {
 struct job_options {
   std::optional<std::string> input; // CSV file or directory; none = generator
   std::optional<std::string> output;      // CSV file; none = stdout
+  // postgresql:// output: names the prepared transactions; default
+  // stock_aggregator-<db>.<table>.
+  std::optional<std::string> transaction_prefix;
   std::optional<std::string> dead_letter; // malformed lines go here
   uint64_t split_bytes = 0;               // 0: about four per subtask
   // Industries looked up asynchronously (the input then has no industry

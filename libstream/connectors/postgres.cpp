@@ -1,6 +1,12 @@
 #include "libstream/connectors/postgres.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <cctype>
+#include <cerrno>
+#include <string_view>
+#include <memory>
 
 #include <algorithm>
 #include <chrono>
@@ -132,6 +138,13 @@ connection::connection(const url& u, const connect_options& o) {
                                                          / 1000));
   auto idle = std::to_string(std::max<int64_t>(1, o.dead_after / 3000));
   auto user_timeout = std::to_string(o.dead_after);
+  answer_timeout_ = o.answer_timeout;
+  // The server gives up first (and says why): a statement waiting on a
+  // lock, or running long, fails before the client stops waiting.
+  auto server_options = "-c lock_timeout=" + std::to_string(o.lock_timeout)
+                        + " -c statement_timeout="
+                        + std::to_string(std::max<int64_t>(
+                            1, o.answer_timeout * 9 / 10));
   const char* keys[] = {"host",
                         "port",
                         "dbname",
@@ -143,6 +156,7 @@ connection::connection(const url& u, const connect_options& o) {
                         "keepalives_count",
                         "tcp_user_timeout",
                         "application_name",
+                        "options",
                         nullptr};
   const char* values[] = {u.host.c_str(),
                           port.c_str(),
@@ -155,6 +169,7 @@ connection::connection(const url& u, const connect_options& o) {
                           "2",
                           user_timeout.c_str(),
                           "libstream",
+                          server_options.c_str(),
                           nullptr};
   for (int attempt = 0;; ++attempt) {
     auto* c = PQconnectdbParams(keys, values, 0);
@@ -181,43 +196,107 @@ connection::~connection() {
     PQfinish(as_conn(conn_));
 }
 
-void connection::exec(const std::string& sql) {
-  auto* r = PQexec(as_conn(conn_), sql.c_str());
-  auto status = PQresultStatus(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    auto why = one_line(r != nullptr ? PQresultErrorMessage(r) : "");
-    if (why.empty())
-      why = trimmed_error(as_conn(conn_));
-    PQclear(r);
-    throw pg_error(where_ + ": " + why);
+namespace {
+
+/// Owns a PGresult.
+struct result_deleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+
+} // namespace
+
+/// Sends `sql` and waits for its results up to the answer timeout (a
+/// server that stopped, or a lock held elsewhere, would otherwise block
+/// the subtask for good); returns the last result, which is a success.
+static result_ptr run(void* conn, const std::string& where,
+                      duration_ms answer_timeout, bool& broken,
+                      const std::string& sql) {
+  auto* c = as_conn(conn);
+  if (broken)
+    throw pg_error(where + ": the connection is unusable after an earlier "
+                           "error");
+  if (PQsendQuery(c, sql.c_str()) == 0) {
+    broken = true;
+    throw pg_error(where + ": " + trimmed_error(c));
   }
-  PQclear(r);
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::milliseconds(answer_timeout);
+  result_ptr last;
+  std::string error;
+  std::string state;
+  for (;;) {
+    while (PQisBusy(c) != 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) {
+        if (auto* cancel = PQgetCancel(c)) {
+          char buf[256];
+          PQcancel(cancel, buf, sizeof(buf));
+          PQfreeCancel(cancel);
+        }
+        broken = true;
+        throw pg_error(where + ": no answer within "
+                       + std::to_string(answer_timeout) + " ms");
+      }
+      pollfd pfd{PQsocket(c), POLLIN, 0};
+      auto rc = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left,
+                                                                  1000)));
+      if (rc < 0 && errno != EINTR) {
+        broken = true;
+        throw pg_error(where + ": poll failed");
+      }
+      if (rc > 0 && PQconsumeInput(c) == 0) {
+        broken = true;
+        throw pg_error(where + ": " + trimmed_error(c));
+      }
+    }
+    result_ptr r{PQgetResult(c)};
+    if (r == nullptr)
+      break;
+    auto status = PQresultStatus(r.get());
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK
+        && error.empty()) {
+      error = one_line(PQresultErrorMessage(r.get()));
+      if (error.empty())
+        error = trimmed_error(c);
+      auto* code = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+      state = code != nullptr ? code : "";
+    }
+    last = std::move(r);
+  }
+  if (PQstatus(c) != CONNECTION_OK)
+    broken = true;
+  if (!error.empty())
+    throw pg_error(where + ": " + error, state);
+  if (last == nullptr)
+    throw pg_error(where + ": no result for a statement");
+  return last;
+}
+
+std::string connection::exec(const std::string& sql) {
+  auto r = run(conn_, where_, answer_timeout_, broken_, sql);
+  return PQcmdStatus(r.get());
 }
 
 std::vector<std::vector<std::optional<std::string>>>
 connection::query(const std::string& sql) {
-  auto* r = PQexec(as_conn(conn_), sql.c_str());
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    auto why = one_line(r != nullptr ? PQresultErrorMessage(r) : "");
-    if (why.empty())
-      why = trimmed_error(as_conn(conn_));
-    PQclear(r);
-    throw pg_error(where_ + ": " + why);
-  }
+  auto r = run(conn_, where_, answer_timeout_, broken_, sql);
   std::vector<std::vector<std::optional<std::string>>> rows;
-  auto n = PQntuples(r);
-  auto m = PQnfields(r);
+  auto n = PQntuples(r.get());
+  auto m = PQnfields(r.get());
   for (int i = 0; i < n; ++i) {
     std::vector<std::optional<std::string>> row;
     for (int j = 0; j < m; ++j)
-      if (PQgetisnull(r, i, j))
+      if (PQgetisnull(r.get(), i, j))
         row.emplace_back(std::nullopt);
       else
-        row.emplace_back(std::string{PQgetvalue(r, i, j),
-                                     static_cast<size_t>(PQgetlength(r, i, j))});
+        row.emplace_back(
+            std::string{PQgetvalue(r.get(), i, j),
+                        static_cast<size_t>(PQgetlength(r.get(), i, j))});
     rows.push_back(std::move(row));
   }
-  PQclear(r);
   return rows;
 }
 
@@ -250,6 +329,17 @@ void validate(const sink_options& o) {
     if (col.empty() || col.front() == ' ')
       throw std::invalid_argument("postgres sink: a column without a name: '"
                                   + col + "'");
+  for (auto& col : o.columns) {
+    auto space = col.find(' ');
+    if (space == std::string::npos)
+      continue;
+    for (char ch : col.substr(space + 1))
+      if (!std::isalnum(static_cast<unsigned char>(ch))
+          && std::string_view{" _(),"}.find(ch) == std::string_view::npos)
+        throw std::invalid_argument("postgres sink: column '" + col
+                                    + "' has a type with '"
+                                    + std::string(1, ch) + "' in it");
+  }
   if (o.prefix.empty() || o.prefix.size() > 150)
     throw std::invalid_argument("postgres sink: the transaction prefix must "
                                 "have 1 to 150 characters, got '"
@@ -258,14 +348,23 @@ void validate(const sink_options& o) {
     throw std::invalid_argument("postgres sink: batch_rows must be positive");
 }
 
-void check_prepared_transactions(connection& c) {
+void check_prepared_transactions(connection& c, int parallelism) {
   auto rows = c.query("SHOW max_prepared_transactions");
-  if (rows.empty() || !rows[0][0] || *rows[0][0] == "0")
+  int max = 0;
+  if (!rows.empty() && rows[0][0])
+    max = std::atoi(rows[0][0]->c_str());
+  if (max == 0)
     throw pg_error(c.where()
                    + ": max_prepared_transactions is 0, so the exactly-once "
                      "sink cannot prepare transactions: set it above the "
                      "number of sink subtasks (postgresql.conf) and restart "
                      "the server");
+  if (max < parallelism)
+    throw pg_error(c.where() + ": max_prepared_transactions is "
+                   + std::to_string(max) + ", below the sink's "
+                   + std::to_string(parallelism)
+                   + " subtasks that each keep a transaction prepared: set "
+                     "it higher (postgresql.conf) and restart the server");
 }
 
 void create_table(connection& c, const std::string& table,
@@ -317,55 +416,83 @@ std::vector<std::string> prepared_of(connection& c, const std::string& prefix,
   std::vector<std::string> out;
   auto head = prefix + "-s";
   auto rows = c.query("SELECT gid FROM pg_prepared_xacts WHERE database = "
-                      "current_database() AND left(gid, "
-                      + std::to_string(head.size())
-                      + ") = " + c.literal(head));
+                      "current_database() AND starts_with(gid, "
+                      + c.literal(head) + ")");
+  auto number = [](const std::string& s, size_t from, size_t to, int64_t& n) {
+    if (from >= to || to - from > 18)
+      return false;
+    n = 0;
+    for (size_t i = from; i < to; ++i) {
+      if (s[i] < '0' || s[i] > '9')
+        return false;
+      n = n * 10 + (s[i] - '0');
+    }
+    return true;
+  };
   for (auto& r : rows) {
     if (!r[0])
       continue;
-    // <prefix>-s<j>-c<n>: j decides which subtask sweeps it.
-    auto rest = r[0]->substr(head.size());
-    auto dash = rest.find("-c");
-    if (dash == 0 || dash == std::string::npos)
-      continue;
-    int j = 0;
-    bool digits = true;
-    for (size_t i = 0; i < dash && digits; ++i) {
-      digits = rest[i] >= '0' && rest[i] <= '9' && j < 100000000;
-      j = j * 10 + (rest[i] - '0');
-    }
-    if (digits && j % parallelism == subtask)
-      out.push_back(*r[0]);
+    // Exactly <prefix>-s<j>-c<n>: j decides which subtask sweeps it (a
+    // longer prefix that starts with this one is another job's).
+    auto& gid = *r[0];
+    auto dash = gid.find("-c", head.size());
+    int64_t j = 0;
+    int64_t n = 0;
+    if (dash != std::string::npos && number(gid, head.size(), dash, j)
+        && number(gid, dash + 2, gid.size(), n) && j % parallelism == subtask)
+      out.push_back(gid);
   }
   return out;
 }
 
 namespace {
 
-bool is_prepared(connection& c, const std::string& gid) {
-  return !c.query("SELECT 1 FROM pg_prepared_xacts WHERE gid = "
-                  + c.literal(gid))
-              .empty();
-}
+/// PostgreSQL's code for "prepared transaction ... does not exist".
+constexpr const char* undefined_object = "42704";
 
 } // namespace
 
-void commit_prepared(connection& c, const std::string& gid) {
+void prepare(connection& c, prepared_txn& txn) {
+  auto id = c.query("SELECT pg_current_xact_id()::text");
+  txn.xid = std::stoull(id.at(0).at(0).value());
+  auto tag = c.exec("PREPARE TRANSACTION " + c.literal(txn.gid));
+  // Outside a transaction, or in a failed one, PREPARE does nothing and
+  // says ROLLBACK: the rows would be lost without an error.
+  if (tag != "PREPARE TRANSACTION")
+    throw pg_error(c.where() + ": PREPARE TRANSACTION '" + txn.gid
+                   + "' did not prepare (" + tag + ")");
+}
+
+void commit_prepared(connection& c, const prepared_txn& txn) {
   try {
-    c.exec("COMMIT PREPARED " + c.literal(gid));
-  } catch (const pg_error&) {
-    // Committed already (a restore commits again what its checkpoint
-    // recorded): fine, unless it is still there.
-    if (is_prepared(c, gid))
+    c.exec("COMMIT PREPARED " + c.literal(txn.gid));
+  } catch (const pg_error& e) {
+    if (e.sqlstate() != undefined_object)
       throw;
+    // Gone: committed already (a restore commits again what its
+    // checkpoint recorded), unless it was rolled back.
+    if (txn.xid == 0)
+      return;
+    auto status = c.query("SELECT pg_xact_status("
+                          + c.literal(std::to_string(txn.xid)) + "::xid8)");
+    auto s = status.at(0).at(0);
+    // NULL: too old for the server to know; it was prepared, so it was
+    // committed unless someone rolled it back long ago.
+    if (!s || *s == "committed")
+      return;
+    throw pg_error(c.where() + ": prepared transaction '" + txn.gid
+                   + "' (xid " + std::to_string(txn.xid)
+                   + ") is gone without being committed (" + *s
+                   + "): its rows are lost. Another job with the same "
+                     "transaction prefix, or a ROLLBACK PREPARED by hand?");
   }
 }
 
 void rollback_prepared(connection& c, const std::string& gid) {
   try {
     c.exec("ROLLBACK PREPARED " + c.literal(gid));
-  } catch (const pg_error&) {
-    if (is_prepared(c, gid))
+  } catch (const pg_error& e) {
+    if (e.sqlstate() != undefined_object)
       throw;
   }
 }

@@ -33,7 +33,14 @@ url parse_url(const std::string& s, const std::string& what);
 /// Names the server and the server's message.
 class pg_error : public std::runtime_error {
 public:
-  using std::runtime_error::runtime_error;
+  explicit pg_error(const std::string& what, std::string sqlstate = "")
+      : std::runtime_error(what), sqlstate_(std::move(sqlstate)) {}
+
+  /// The server's error code (e.g. "42704"), empty for client errors.
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+private:
+  std::string sqlstate_;
 };
 
 /// How a connection is made and kept.
@@ -47,6 +54,14 @@ struct connect_options {
   /// partition, a stopped host) fails it after this long instead of
   /// hanging (TCP keepalives and TCP_USER_TIMEOUT).
   duration_ms dead_after = 15000;
+  /// A statement fails when it waits this long for a lock (the server's
+  /// lock_timeout).
+  duration_ms lock_timeout = 10000;
+  /// A statement fails when its answer has not come after this long: the
+  /// server's statement_timeout is set to 90% of it, and the client
+  /// stops waiting (and cancels it) at this deadline, also when the server
+  /// cannot answer at all.
+  duration_ms answer_timeout = 60000;
 };
 
 /// One libpq connection (blocking).
@@ -59,8 +74,11 @@ public:
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  /// Runs `sql` (one or more statements); throws pg_error.
-  void exec(const std::string& sql);
+  /// Runs `sql` (one or more statements); throws pg_error. Returns the
+  /// command status of the last ("INSERT 0 500", "PREPARE TRANSACTION").
+  /// After a client-side failure (no answer in time, a lost connection)
+  /// the connection refuses further use.
+  std::string exec(const std::string& sql);
 
   /// Runs a query; rows of text values (nullopt for NULL).
   std::vector<std::vector<std::optional<std::string>>>
@@ -74,12 +92,18 @@ public:
 private:
   void* conn_ = nullptr; // PGconn
   std::string where_;
+  duration_ms answer_timeout_ = 60000;
+  bool broken_ = false;
 };
 
 /// The transaction handle of postgres_sink: its global id once prepared
 /// (empty while open).
 struct prepared_txn {
   std::string gid;
+  /// The server's transaction id (pg_current_xact_id): tells a
+  /// transaction committed already from one rolled back once its gid is
+  /// gone.
+  uint64_t xid = 0;
 };
 
 /// What postgres_sink writes and how.
@@ -101,15 +125,21 @@ namespace detail {
 
 /// The non-template parts of postgres_sink (in postgres.cpp).
 void validate(const sink_options& o);
-void check_prepared_transactions(connection& c);
+/// Throws when the server cannot hold a prepared transaction per subtask.
+void check_prepared_transactions(connection& c, int parallelism);
 void create_table(connection& c, const std::string& table,
                   const std::vector<std::string>& columns);
 std::string insert_sql(connection& c, const std::string& table,
                        const std::vector<std::string>& columns,
                        const std::vector<std::vector<std::string>>& rows);
 /// COMMIT PREPARED, also for a transaction committed already.
-void commit_prepared(connection& c, const std::string& gid);
+/// Throws when the transaction is gone but did not commit (someone rolled
+/// it back: its rows are lost).
+void commit_prepared(connection& c, const prepared_txn& txn);
+/// ROLLBACK PREPARED, also for one gone already.
 void rollback_prepared(connection& c, const std::string& gid);
+/// The open transaction's id, then PREPARE TRANSACTION.
+void prepare(connection& c, prepared_txn& txn);
 /// The prepared transactions named `<prefix>-s<j>-c<n>` (of the current
 /// database) with j mod parallelism = subtask.
 std::vector<std::string> prepared_of(connection& c, const std::string& prefix,
@@ -186,7 +216,7 @@ void postgres_sink<T>::open(const runtime_info& info) {
   parallelism_ = info.parallelism;
   conn_ = std::make_unique<connection>(where_, o_.connect);
   admin_ = std::make_unique<connection>(where_, o_.connect);
-  detail::check_prepared_transactions(*conn_);
+  detail::check_prepared_transactions(*conn_, parallelism_);
   detail::create_table(*conn_, where_.table, o_.columns);
 }
 
@@ -208,12 +238,12 @@ template <class T>
 void postgres_sink<T>::pre_commit(prepared_txn& txn, uint64_t checkpoint) {
   flush_rows();
   txn.gid = gid_prefix(subtask_) + std::to_string(checkpoint);
-  conn_->exec("PREPARE TRANSACTION " + conn_->literal(txn.gid));
+  detail::prepare(*conn_, txn);
 }
 
 template <class T>
 void postgres_sink<T>::commit(const prepared_txn& txn) {
-  detail::commit_prepared(*admin_, txn.gid);
+  detail::commit_prepared(*admin_, txn);
 }
 
 template <class T>
@@ -247,4 +277,5 @@ void postgres_sink<T>::abort_leftovers(
 template <>
 struct libstream::codec<libstream::pg::prepared_txn>
     : member_codec<libstream::pg::prepared_txn,
-                   &libstream::pg::prepared_txn::gid> {};
+                   &libstream::pg::prepared_txn::gid,
+                   &libstream::pg::prepared_txn::xid> {};

@@ -157,6 +157,8 @@ public:
         continue;
       auto txns = decode_value<std::vector<std::pair<uint64_t, Txn>>>(bytes);
       for (auto& [checkpoint, txn] : txns) {
+        // Ids go on from the restored checkpoint's: at least past these.
+        last_snapshot_ = std::max(last_snapshot_, checkpoint);
         fn_->recover_and_commit(txn);
         committed.push_back(std::move(txn));
       }
