@@ -331,6 +331,12 @@ connected_streams<A, B> connect(data_stream<A> first, data_stream<B> second) {
   return connected_streams<A, B>{std::move(first), std::move(second)};
 }
 
+template <class T>
+template <class B>
+connected_streams<T, B> data_stream<T>::connect(data_stream<B> other) {
+  return connected_streams<T, B>{*this, std::move(other)};
+}
+
 // -- codec of tagged records (between nodes) ---------------------------------
 
 template <class A, class B>

@@ -29,6 +29,12 @@ class data_stream_sink;
 template <class T, class K, class Assigner>
 class windowed_stream;
 
+template <class A, class B>
+class connected_streams;
+
+template <class A, class B, class K>
+class interval_join_start;
+
 /// A stream of records of type T, as Flink's DataStream. Operations append
 /// transformations to the job; nothing runs before execute(). The settings
 /// (name, uid, parallelism, chaining) apply to the operator that produced
@@ -106,6 +112,12 @@ public:
   /// as Flink's windowAll. Defined in windowed_stream.hpp.
   template <class Assigner>
   windowed_stream<T, uint8_t, Assigner> window_all(Assigner assigner);
+
+  /// Connects with `other` (of any type) for a two-input operator:
+  /// co-map, co-flat-map, co-process, or key_by for keyed state and
+  /// timers. Defined in connected_streams.hpp.
+  template <class B>
+  connected_streams<T, B> connect(data_stream<B> other);
 
   /// Merges streams of the same type.
   data_stream<T> union_with(std::initializer_list<data_stream<T>> others) {
@@ -443,6 +455,12 @@ public:
       return std::make_unique<keyed_process_operator<K, T, R>>(key, make());
     });
   }
+
+  /// Joins with `other` by key in event time: each element here meets
+  /// the elements of `other` within an interval of its timestamp
+  /// (between(lower, upper)). Defined in joins.hpp.
+  template <class B>
+  interval_join_start<T, B, K> interval_join(keyed_stream<B, K> other);
 
   /// Groups the keyed stream into windows (see window/assigners.hpp).
   /// Defined in windowed_stream.hpp.

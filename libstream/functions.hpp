@@ -90,6 +90,10 @@ public:
     outs_->side(tag).collect(std::move(value), out_ts_);
   }
 
+  /// The operator's outputs (for functions built on this one, such as
+  /// joins, that emit with timestamps of their own).
+  operator_outputs<Out>& outputs() noexcept { return *outs_; }
+
   /// For the operator: sets what the accessors return. `out_ts` is the
   /// timestamp of emitted records.
   void reset(const K* key, timestamp ts, timestamp out_ts) noexcept {

@@ -5,10 +5,12 @@
 
 #include "libstream/async/async_io.hpp"
 #include "libstream/config.hpp"
+#include "libstream/connected_streams.hpp"
 #include "libstream/data_stream.hpp"
 #include "libstream/environment.hpp"
 #include "libstream/executor.hpp"
 #include "libstream/functions.hpp"
+#include "libstream/joins.hpp"
 #include "libstream/sinks/sink.hpp"
 #include "libstream/sinks/sinks.hpp"
 #include "libstream/sources/collection.hpp"

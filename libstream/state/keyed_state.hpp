@@ -152,6 +152,15 @@ public:
     }
   }
 
+  /// Calls f(key, value) for each entry of the current key, without
+  /// copying them; f must not change this state.
+  template <class F>
+  void for_each(F f) const {
+    if (auto* m = impl_->find())
+      for (auto& kv : *m)
+        f(kv.first, kv.second);
+  }
+
   /// A copy of the entries of the current key.
   map_type entries() const {
     auto* m = impl_->find();
