@@ -217,7 +217,8 @@ data_stream<T> generated(stream_execution_environment& env, int64_t n, F f,
   auto s = env.from_generator(
       static_cast<uint64_t>(n), [f](uint64_t i) { return f(i); }, rate);
   s.uid(uid);
-  // Event time: the index, so both inputs advance together.
+  // Watermarks from both inputs; the report timers fire with the final
+  // one, when both inputs ended.
   return s.assign_timestamps_and_watermarks(
       watermark_strategy<T>::for_monotonous_timestamps()
           .with_timestamp_assigner([](const T&, timestamp ts) { return ts; }));
