@@ -35,6 +35,17 @@ class connected_streams;
 template <class A, class B, class K>
 class interval_join_start;
 
+template <class A, class B, bool Join>
+class two_streams;
+
+/// a.join(b): a window join being defined (joins.hpp).
+template <class A, class B>
+using join_start = two_streams<A, B, true>;
+
+/// a.co_group(b): a window co-group being defined (joins.hpp).
+template <class A, class B>
+using co_group_start = two_streams<A, B, false>;
+
 /// A stream of records of type T, as Flink's DataStream. Operations append
 /// transformations to the job; nothing runs before execute(). The settings
 /// (name, uid, parallelism, chaining) apply to the operator that produced
@@ -118,6 +129,18 @@ public:
   /// timers. Defined in connected_streams.hpp.
   template <class B>
   connected_streams<T, B> connect(data_stream<B> other);
+
+  /// A window join with `other`: join(other).where(key).equal_to(key)
+  /// .window(assigner).apply(f) calls R f(const T&, const B&) for every
+  /// pair of a key in a window (joins.hpp).
+  template <class B>
+  join_start<T, B> join(data_stream<B> other);
+
+  /// A window co-group with `other`: co_group(other).where(key)
+  /// .equal_to(key).window(assigner).apply<R>(f) hands f both sides'
+  /// elements of a key in a window (joins.hpp).
+  template <class B>
+  co_group_start<T, B> co_group(data_stream<B> other);
 
   /// Merges streams of the same type.
   data_stream<T> union_with(std::initializer_list<data_stream<T>> others) {

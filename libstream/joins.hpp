@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "libstream/connected_streams.hpp"
+#include "libstream/windowed_stream.hpp"
 
 namespace libstream {
 
@@ -315,6 +316,208 @@ template <class B>
 interval_join_start<T, B, K>
 keyed_stream<T, K>::interval_join(keyed_stream<B, K> other) {
   return interval_join_start<T, B, K>{*this, std::move(other)};
+}
+
+// -- window join and co-group -------------------------------------------------
+//
+// Flink's a.join(b) / a.coGroup(b) .where(ka).equalTo(kb).window(assigner):
+// both inputs tagged and keyed as by connect().key_by(), then one window
+// operator over the tagged records, so windows (also merging session
+// windows, which merge across both sides), triggers and allowed lateness
+// are the window operator's. Each firing window hands its elements split
+// by side to the co-group function; a join calls its function for every
+// pair (an inner join: nothing for a window with one side empty). Results
+// carry the window's max timestamp.
+
+namespace detail {
+
+/// The process window function that splits a window's tagged elements by
+/// side and calls f(as, bs, out).
+template <class K, class A, class B, class R, class W, class F>
+class co_group_window_function final
+    : public process_window_function<K, tagged<A, B>, R, W> {
+public:
+  using context =
+      typename process_window_function<K, tagged<A, B>, R, W>::context;
+
+  explicit co_group_window_function(F f) : f_(std::move(f)) {}
+
+  void process(const K&, const context&,
+               const std::vector<tagged<A, B>>& elements,
+               collector<R>& out) override {
+    as_.clear();
+    bs_.clear();
+    for (auto& e : elements) {
+      if (e.index() == 0)
+        as_.push_back(std::get<0>(e));
+      else
+        bs_.push_back(std::get<1>(e));
+    }
+    f_(static_cast<const std::vector<A>&>(as_),
+       static_cast<const std::vector<B>&>(bs_), out);
+  }
+
+private:
+  F f_;
+  std::vector<A> as_;
+  std::vector<B> bs_;
+};
+
+} // namespace detail
+
+/// Both inputs keyed and windowed, before the function: trigger and
+/// allowed lateness as on any windowed stream.
+template <class A, class B, class K, class Assigner>
+class windowed_co_group {
+public:
+  using window_type = typename Assigner::window_type;
+  using windowed_type = windowed_stream<tagged<A, B>, K, Assigner>;
+
+  explicit windowed_co_group(windowed_type ws) : ws_(std::move(ws)) {}
+
+  template <class Tr>
+  windowed_co_group& trigger(Tr t) {
+    ws_.trigger(std::move(t));
+    return *this;
+  }
+
+  windowed_co_group& allowed_lateness(duration_ms ms) {
+    ws_.allowed_lateness(ms);
+    return *this;
+  }
+
+  /// Co-group: void f(const std::vector<A>&, const std::vector<B>&,
+  /// collector<R>&) once per key and firing window with at least one
+  /// element (either side may be empty), as Flink's CoGroupFunction.
+  template <class R, class F>
+  data_stream<R> apply(F f, std::string name = "Window CoGroup") {
+    using fn = detail::co_group_window_function<K, A, B, R, window_type, F>;
+    return ws_.process([f] { return std::make_unique<fn>(f); },
+                       std::move(name));
+  }
+
+protected:
+  windowed_type ws_;
+};
+
+/// A window join: the pairs of each key and window.
+template <class A, class B, class K, class Assigner>
+class windowed_join : private windowed_co_group<A, B, K, Assigner> {
+  using base = windowed_co_group<A, B, K, Assigner>;
+
+public:
+  explicit windowed_join(typename base::windowed_type ws)
+      : base(std::move(ws)) {}
+
+  template <class Tr>
+  windowed_join& trigger(Tr t) {
+    base::trigger(std::move(t));
+    return *this;
+  }
+
+  windowed_join& allowed_lateness(duration_ms ms) {
+    base::allowed_lateness(ms);
+    return *this;
+  }
+
+  /// R f(const A&, const B&) for every pair (Flink's JoinFunction).
+  template <class F, class R = std::decay_t<
+                         std::invoke_result_t<F&, const A&, const B&>>>
+  data_stream<R> apply(F f, std::string name = "Window Join") {
+    return base::template apply<R>(
+        [f](const std::vector<A>& as, const std::vector<B>& bs,
+            collector<R>& out) {
+          for (auto& a : as)
+            for (auto& b : bs)
+              out.collect(f(a, b));
+        },
+        std::move(name));
+  }
+
+  /// void f(const A&, const B&, collector<R>&) for every pair (Flink's
+  /// FlatJoinFunction).
+  template <class R, class F>
+  data_stream<R> flat_apply(F f, std::string name = "Window Join") {
+    return base::template apply<R>(
+        [f](const std::vector<A>& as, const std::vector<B>& bs,
+            collector<R>& out) {
+          for (auto& a : as)
+            for (auto& b : bs)
+              f(a, b, out);
+        },
+        std::move(name));
+  }
+};
+
+/// a.join(b) or a.co_group(b) with both keys given.
+template <class A, class B, class K, bool Join>
+class keyed_two_streams {
+public:
+  keyed_two_streams(keyed_connected_streams<A, B, K> keyed)
+      : keyed_(std::move(keyed)) {}
+
+  template <class Assigner>
+  auto window(Assigner assigner) {
+    auto ws = keyed_.keyed().window(std::move(assigner));
+    if constexpr (Join)
+      return windowed_join<A, B, K, Assigner>{std::move(ws)};
+    else
+      return windowed_co_group<A, B, K, Assigner>{std::move(ws)};
+  }
+
+private:
+  keyed_connected_streams<A, B, K> keyed_;
+};
+
+/// a.join(b).where(ka): waiting for equal_to(kb).
+template <class A, class B, class KA, bool Join>
+class two_streams_where {
+public:
+  two_streams_where(data_stream<A> a, data_stream<B> b, KA ka)
+      : a_(std::move(a)), b_(std::move(b)), ka_(std::move(ka)) {}
+
+  /// The second input's key; the same key type as the first's.
+  template <class KB>
+  auto equal_to(KB kb) {
+    using K = detail::selected_key_t<KA, A>;
+    return keyed_two_streams<A, B, K, Join>{
+        connect(a_, b_).key_by(ka_, std::move(kb))};
+  }
+
+private:
+  data_stream<A> a_;
+  data_stream<B> b_;
+  KA ka_;
+};
+
+/// a.join(b) / a.co_group(b), before where().
+template <class A, class B, bool Join>
+class two_streams {
+public:
+  two_streams(data_stream<A> a, data_stream<B> b)
+      : a_(std::move(a)), b_(std::move(b)) {}
+
+  /// The first input's key.
+  template <class KA>
+  two_streams_where<A, B, KA, Join> where(KA ka) {
+    return {a_, b_, std::move(ka)};
+  }
+
+private:
+  data_stream<A> a_;
+  data_stream<B> b_;
+};
+
+template <class T>
+template <class B>
+join_start<T, B> data_stream<T>::join(data_stream<B> other) {
+  return join_start<T, B>{*this, std::move(other)};
+}
+
+template <class T>
+template <class B>
+co_group_start<T, B> data_stream<T>::co_group(data_stream<B> other) {
+  return co_group_start<T, B>{*this, std::move(other)};
 }
 
 } // namespace libstream

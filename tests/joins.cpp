@@ -307,3 +307,159 @@ CAF_TEST(an interval join survives a failure and restore) {
   CAF_CHECK_EQUAL(got.size(), want.size());
   CAF_CHECK(got == want);
 }
+
+// -- window join and co-group --------------------------------------------------
+
+namespace {
+
+/// The windows [start, end) of `ts` for tumbling (slide == size) or
+/// sliding windows.
+std::vector<int64_t> window_starts(int64_t ts, int64_t size, int64_t slide) {
+  std::vector<int64_t> starts;
+  auto last = ts - ((ts % slide) + slide) % slide;
+  for (auto s = last; s > ts - size; s -= slide)
+    starts.push_back(s);
+  return starts;
+}
+
+/// Pairs of a key in a common window, by a plain loop.
+std::vector<std::string> window_pairs(const std::vector<gen_event>& clicks,
+                                      const std::vector<gen_event>& views,
+                                      int64_t size, int64_t slide) {
+  std::vector<std::string> out;
+  for (auto& c : clicks)
+    for (auto& v : views) {
+      if (c.user != v.user)
+        continue;
+      for (auto s : window_starts(c.ts, size, slide))
+        if (v.ts >= s && v.ts < s + size)
+          out.push_back(std::to_string(c.id) + "/" + std::to_string(v.id)
+                        + "@" + std::to_string(s + size - 1));
+    }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace
+
+CAF_TEST(tumbling and sliding window joins equal a plain loop) {
+  auto clicks = make_events(3000, 3);
+  auto views = make_events(2500, 5);
+  for (auto [size, slide] : {std::pair<int64_t, int64_t>{50, 50}, {60, 20}}) {
+    auto want = window_pairs(clicks, views, size, slide);
+    for (int p : {1, 2, 4}) {
+      stream_execution_environment env;
+      env.set_parallelism(p);
+      auto out = std::make_shared<collected<std::string>>();
+      auto joined
+          = events<click>(env, clicks, "clicks")
+                .join(events<view>(env, views, "views"))
+                .where([](const click& c) { return c.user; })
+                .equal_to([](const view& v) { return v.user; });
+      auto pair_of = [](const click& c, const view& v) {
+        return std::to_string(c.id) + "/" + std::to_string(v.id);
+      };
+      // The window's max timestamp travels with each pair.
+      auto stamp = [](const std::string& s, timestamp ts) {
+        return s + "@" + std::to_string(ts);
+      };
+      data_stream<std::string> pairs
+          = size == slide
+                ? joined.window(tumbling_event_time_windows::of(size))
+                      .apply(pair_of)
+                : joined.window(sliding_event_time_windows::of(size, slide))
+                      .apply(pair_of);
+      pairs
+          .process<std::string>([stamp] {
+            struct with_ts final : process_function<std::string, std::string> {
+              decltype(stamp) f;
+              explicit with_ts(decltype(stamp) g) : f(g) {}
+              void process_element(const std::string& s, context& ctx,
+                                   collector<std::string>& o) override {
+                o.collect(f(s, ctx.element_timestamp()));
+              }
+            };
+            return std::make_unique<with_ts>(stamp);
+          })
+          .collect_into(out);
+      CAF_REQUIRE(env.execute("window join").status == job_status::finished);
+      auto got = sorted(out->values());
+      CAF_CHECK_EQUAL(got.size(), want.size());
+      CAF_CHECK(got == want);
+      CAF_MESSAGE("size " << size << " slide " << slide << " parallelism "
+                          << p << ": " << got.size() << " pairs");
+    }
+  }
+}
+
+namespace {
+
+/// An event of user 1 at `ts` with id `id`, carrying its timestamp.
+template <class T>
+std::pair<T, timestamp> at(int64_t id, timestamp ts) {
+  return {T{1, id}, ts};
+}
+
+template <class T>
+data_stream<T> timed(stream_execution_environment& env,
+                     std::vector<std::pair<T, timestamp>> xs) {
+  return env.from_collection(std::move(xs))
+      .assign_timestamps_and_watermarks(
+          watermark_strategy<std::pair<T, timestamp>>::
+              for_bounded_out_of_orderness(1000)
+                  .with_timestamp_assigner(
+                      [](const std::pair<T, timestamp>& p, timestamp) {
+                        return p.second;
+                      }))
+      .map([](const std::pair<T, timestamp>& p) { return p.first; });
+}
+
+} // namespace
+
+// Session windows (gap 10) merge across both sides: a view between two
+// clicks 18 ms apart bridges their sessions into one.
+CAF_TEST(session window joins and co-groups merge sessions of either side) {
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  auto clicks = timed<click>(env, {at<click>(1, 0), at<click>(2, 30),
+                                   at<click>(3, 100), at<click>(4, 118)});
+  auto views = timed<view>(env, {at<view>(11, 8), at<view>(12, 35),
+                                 at<view>(13, 109), at<view>(14, 300)});
+  auto out = std::make_shared<collected<std::string>>();
+  clicks.join(views)
+      .where([](const click& c) { return c.user; })
+      .equal_to([](const view& v) { return v.user; })
+      .window(event_time_session_windows::with_gap(10))
+      .apply([](const click& c, const view& v) {
+        return std::to_string(c.id) + "/" + std::to_string(v.id);
+      })
+      .collect_into(out);
+  auto groups = std::make_shared<collected<std::string>>();
+  clicks.co_group(views)
+      .where([](const click& c) { return c.user; })
+      .equal_to([](const view& v) { return v.user; })
+      .window(event_time_session_windows::with_gap(10))
+      .apply<std::string>([](const std::vector<click>& cs,
+                             const std::vector<view>& vs,
+                             collector<std::string>& o) {
+        std::vector<int64_t> ids;
+        for (auto& c : cs)
+          ids.push_back(c.id);
+        for (auto& v : vs)
+          ids.push_back(v.id);
+        std::sort(ids.begin(), ids.end());
+        std::string s = std::to_string(cs.size()) + "+"
+                        + std::to_string(vs.size()) + ":";
+        for (auto id : ids)
+          s += " " + std::to_string(id);
+        o.collect(s);
+      })
+      .collect_into(groups);
+  CAF_REQUIRE(env.execute("session join").status == job_status::finished);
+  CAF_CHECK_EQUAL(sorted(out->values()),
+                  (std::vector<std::string>{"1/11", "2/12", "3/13", "4/13"}));
+  // The co-group sees the session of the lone view too.
+  CAF_CHECK_EQUAL(sorted(groups->values()),
+                  (std::vector<std::string>{"0+1: 14", "1+1: 1 11",
+                                            "1+1: 2 12", "2+1: 3 4 13"}));
+}
