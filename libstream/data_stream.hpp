@@ -38,6 +38,15 @@ class interval_join_start;
 template <class A, class B, bool Join>
 class two_streams;
 
+template <class T>
+class broadcast_stream;
+
+template <class A, class B>
+class broadcast_connected_stream;
+
+template <class A, class B, class K>
+class keyed_broadcast_connected_stream;
+
 /// a.join(b): a window join being defined (joins.hpp).
 template <class A, class B>
 using join_start = two_streams<A, B, true>;
@@ -130,6 +139,11 @@ public:
   template <class B>
   connected_streams<T, B> connect(data_stream<B> other);
 
+  /// Connects with a broadcast stream: process() with a
+  /// broadcast_process_function (broadcast.hpp).
+  template <class B>
+  broadcast_connected_stream<T, B> connect(broadcast_stream<B> other);
+
   /// A window join with `other`: join(other).where(key).equal_to(key)
   /// .window(assigner).apply(f) calls R f(const T&, const B&) for every
   /// pair of a key in a window (joins.hpp).
@@ -164,6 +178,12 @@ public:
   data_stream<T> rebalance() { return partition(partitioning::rebalance); }
   data_stream<T> rescale() { return partition(partitioning::rescale); }
   data_stream<T> broadcast() { return partition(partitioning::broadcast); }
+
+  /// This stream to broadcast into the broadcast states named by the
+  /// map_state_descriptors given (the broadcast state pattern; connect a
+  /// stream with the result). Defined in broadcast.hpp.
+  template <class D, class... Ds>
+  broadcast_stream<T> broadcast(D descriptor, Ds... more);
   data_stream<T> forward() { return partition(partitioning::forward); }
 
   /// int partitioner(const K& key, int num_partitions), K key(const T&).
@@ -478,6 +498,15 @@ public:
       return std::make_unique<keyed_process_operator<K, T, R>>(key, make());
     });
   }
+
+  using data_stream<T>::connect;
+
+  /// Connects with a broadcast stream: process() with a
+  /// keyed_broadcast_process_function, keyed state and timers on this
+  /// side (broadcast.hpp).
+  template <class B>
+  keyed_broadcast_connected_stream<T, B, K>
+  connect(broadcast_stream<B> other);
 
   /// Joins with `other` by key in event time: each element here meets
   /// the elements of `other` within an interval of its timestamp

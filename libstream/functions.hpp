@@ -153,6 +153,9 @@ public:
     outs_->side(tag).collect(std::move(value), ts_);
   }
 
+  /// The operator's outputs (for functions built on this one).
+  operator_outputs<Out>& outputs() noexcept { return *outs_; }
+
   void reset(timestamp ts, timestamp wm) noexcept {
     ts_ = ts;
     wm_ = wm;

@@ -334,7 +334,8 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
             + std::to_string(par[e.producer]) + ") to " + label(t)
             + " (parallelism " + std::to_string(par[e.consumer])
             + ") is impossible; use rebalance() or equal parallelism");
-      if (t.keyed && e.part != partitioning::hash)
+      if (t.keyed && e.part != partitioning::hash
+          && !(t.broadcast_input && e.part == partitioning::broadcast))
         throw std::invalid_argument(label(t)
                                     + " needs a keyed input: call "
                                       "key_by() before it");

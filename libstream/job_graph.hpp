@@ -48,6 +48,9 @@ struct transformation {
   bool chaining = true;
   bool start_new_chain = false;
   bool keyed = false; // consumes a keyed stream: needs hash partitioning
+  // A keyed operator that also takes a broadcast input (the broadcast
+  // state pattern): broadcast edges are allowed besides hash ones.
+  bool broadcast_input = false;
   std::vector<int> inputs;
   std::type_index output_type = typeid(void);
   std::type_index input_type = typeid(void);

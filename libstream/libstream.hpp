@@ -4,6 +4,7 @@
 // CAF header; the CAF-facing entry points are in actors/embedded.hpp.
 
 #include "libstream/async/async_io.hpp"
+#include "libstream/broadcast.hpp"
 #include "libstream/config.hpp"
 #include "libstream/connected_streams.hpp"
 #include "libstream/data_stream.hpp"
