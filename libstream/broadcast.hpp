@@ -65,33 +65,59 @@ public:
   timestamp element_timestamp() const noexcept { return ts_; }
   timestamp current_watermark() const noexcept { return wm_; }
 
-  /// Broadcast state, read-only on the non-broadcast side.
+  /// Broadcast state, read-only on the non-broadcast side. Throws for a
+  /// state the broadcast stream did not declare (as Flink).
   template <class K, class V>
   const broadcast_state<K, V>&
   get_broadcast_state(const map_state_descriptor<K, V>& d) const {
+    check_declared(d.name);
     return store_->template get_broadcast_state<K, V>(d.name);
   }
 
   /// Emits `value` to the side output `tag`.
   template <class T>
   void output(const output_tag<T>& tag, T value) {
-    outs_->side(tag).collect(std::move(value), ts_);
+    outs_->side(tag).collect(std::move(value), out_ts_);
   }
 
-  /// For the operator.
+  /// For the operator: `out_ts` stamps side outputs (none for a
+  /// processing-time timer).
   void reset(operator_outputs<Out>* outs, operator_state_store* store,
-             timestamp ts, timestamp wm) noexcept {
+             timestamp ts, timestamp wm, timestamp out_ts) noexcept {
     outs_ = outs;
     store_ = store;
     ts_ = ts;
     wm_ = wm;
+    out_ts_ = out_ts;
+  }
+
+  /// For the operator: the states broadcast(...) named.
+  void declare(const std::vector<std::string>* names) noexcept {
+    declared_ = names;
   }
 
 protected:
+  void check_declared(const std::string& name) const {
+    if (declared_ == nullptr)
+      return;
+    for (auto& n : *declared_)
+      if (n == name)
+        return;
+    std::string known;
+    for (auto& n : *declared_)
+      known += (known.empty() ? "'" : ", '") + n + "'";
+    throw std::invalid_argument("broadcast state '" + name
+                                + "' was not declared by broadcast(...) ("
+                                + (known.empty() ? "none" : known)
+                                + " was)");
+  }
+
   operator_outputs<Out>* outs_ = nullptr;
   operator_state_store* store_ = nullptr;
+  const std::vector<std::string>* declared_ = nullptr;
   timestamp ts_ = no_timestamp;
   timestamp wm_ = min_watermark;
+  timestamp out_ts_ = no_timestamp;
 };
 
 /// The broadcast side's context: broadcast state writable.
@@ -101,6 +127,7 @@ public:
   template <class K, class V>
   broadcast_state<K, V>&
   get_broadcast_state(const map_state_descriptor<K, V>& d) {
+    this->check_declared(d.name);
     return this->store_->template get_broadcast_state<K, V>(d.name);
   }
 };
@@ -177,10 +204,15 @@ public:
   using fn_type = broadcast_process_function<A, B, Out>;
   using base_context = typename process_function<tagged<A, B>, Out>::context;
 
-  explicit broadcast_process_adapter(std::unique_ptr<fn_type> fn)
-      : fn_(std::move(fn)) {
+  broadcast_process_adapter(std::unique_ptr<fn_type> fn,
+                            std::vector<std::string> declared)
+      : fn_(std::move(fn)), declared_(std::move(declared)) {
     if (fn_ == nullptr)
       throw std::invalid_argument("broadcast process: no function");
+    if (!declared_.empty()) {
+      ro_.declare(&declared_);
+      rw_.declare(&declared_);
+    }
   }
 
   void open(const runtime_info& info) override { fn_->open(info); }
@@ -191,11 +223,11 @@ public:
                        collector<Out>& out) override {
     if (v.index() == 0) {
       ro_.reset(&ctx.outputs(), store_, ctx.element_timestamp(),
-                ctx.current_watermark());
+                ctx.current_watermark(), ctx.element_timestamp());
       fn_->process_element(std::get<0>(v), ro_, out);
     } else {
       rw_.reset(&ctx.outputs(), store_, ctx.element_timestamp(),
-                ctx.current_watermark());
+                ctx.current_watermark(), ctx.element_timestamp());
       fn_->process_broadcast_element(std::get<1>(v), rw_, out);
     }
   }
@@ -203,6 +235,7 @@ public:
 
 private:
   std::unique_ptr<fn_type> fn_;
+  std::vector<std::string> declared_;
   operator_state_store* store_ = nullptr;
   typename fn_type::read_only_context ro_;
   typename fn_type::context rw_;
@@ -221,13 +254,19 @@ public:
   using fn_type = keyed_broadcast_process_function<K, A, B, Out>;
   using in_type = tagged<A, B>;
 
+  /// `declared`: the broadcast states the function may use (empty: any).
   template <class KA>
-  keyed_broadcast_process_operator(KA ka, std::unique_ptr<fn_type> fn)
+  keyed_broadcast_process_operator(KA ka, std::unique_ptr<fn_type> fn,
+                                   std::vector<std::string> declared = {})
       : keyed_operator<K, in_type, Out>(key_selector<in_type, K>{
             [ka](const in_type& v) -> K { return K(ka(std::get<0>(v))); }}),
-        fn_(std::move(fn)) {
+        fn_(std::move(fn)), declared_(std::move(declared)) {
     if (fn_ == nullptr)
       throw std::invalid_argument("keyed broadcast process: no function");
+    if (!declared_.empty()) {
+      ro_.declare(&declared_);
+      rw_.declare(&declared_);
+    }
   }
 
   void open(operator_context& ctx) override {
@@ -273,12 +312,13 @@ protected:
       if (r.value.index() == 0) {
         const K& key = this->key_(r.value, this->key_scratch_);
         this->set_current_key(key, this->hash_at(i, key));
-        ro_.reset(&this->out_, &store_, r.ts, this->current_watermark_);
+        ro_.reset(&this->out_, &store_, r.ts, this->current_watermark_, r.ts);
         ro_.reset_key(&key, this);
         fn_->process_element(std::get<0>(r.value), ro_, out);
         this->current_.key = nullptr;
       } else {
-        rw_.reset(&this->out_, &store_, r.ts, this->current_watermark_);
+        rw_.reset(&this->out_, &store_, r.ts, this->current_watermark_,
+                  r.ts);
         fn_->process_broadcast_element(std::get<1>(r.value), rw_, out);
       }
     }
@@ -303,7 +343,7 @@ private:
     this->set_current_key(t.key);
     auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
     collector<Out> out{this->out_.main(), out_ts};
-    ro_.reset(&this->out_, &store_, t.time, this->current_watermark_);
+    ro_.reset(&this->out_, &store_, t.time, this->current_watermark_, out_ts);
     ro_.reset_key(&t.key, this);
     fn_->on_timer(t.time, domain, ro_, out);
     this->current_.key = nullptr;
@@ -331,6 +371,7 @@ private:
   }
 
   std::unique_ptr<fn_type> fn_;
+  std::vector<std::string> declared_;
   timer_service<K> timers_;
   std::unique_ptr<keyed_state_store<K>> keyed_store_;
   operator_state_store store_;
@@ -343,10 +384,11 @@ private:
 /// two-input harness).
 template <class A, class B, class R>
 std::unique_ptr<operator_base> make_broadcast_process_operator(
-    std::unique_ptr<broadcast_process_function<A, B, R>> fn) {
+    std::unique_ptr<broadcast_process_function<A, B, R>> fn,
+    std::vector<std::string> declared = {}) {
   return std::make_unique<process_operator<tagged<A, B>, R>>(
       std::make_unique<detail::broadcast_process_adapter<A, B, R>>(
-          std::move(fn)));
+          std::move(fn), std::move(declared)));
 }
 
 /// A stream connected with a broadcast stream.
@@ -363,11 +405,12 @@ public:
     auto b = detail::tag_input<1, tagged<A, B>>(second_.stream(),
                                                 "Connect (broadcast)")
                  .broadcast();
+    auto declared = second_.state_names();
     return a.union_with({b}).template process<R>(
-        [make] {
+        [make, declared] {
           std::unique_ptr<broadcast_process_function<A, B, R>> fn = make();
           return std::make_unique<detail::broadcast_process_adapter<A, B, R>>(
-              std::move(fn));
+              std::move(fn), declared);
         },
         std::move(name));
   }
@@ -391,12 +434,8 @@ public:
   data_stream<R> process(Make make,
                          std::string name = "Keyed Broadcast Process") {
     using in_type = tagged<A, B>;
-    auto& keyed_node = first_.builder()->node(first_.id());
-    data_stream<A> unkeyed{first_.builder(), keyed_node.inputs.at(0)};
-    auto ka = [key = first_.key()](const A& x) -> K {
-      K scratch;
-      return K(key(x, scratch));
-    };
+    auto unkeyed = detail::unkeyed(first_);
+    auto ka = detail::key_function(first_);
     auto a = detail::tag_input<0, in_type>(unkeyed, "Connect (1)")
                  .key_by([ka](const in_type& v) -> K {
                    return ka(std::get<0>(v));
@@ -412,11 +451,13 @@ public:
     t.broadcast_input = true;
     t.input_type = typeid(in_type);
     t.output_type = typeid(R);
-    t.make_operator = [make, ka]() -> std::unique_ptr<operator_base> {
+    auto declared = second_.state_names();
+    t.make_operator = [make, ka,
+                       declared]() -> std::unique_ptr<operator_base> {
       std::unique_ptr<keyed_broadcast_process_function<K, A, B, R>> fn
           = make();
       return std::make_unique<keyed_broadcast_process_operator<K, A, B, R>>(
-          ka, std::move(fn));
+          ka, std::move(fn), declared);
     };
     t.make_output = plain_output_factory<R>();
     t.make_input = typed_input_factory<in_type>();

@@ -15,6 +15,7 @@
 // checkpoint barriers align across all of them.
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -161,21 +162,50 @@ private:
 template <class F, class T>
 using selected_key_t = key_type_of<std::invoke_result_t<F&, const T&>>;
 
-/// `s` tagged with index I by a map that runs at the parallelism of the
-/// operator that produced `s` (so that it chains to it).
+/// `s` tagged with index I by a map that runs at the parallelism and max
+/// parallelism of the operator that produced `s` (through side outputs),
+/// so that it chains to it. After a partition (rebalance(), broadcast())
+/// the map takes the job's defaults, as any operator after one.
 template <size_t I, class V, class T>
 data_stream<V> tag_input(data_stream<T> s, const char* name) {
-  auto& producer = s.builder()->node(s.id());
+  auto& b = *s.builder();
+  const transformation* producer = &b.node(s.id());
+  while (producer->kind == transformation_kind::side_output
+         && producer->inputs.size() == 1)
+    producer = &b.node(producer->inputs[0]);
   int parallelism = 0;
-  if (producer.kind != transformation_kind::partition
-      && producer.kind != transformation_kind::union_
-      && producer.kind != transformation_kind::side_output)
-    parallelism = producer.non_parallel ? 1 : producer.parallelism;
+  int max_parallelism = 0;
+  if (producer->kind != transformation_kind::partition
+      && producer->kind != transformation_kind::union_
+      && producer->kind != transformation_kind::side_output) {
+    parallelism = producer->non_parallel ? 1 : producer->parallelism;
+    max_parallelism = producer->max_parallelism;
+  }
   auto tagged_stream = s.map(
       [](const T& x) { return V{std::in_place_index<I>, x}; }, name);
   if (parallelism > 0)
     tagged_stream.set_parallelism(parallelism);
+  if (max_parallelism > 0)
+    tagged_stream.set_max_parallelism(max_parallelism);
   return tagged_stream;
+}
+
+/// The input of a keyed stream (before its key_by).
+template <class T, class K>
+data_stream<T> unkeyed(const keyed_stream<T, K>& s) {
+  auto& node = s.builder()->node(s.id());
+  if (node.kind != transformation_kind::partition || node.inputs.size() != 1)
+    throw std::logic_error("expected a stream right after key_by");
+  return data_stream<T>{s.builder(), node.inputs[0]};
+}
+
+/// A keyed stream's key selector as a function returning the key.
+template <class T, class K>
+auto key_function(const keyed_stream<T, K>& s) {
+  return [key = s.key()](const T& x) -> K {
+    K scratch;
+    return K(key(x, scratch));
+  };
 }
 
 } // namespace detail
@@ -349,7 +379,7 @@ struct codec<std::variant<A, B>> {
       codec<B>::encode(std::get<1>(v), w);
   }
   static std::variant<A, B> decode(byte_reader& r) {
-    auto index = codec<uint8_t>::decode(r);
+    auto index = r.get_u8();
     if (index == 0)
       return std::variant<A, B>{std::in_place_index<0>, codec<A>::decode(r)};
     if (index == 1)

@@ -154,6 +154,8 @@ public:
   /// cleanup falls on it go (either may not exist).
   void on_timer(timestamp t, time_domain, context&,
                 collector<Out>&) override {
+    if (t == max_watermark)
+      return; // saturated: the buckets go with the operator at the end
     left_.remove(upper_ > 0 ? t - 1 - upper_ : t - 1);
     right_.remove(lower_ < 0 ? t - 1 + lower_ : t - 1);
   }
@@ -186,11 +188,14 @@ private:
   // the watermark is past that, none can come (they would be late). The
   // timer is one past it, so that a right element exactly at ta + upper
   // that is not late (timestamp == watermark) still finds it.
+  // Saturated: at the end of time the final watermark fires it.
   timestamp left_cleanup(timestamp ta) const {
-    return (upper_ > 0 ? ta + upper_ : ta) + 1;
+    return saturating_add(saturating_add(ta, std::max<duration_ms>(upper_, 0)),
+                          1);
   }
   timestamp right_cleanup(timestamp tb) const {
-    return (lower_ < 0 ? tb - lower_ : tb) + 1;
+    return saturating_add(saturating_add(tb, std::max<duration_ms>(-lower_, 0)),
+                          1);
   }
 
   void emit(const A& a, const B& b, timestamp ta, timestamp tb, context& ctx,
@@ -210,27 +215,6 @@ private:
   typename join_fn::context jctx_;
 };
 
-namespace detail {
-
-/// The input of a keyed stream (before its key_by), and its key selector
-/// as a function returning the key.
-template <class T, class K>
-data_stream<T> unkeyed(const keyed_stream<T, K>& s) {
-  auto& node = s.builder()->node(s.id());
-  if (node.kind != transformation_kind::partition || node.inputs.size() != 1)
-    throw std::logic_error("join: expected a stream right after key_by");
-  return data_stream<T>{s.builder(), node.inputs[0]};
-}
-
-template <class T, class K>
-auto key_function(const keyed_stream<T, K>& s) {
-  return [key = s.key()](const T& x) -> K {
-    K scratch;
-    return K(key(x, scratch));
-  };
-}
-
-} // namespace detail
 
 /// An interval join being configured: bounds, exclusive ends, late data.
 template <class A, class B, class K>

@@ -67,6 +67,34 @@ public:
     return *this;
   }
 
+  /// Evicts elements of a window before and/or after the window function
+  /// (see window/evictors.hpp): a built-in (`count_evictor::of(3)`,
+  /// `time_evictor::of(1000)`, `delta_evictor::of(threshold, delta)`), an
+  /// evictor<T, W> by value (copied for each subtask), or a factory
+  /// returning a std::unique_ptr<evictor<T, W>>. The window then keeps
+  /// every element: reduce and aggregate run over what is left when it
+  /// fires.
+  template <class E>
+  windowed_stream& evictor(E e) {
+    using W = window_type;
+    if constexpr (std::is_base_of_v<detail::evictor_spec, E>) {
+      opts_.evictor = [e] { return e.template make<T, W>(); };
+    } else if constexpr (std::is_base_of_v<libstream::evictor<T, W>, E>) {
+      opts_.evictor = [e]() -> std::unique_ptr<libstream::evictor<T, W>> {
+        return std::make_unique<E>(e);
+      };
+    } else {
+      static_assert(std::is_invocable_v<E&>,
+                    "evictor() takes a built-in evictor, an evictor<T, W> "
+                    "by value, or a factory returning a "
+                    "std::unique_ptr<evictor<T, W>>");
+      opts_.evictor = [e]() mutable -> std::unique_ptr<libstream::evictor<T, W>> {
+        return e();
+      };
+    }
+    return *this;
+  }
+
   /// Folds each window with T f(const T&, const T&).
   template <class F>
   data_stream<T> reduce(F f, std::string name = "Window Reduce") {

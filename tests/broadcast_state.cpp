@@ -146,6 +146,43 @@ CAF_TEST(a keyed broadcast process function has keyed state timers and the
   CAF_CHECK_EQUAL(rows, (std::vector<std::string>{"1,2", "2,0"}));
 }
 
+CAF_TEST(a broadcast state that was not declared is refused) {
+  two_input_harness<event, rule, std::string> h{
+      make_broadcast_process_operator<event, rule, std::string>(
+          std::make_unique<filter_by_rules>(), {"other"})};
+  h.open();
+  CAF_CHECK(throws<std::invalid_argument>(
+      [&] { h.process_element2(rule{7, 40}, 2); },
+      "broadcast state 'thresholds' was not declared by broadcast(...) "
+      "('other' was)"));
+}
+
+// Every subtask of the non-keyed side sees every broadcast element: at
+// parallelism 3 each rule count is reported three times.
+CAF_TEST(every subtask gets every broadcast element) {
+  stream_execution_environment env;
+  env.set_parallelism(3);
+  auto out = std::make_shared<collected<std::string>>();
+  auto events = env.from_generator(
+      300, [](uint64_t i) { return event{int64_t(i), 0, int64_t(i % 7)}; });
+  auto rules = env.from_generator(
+      7, [](uint64_t i) { return rule{int64_t(i) + 1, 0}; });
+  rules.set_parallelism(1);
+  events.connect(rules.broadcast(thresholds))
+      .process<std::string>([] { return std::make_unique<filter_by_rules>(); })
+      .filter([](const std::string& s) { return s.rfind("rules", 0) == 0; })
+      .collect_into(out);
+  CAF_REQUIRE(env.execute("broadcast").status == job_status::finished);
+  auto got = out->values();
+  std::sort(got.begin(), got.end());
+  std::vector<std::string> want;
+  for (int n = 1; n <= 7; ++n)
+    for (int copy = 0; copy < 3; ++copy)
+      want.push_back("rules " + std::to_string(n));
+  std::sort(want.begin(), want.end());
+  CAF_CHECK_EQUAL(got, want);
+}
+
 namespace {
 
 std::vector<event> make_events(int64_t n) {

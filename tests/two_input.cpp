@@ -171,6 +171,31 @@ CAF_TEST(keyed co-process timers follow the minimum watermark of both
   CAF_CHECK_EQUAL(e.take_output(), (std::vector<std::string>{"4,0,0,1,2"}));
 }
 
+// As the runtime's channels: an input that ends while the other is idle
+// does not release the end of time (the idle one may still send), and a
+// record on an idle input makes it hold the watermark back again.
+CAF_TEST(the two-input harness combines inputs as the runtime does) {
+  two_input_harness<order, payment, std::string> h{balance_operator(50)};
+  h.open();
+  h.process_element2(payment{1, 3}, 5);
+  h.process_idleness2(true);
+  h.end_input1();
+  CAF_CHECK(h.take_output().empty());
+  CAF_CHECK(h.watermarks().empty());
+  h.process_watermark2(60); // active again
+  CAF_CHECK_EQUAL(h.take_output(), (std::vector<std::string>{"1,0,0,1,3"}));
+  two_input_harness<order, payment, std::string> g{balance_operator(50)};
+  g.open();
+  g.process_watermark2(10);
+  g.process_idleness1(true); // input 2 alone: at 10
+  g.process_element1(order{2, 4}, 5); // input 1 active again, at its start
+  g.process_watermark2(100);
+  CAF_CHECK(g.take_output().empty());
+  CAF_CHECK_EQUAL(g.watermarks(), (std::vector<timestamp>{10}));
+  g.process_watermark1(100);
+  CAF_CHECK_EQUAL(g.take_output(), (std::vector<std::string>{"2,1,4,0,0"}));
+}
+
 namespace {
 
 std::vector<order> make_orders(int64_t n) {

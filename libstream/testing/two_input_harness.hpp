@@ -1,18 +1,20 @@
 #pragma once
 
 // Drives a two-input operator (connect(), joins) without actors: records,
-// watermarks, idleness and the end of each input separately, combined the
-// way the runtime combines channels (the operator sees the minimum
-// watermark of the inputs that are not idle, an ended input counts as
-// done), as Flink's TwoInputStreamOperatorTestHarness.
+// watermarks, idleness and the end of each input separately, combined by
+// the runtime's own watermark_valve with one channel per input (the
+// operator sees the minimum watermark of the inputs that are neither idle
+// nor ended; a record makes its idle input active again; when every open
+// input is idle the operator is idle), as Flink's
+// TwoInputStreamOperatorTestHarness.
 
-#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "libstream/connected_streams.hpp"
 #include "libstream/testing/harness.hpp"
+#include "libstream/watermark_valve.hpp"
 
 namespace libstream::testing {
 
@@ -32,19 +34,21 @@ public:
   void close() { h_.close(); }
 
   void process_element1(In1 value, timestamp ts) {
+    apply(valve_.on_record(0));
     h_.process_element(tagged_type{std::in_place_index<0>, std::move(value)},
                        ts);
   }
   void process_element2(In2 value, timestamp ts) {
+    apply(valve_.on_record(1));
     h_.process_element(tagged_type{std::in_place_index<1>, std::move(value)},
                        ts);
   }
 
-  void process_watermark1(timestamp wm) { advance(0, wm); }
-  void process_watermark2(timestamp wm) { advance(1, wm); }
+  void process_watermark1(timestamp wm) { apply(valve_.on_watermark(0, wm)); }
+  void process_watermark2(timestamp wm) { apply(valve_.on_watermark(1, wm)); }
 
-  void process_idleness1(bool idle) { set_idle(0, idle); }
-  void process_idleness2(bool idle) { set_idle(1, idle); }
+  void process_idleness1(bool idle) { apply(valve_.on_idleness(0, idle)); }
+  void process_idleness2(bool idle) { apply(valve_.on_idleness(1, idle)); }
 
   /// The end of one input; the operator's input ends with both.
   void end_input1() { end(0); }
@@ -65,65 +69,26 @@ public:
   one_input_harness<tagged_type, Out>& inner() { return h_; }
 
 private:
-  struct input {
-    timestamp wm = min_watermark;
-    bool idle = false;
-    bool ended = false;
-  };
-
-  void advance(int i, timestamp wm) {
-    in_[i].wm = std::max(in_[i].wm, wm);
-    if (in_[i].idle)
-      set_idle(i, false);
-    else
-      forward();
+  /// Passes on what the inputs' valve decided: idleness first, then the
+  /// watermark (as the subtask actor does).
+  void apply(const watermark_valve::change& c) {
+    if (c.idle)
+      h_.process_idleness(*c.idle);
+    if (c.watermark)
+      h_.process_watermark(*c.watermark);
   }
 
-  void set_idle(int i, bool idle) {
-    in_[i].idle = idle;
-    bool all_idle = std::all_of(std::begin(in_), std::end(in_),
-                                [](const input& x) {
-                                  return x.idle || x.ended;
-                                });
-    if (all_idle != idle_) {
-      idle_ = all_idle;
-      h_.process_idleness(all_idle);
-    }
-    if (!all_idle)
-      forward();
-  }
-
-  void end(int i) {
-    in_[i].ended = true;
-    in_[i].wm = max_watermark;
-    if (in_[0].ended && in_[1].ended) {
-      forward();
+  void end(size_t i) {
+    ended_[i] = true;
+    apply(valve_.on_end(i));
+    if (ended_[0] && ended_[1])
       h_.end_input();
-    } else {
-      forward();
-    }
-  }
-
-  /// The combined watermark: the minimum over inputs that are neither idle
-  /// nor ended (an ended input's watermark is the maximum), when it moved.
-  void forward() {
-    timestamp wm = max_watermark;
-    bool any = false;
-    for (auto& x : in_)
-      if (!x.idle || x.ended) {
-        wm = std::min(wm, x.wm);
-        any = true;
-      }
-    if (!any || wm <= combined_)
-      return;
-    combined_ = wm;
-    h_.process_watermark(wm);
   }
 
   one_input_harness<tagged_type, Out> h_;
-  input in_[2];
-  timestamp combined_ = min_watermark;
-  bool idle_ = false;
+  // The runtime's per-channel logic, one channel per input.
+  watermark_valve valve_{2};
+  bool ended_[2] = {false, false};
 };
 
 } // namespace libstream::testing

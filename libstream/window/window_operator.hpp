@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include "libstream/state/keyed_table.hpp"
 #include "libstream/timer_service.hpp"
 #include "libstream/window/assigners.hpp"
+#include "libstream/window/evictors.hpp"
 #include "libstream/window/triggers.hpp"
 #include "libstream/window/window.hpp"
 
@@ -41,6 +43,10 @@ struct window_options {
   /// Where elements go that arrive after their windows' allowed lateness.
   /// Without a tag they are dropped and counted.
   std::optional<output_tag<In>> late_data_tag;
+
+  /// Makes the evictor of each subtask; empty means none (see
+  /// evictors.hpp).
+  std::function<std::unique_ptr<libstream::evictor<In, W>>()> evictor;
 };
 
 /// What a process window function sees of the window being emitted.
@@ -132,11 +138,14 @@ struct reduce_contents {
   using state_type = In;
   using result_type = In;
   static constexpr bool incremental = true;
+  static constexpr bool evicting = false;
 
   F fn;
 
-  state_type make(const In& x) const { return x; }
-  void add(state_type& s, const In& x) const { s = fn(std::as_const(s), x); }
+  state_type make(const In& x, timestamp) const { return x; }
+  void add(state_type& s, const In& x, timestamp) const {
+    s = fn(std::as_const(s), x);
+  }
   void merge(state_type& into, state_type&& from) const {
     into = fn(std::as_const(into), std::as_const(from));
   }
@@ -149,15 +158,17 @@ struct aggregate_contents {
   using state_type = typename Agg::accumulator_type;
   using result_type = typename Agg::output_type;
   static constexpr bool incremental = true;
+  static constexpr bool evicting = false;
 
   Agg agg;
 
-  state_type make(const typename Agg::input_type& x) const {
+  state_type make(const typename Agg::input_type& x, timestamp) const {
     auto acc = agg.create_accumulator();
     agg.add(x, acc);
     return acc;
   }
-  void add(state_type& s, const typename Agg::input_type& x) const {
+  void add(state_type& s, const typename Agg::input_type& x,
+           timestamp) const {
     agg.add(x, s);
   }
   void merge(state_type& into, state_type&& from) const {
@@ -174,11 +185,46 @@ struct buffer_contents {
   using result_type = In;
   static constexpr bool incremental = false;
 
-  state_type make(const In& x) const { return state_type{x}; }
-  void add(state_type& s, const In& x) const { s.push_back(x); }
+  static constexpr bool evicting = false;
+
+  state_type make(const In& x, timestamp) const { return state_type{x}; }
+  void add(state_type& s, const In& x, timestamp) const { s.push_back(x); }
   void merge(state_type& into, state_type&& from) const {
     into.insert(into.end(), std::make_move_iterator(from.begin()),
                 std::make_move_iterator(from.end()));
+  }
+};
+
+/// Window contents with an evictor: every element with its timestamp;
+/// when the window fires, the evictor removes some, `inner` folds the rest
+/// (reduce, aggregate, or the list for a process window function), the
+/// evictor may remove more, and what is left stays.
+template <class In, class Inner, class W>
+struct evicting_contents {
+  using state_type = std::vector<timestamped_value<In>>;
+  using result_type = typename Inner::result_type;
+  static constexpr bool incremental = Inner::incremental;
+  static constexpr bool evicting = true;
+
+  Inner inner;
+  std::shared_ptr<libstream::evictor<In, W>> ev;
+
+  state_type make(const In& x, timestamp ts) const {
+    return state_type{timestamped_value<In>{x, ts}};
+  }
+  void add(state_type& s, const In& x, timestamp ts) const {
+    s.push_back(timestamped_value<In>{x, ts});
+  }
+  void merge(state_type& into, state_type&& from) const {
+    into.insert(into.end(), std::make_move_iterator(from.begin()),
+                std::make_move_iterator(from.end()));
+  }
+  /// The inner contents of `s` (not empty).
+  typename Inner::state_type fold(const state_type& s) const {
+    auto st = inner.make(s[0].value, s[0].ts);
+    for (size_t i = 1; i < s.size(); ++i)
+      inner.add(st, s[i].value, s[i].ts);
+    return st;
   }
 };
 
@@ -606,9 +652,9 @@ private:
   void add_element(const K& key, int kg, window_entry& e, const Record& r,
                    bool created) {
     if (e.contents)
-      contents_.add(*e.contents, r.value);
+      contents_.add(*e.contents, r.value, r.ts);
     else
-      e.contents.emplace(contents_.make(r.value));
+      e.contents.emplace(contents_.make(r.value, r.ts));
     trigger_result res;
     if (fast_) {
       if (e.window.max_timestamp() <= this->current_watermark_) {
@@ -701,20 +747,44 @@ private:
   // -- emitting ---------------------------------------------------------------
 
   void emit(const K& key, window_entry& e) {
-    auto ts = e.window.max_timestamp();
+    if constexpr (Contents::evicting) {
+      auto& elements = *e.contents;
+      evictor_context ectx{this->current_watermark_,
+                           this->context().current_processing_time()};
+      contents_.ev->evict_before(elements, e.window, ectx);
+      if (!elements.empty()) {
+        emit_state(key, e.window, contents_.fold(elements), contents_.inner);
+      } else if constexpr (WithFunction && !Contents::incremental) {
+        // A process window function sees the empty window, as Flink's.
+        emit_state(key, e.window, std::vector<In>{}, contents_.inner);
+      }
+      contents_.ev->evict_after(elements, e.window, ectx);
+      // Nothing left: the window has no contents until its next element
+      // (a trigger firing again does not call the function with nothing).
+      if (elements.empty())
+        e.contents.reset();
+    } else {
+      emit_state(key, e.window, *e.contents, contents_);
+    }
+  }
+
+  template <class S, class C>
+  void emit_state(const K& key, const W& window, const S& state,
+                  const C& contents) {
+    auto ts = window.max_timestamp();
     if constexpr (WithFunction) {
-      wctx_.reset(&e.window, this->current_watermark_, this->ctx_,
+      wctx_.reset(&window, this->current_watermark_, this->ctx_,
                   &this->out_.sides());
       collector<Out> out{this->out_.main(), ts};
       if constexpr (Contents::incremental) {
         scratch_.clear();
-        scratch_.push_back(contents_.result(*e.contents));
+        scratch_.push_back(contents.result(state));
         fn_->process(key, wctx_, scratch_, out);
       } else {
-        fn_->process(key, wctx_, *e.contents, out);
+        fn_->process(key, wctx_, state, out);
       }
     } else {
-      this->out_.main().collect(contents_.result(*e.contents), ts);
+      this->out_.main().collect(contents.result(state), ts);
     }
   }
 
@@ -797,6 +867,30 @@ private:
 
 // -- factories ----------------------------------------------------------------
 
+namespace detail {
+
+/// The window operator over `inner` contents wrapped with the evictor of
+/// `opts` (a fresh one for this subtask).
+template <class K, class In, class Out, bool WithFunction, class Assigner,
+          class Inner, class Fn>
+std::unique_ptr<operator_base>
+make_evicting(key_selector<In, K> key, Assigner a,
+              window_options<typename Assigner::window_type, In> opts,
+              Inner inner, Fn fn) {
+  using W = typename Assigner::window_type;
+  using contents = evicting_contents<In, Inner, W>;
+  using op = window_operator<K, In, Out, Assigner, contents, WithFunction>;
+  std::shared_ptr<evictor<In, W>> ev = opts.evictor();
+  if (ev == nullptr)
+    throw std::invalid_argument("window operator: the evictor factory "
+                                "returned no evictor");
+  return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
+                              contents{std::move(inner), std::move(ev)},
+                              std::move(fn));
+}
+
+} // namespace detail
+
 /// Windows folded incrementally with `reduce`: In f(const In&, const In&).
 /// Emits the reduced value of each window with its max timestamp.
 template <class K, class In, class Assigner, class F>
@@ -804,6 +898,10 @@ std::unique_ptr<operator_base> make_reduce_window_operator(
     key_selector<In, K> key, Assigner a,
     window_options<typename Assigner::window_type, In> opts, F reduce) {
   using contents = detail::reduce_contents<In, F>;
+  if (opts.evictor)
+    return detail::make_evicting<K, In, In, false>(
+        std::move(key), std::move(a), std::move(opts),
+        contents{std::move(reduce)}, nullptr);
   using op = window_operator<K, In, In, Assigner, contents, false>;
   return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
                               contents{std::move(reduce)}, nullptr);
@@ -820,6 +918,10 @@ std::unique_ptr<operator_base> make_aggregate_window_operator(
                 "element type");
   using contents = detail::aggregate_contents<Agg>;
   using out = typename Agg::output_type;
+  if (opts.evictor)
+    return detail::make_evicting<K, In, out, false>(
+        std::move(key), std::move(a), std::move(opts),
+        contents{std::move(agg)}, nullptr);
   using op = window_operator<K, In, out, Assigner, contents, false>;
   return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
                               contents{std::move(agg)}, nullptr);
@@ -834,6 +936,10 @@ std::unique_ptr<operator_base> make_process_window_operator(
         process_window_function<K, In, Out, typename Assigner::window_type>>
         fn) {
   using contents = detail::buffer_contents<In>;
+  if (opts.evictor)
+    return detail::make_evicting<K, In, Out, true>(
+        std::move(key), std::move(a), std::move(opts), contents{},
+        std::move(fn));
   using op = window_operator<K, In, Out, Assigner, contents, true>;
   return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
                               contents{}, std::move(fn));
@@ -852,6 +958,10 @@ std::unique_ptr<operator_base> make_aggregate_process_window_operator(
                 "the aggregate function's input type is not the stream's "
                 "element type");
   using contents = detail::aggregate_contents<Agg>;
+  if (opts.evictor)
+    return detail::make_evicting<K, In, Out, true>(
+        std::move(key), std::move(a), std::move(opts),
+        contents{std::move(agg)}, std::move(fn));
   using op = window_operator<K, In, Out, Assigner, contents, true>;
   return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
                               contents{std::move(agg)}, std::move(fn));
@@ -867,6 +977,10 @@ std::unique_ptr<operator_base> make_reduce_process_window_operator(
         process_window_function<K, In, Out, typename Assigner::window_type>>
         fn) {
   using contents = detail::reduce_contents<In, F>;
+  if (opts.evictor)
+    return detail::make_evicting<K, In, Out, true>(
+        std::move(key), std::move(a), std::move(opts),
+        contents{std::move(reduce)}, std::move(fn));
   using op = window_operator<K, In, Out, Assigner, contents, true>;
   return std::make_unique<op>(std::move(key), std::move(a), std::move(opts),
                               contents{std::move(reduce)}, std::move(fn));
