@@ -1,0 +1,203 @@
+#define CAF_SUITE nexmark
+#include "caf/test/unit_test.hpp"
+
+// The Nexmark generator (java.util.Random bit for bit, the reference's
+// event mix, ids, ranges and sizes) and the nexmark executable: the
+// dumped events, and each query's rows against a plain loop over the same
+// generated events, at parallelism 1, 2 and 4.
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "child_process.hpp"
+#include "nexmark/generator.hpp"
+#include "nexmark/queries.hpp"
+#include "test_util.hpp"
+
+using namespace libstream::test;
+using namespace nexmark;
+
+#ifndef NEXMARK_EXE
+#error "NEXMARK_EXE must name the nexmark executable"
+#endif
+
+namespace {
+
+const std::string exe = NEXMARK_EXE;
+
+} // namespace
+
+CAF_TEST(java random gives the numbers of java) {
+  // Values every Java runtime gives.
+  CAF_CHECK_EQUAL(java_random{42}.next_int(), -1170105035);
+  CAF_CHECK_EQUAL(java_random{0}.next_int(), -1155484576);
+  CAF_CHECK_EQUAL(java_random{42}.next_double(), 0.7275636800328681);
+  // nextInt(bound) from the same first draw (next(31) = 1562431130).
+  CAF_CHECK_EQUAL(java_random{42}.next_int(10), 0);
+  CAF_CHECK_EQUAL(java_random{42}.next_int(16), 11);
+}
+
+CAF_TEST(the event mix ids and ranges are those of the reference) {
+  generator_config cfg;
+  const uint64_t n = 50000;
+  int64_t persons = 0, auctions = 0, bids = 0, hot = 0;
+  int64_t next_person = 1000, next_auction = 1001;
+  double person_bytes = 0, auction_bytes = 0, bid_bytes = 0;
+  for (uint64_t k = 0; k < n; ++k) {
+    auto e = generate(cfg, k);
+    auto id = static_cast<int64_t>(k) + 2;
+    CAF_REQUIRE_EQUAL(static_cast<int>(e.index()), type_of_id(id));
+    // 10 M events/s: event number k + 1 at k + 1 tenths of a microsecond.
+    CAF_REQUIRE_EQUAL(date_time_of(e),
+                      cfg.base_time_ms
+                          + static_cast<int64_t>((k + 1) / 10000));
+    if (auto* p = std::get_if<person>(&e)) {
+      ++persons;
+      CAF_REQUIRE_EQUAL(p->id, ++next_person);
+      CAF_REQUIRE_EQUAL(p->credit_card.size(), 19u);
+      person_bytes += 8 + p->name.size() + p->email_address.size()
+                      + p->credit_card.size() + p->city.size()
+                      + p->state.size() + p->extra.size();
+    } else if (auto* a = std::get_if<auction>(&e)) {
+      ++auctions;
+      CAF_REQUIRE_EQUAL(a->id, next_auction++);
+      CAF_REQUIRE(a->category >= 10 && a->category <= 14);
+      CAF_REQUIRE(a->reserve > a->initial_bid);
+      CAF_REQUIRE(a->expires > a->date_time);
+      CAF_REQUIRE(a->seller >= 1000
+                  && a->seller <= 1000 + last_base0_person_id(id) + 10);
+      auction_bytes += 8 + a->item_name.size() + a->description.size() + 40
+                       + a->extra.size();
+    } else {
+      auto& b = std::get<bid>(e);
+      ++bids;
+      CAF_REQUIRE(b.price >= 100 && b.price <= 100000000);
+      CAF_REQUIRE(b.auction >= 1000
+                  && b.auction <= 1000 + last_base0_auction_id(id) + 10);
+      // The reference's quirk: bidders are base-0 person ids + 2000.
+      CAF_REQUIRE(b.bidder >= 2000
+                  && b.bidder <= 2000 + last_base0_person_id(id) + 10);
+      CAF_REQUIRE(b.url.rfind("https://www.nexmark.com/", 0) == 0);
+      hot += (b.auction - 1000) % 100 == 0 ? 1 : 0;
+      bid_bytes += 32 + b.extra.size();
+    }
+  }
+  CAF_CHECK_EQUAL(persons, 1000);
+  CAF_CHECK_EQUAL(auctions, 3000);
+  CAF_CHECK_EQUAL(bids, 46000);
+  // Padding brings each type near its average size (200, 500, 100).
+  CAF_CHECK(std::abs(person_bytes / persons - 200) < 5);
+  CAF_CHECK(std::abs(auction_bytes / auctions - 500) < 10);
+  CAF_CHECK(std::abs(bid_bytes / bids - 100) < 3);
+  // About half the bids go to the hot auction of the current hundred (a
+  // little under: the first draw of a java.util.Random seeded with
+  // consecutive ids is not quite uniform).
+  auto hot_share = static_cast<double>(hot) / bids;
+  CAF_CHECK(hot_share > 0.44 && hot_share < 0.56);
+  CAF_MESSAGE("hot share " << hot_share << ", sizes "
+                           << person_bytes / persons << " "
+                           << auction_bytes / auctions << " "
+                           << bid_bytes / bids);
+  // Deterministic: an event is a function of its number.
+  auto again = generate(cfg, 12345);
+  auto first = generate(cfg, 12345);
+  CAF_CHECK(std::get<bid>(again).extra == std::get<bid>(first).extra);
+}
+
+CAF_TEST(q1 converts cents exactly) {
+  CAF_CHECK_EQUAL(dollar_to_euro(12345), "11209.260");
+  CAF_CHECK_EQUAL(dollar_to_euro(100), "90.800");
+  CAF_CHECK_EQUAL(dollar_to_euro(1), "0.908");
+  CAF_CHECK_EQUAL(dollar_to_euro(100000000), "90800000.000");
+}
+
+CAF_TEST(dumped events have the columns of the reference) {
+  temp_dir dir{"nexmark"};
+  auto r = run_child(dir, exe,
+                     {"--events", "5000", "--dump-events", dir.file("ev")});
+  CAF_REQUIRE_EQUAL(r.exit_code, 0);
+  auto persons = split_lines(read_file(dir.file("ev/person.csv")));
+  auto auctions = split_lines(read_file(dir.file("ev/auction.csv")));
+  auto bids = split_lines(read_file(dir.file("ev/bid.csv")));
+  CAF_CHECK_EQUAL(persons.at(0),
+                  "id,name,email_address,credit_card,city,state,date_time,"
+                  "extra");
+  CAF_CHECK_EQUAL(auctions.at(0),
+                  "id,item_name,description,initial_bid,reserve,date_time,"
+                  "expires,seller,category,extra");
+  CAF_CHECK_EQUAL(bids.at(0),
+                  "auction,bidder,price,channel,url,date_time,extra");
+  CAF_CHECK_EQUAL(persons.size() + auctions.size() + bids.size(), 5003u);
+  CAF_CHECK_EQUAL(persons.size(), 101u);
+  // The first bid line, from the generator itself.
+  auto b = std::get<bid>(generate(generator_config{}, 2)); // event id 4
+  CAF_CHECK_EQUAL(bids.at(1),
+                  std::to_string(b.auction) + "," + std::to_string(b.bidder)
+                      + "," + std::to_string(b.price) + "," + b.channel + ","
+                      + b.url + "," + std::to_string(b.date_time) + ","
+                      + b.extra);
+}
+
+namespace {
+
+/// The rows a query must give, by a plain loop over the generated events.
+std::vector<std::string> expected_rows(const std::string& q, uint64_t n) {
+  std::vector<std::string> rows;
+  generator_config cfg;
+  for (uint64_t k = 0; k < n; ++k) {
+    auto e = generate(cfg, k);
+    auto* b = std::get_if<bid>(&e);
+    if (b == nullptr)
+      continue;
+    auto common = std::to_string(b->auction) + ","
+                  + std::to_string(b->bidder) + ",";
+    auto tail = "," + std::to_string(b->date_time) + "," + b->extra;
+    if (q == "q0")
+      rows.push_back(common + std::to_string(b->price) + tail);
+    else if (q == "q1")
+      rows.push_back(common + dollar_to_euro(b->price) + tail);
+    else if (q == "q2" && b->auction % 123 == 0)
+      rows.push_back(std::to_string(b->auction) + ","
+                     + std::to_string(b->price));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+} // namespace
+
+CAF_TEST(q0 q1 and q2 rows equal a plain loop at parallelism 1 2 and 4) {
+  const uint64_t n = 20000;
+  for (auto& q : {"q0", "q1", "q2"}) {
+    auto want = expected_rows(q, n);
+    CAF_REQUIRE_GREATER(want.size(), 10u);
+    for (int p : {1, 2, 4}) {
+      temp_dir dir{"nexmark"};
+      auto out = dir.file("rows.csv");
+      auto r = run_child(dir, exe,
+                         {"--query", q, "--events", std::to_string(n),
+                          "--parallelism", std::to_string(p), "--output",
+                          out});
+      CAF_REQUIRE_EQUAL(r.exit_code, 0);
+      auto lines = split_lines(read_file(out));
+      CAF_REQUIRE(!lines.empty());
+      CAF_CHECK_EQUAL(lines.front(), query_named(q).header);
+      std::vector<std::string> got(lines.begin() + 1, lines.end());
+      std::sort(got.begin(), got.end());
+      CAF_CHECK_EQUAL(got.size(), want.size());
+      CAF_CHECK(got == want);
+    }
+  }
+}
+
+CAF_TEST(bad nexmark arguments are named) {
+  temp_dir dir{"nexmark"};
+  auto r = run_child(dir, exe, {"--query", "q99"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "no query 'q99' (there are q0, q1, q2"));
+  r = run_child(dir, exe, {"--event-rate", "0"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--event-rate must be positive"));
+}
