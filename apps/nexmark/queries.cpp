@@ -1,6 +1,9 @@
 #include "nexmark/queries.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "libstream/libstream.hpp"
@@ -11,14 +14,12 @@ namespace nexmark {
 
 namespace {
 
+template <class T>
+data_stream<T> of_type(data_stream<event> events, const char* name);
+
 /// The bids of the event stream (the reference's `bid` view).
 data_stream<bid> bids(data_stream<event> events) {
-  return events.flat_map<bid>(
-      [](const event& e, collector<bid>& out) {
-        if (auto* b = std::get_if<bid>(&e))
-          out.collect(*b);
-      },
-      "Bids");
+  return of_type<bid>(events, "Bids");
 }
 
 std::string join_fields(std::initializer_list<std::string> fields) {
@@ -69,6 +70,399 @@ data_stream<std::string> q2(data_stream<event> events) {
           "Q2 Rows");
 }
 
+template <class T>
+data_stream<T> of_type(data_stream<event> events, const char* name) {
+  return events.flat_map<T>(
+      [](const event& e, collector<T>& out) {
+        if (auto* x = std::get_if<T>(&e))
+          out.collect(*x);
+      },
+      name);
+}
+
+constexpr int64_t ten_seconds = 10000;
+
+int64_t tumble_start(int64_t t, int64_t size) {
+  auto r = t % size;
+  return t - (r < 0 ? r + size : r);
+}
+
+// q3: local item suggestion. Auctions of category 10 joined with their
+// sellers from OR, ID or CA (a regular join: either side may come first).
+struct q3_join final
+    : keyed_co_process_function<int64_t, auction, person, std::string> {
+  value_state<person> seller;
+  list_state<int64_t> waiting; // auction ids before the seller
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    seller = st.get_state<person>("seller");
+    waiting = st.get_list_state<int64_t>("waiting");
+  }
+  static std::string row(const person& p, int64_t id) {
+    return p.name + "," + p.city + "," + p.state + "," + std::to_string(id);
+  }
+  void process_element1(const auction& a, context&,
+                        collector<std::string>& out) override {
+    if (auto p = seller.value()) {
+      out.collect(row(*p, a.id));
+      return;
+    }
+    waiting.add(a.id);
+  }
+  void process_element2(const person& p, context&,
+                        collector<std::string>& out) override {
+    seller.update(p);
+    for (auto id : waiting.get())
+      out.collect(row(p, id));
+    waiting.clear();
+  }
+};
+
+data_stream<std::string> q3(data_stream<event> events) {
+  auto auctions = of_type<auction>(events, "Auctions")
+                      .filter([](const auction& a) { return a.category == 10; },
+                              "Category 10");
+  auto persons = of_type<person>(events, "Persons")
+                     .filter(
+                         [](const person& p) {
+                           return p.state == "OR" || p.state == "ID"
+                                  || p.state == "CA";
+                         },
+                         "OR ID CA");
+  return auctions.connect(persons)
+      .key_by([](const auction& a) { return a.seller; },
+              [](const person& p) { return p.id; })
+      .process<std::string>([] { return std::make_unique<q3_join>(); },
+                            "Q3 Join");
+}
+
+// q5: hot items. Bids per auction in sliding windows of 10 s every 2 s;
+// per window the auctions with the most.
+struct count_bids : aggregate_function<bid, int64_t, int64_t> {
+  int64_t create_accumulator() const { return 0; }
+  void add(const bid&, int64_t& acc) const { ++acc; }
+  int64_t get_result(const int64_t& acc) const { return acc; }
+  void merge(int64_t& a, const int64_t& b) const { a += b; }
+};
+
+struct window_count {
+  int64_t window_start = 0;
+  int64_t key = 0;
+  int64_t count = 0;
+};
+
+template <class W>
+struct emit_window_count final
+    : process_window_function<int64_t, int64_t, window_count, W> {
+  using context =
+      typename process_window_function<int64_t, int64_t, window_count,
+                                       W>::context;
+  void process(const int64_t& key, const context& ctx,
+               const std::vector<int64_t>& counts,
+               collector<window_count>& out) override {
+    out.collect(window_count{ctx.window().start, key, counts.front()});
+  }
+};
+
+struct q5_max final
+    : keyed_process_function<int64_t, window_count, std::string> {
+  value_state<std::pair<int64_t, std::vector<int64_t>>> best; // max, keys
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    best = st.get_state<std::pair<int64_t, std::vector<int64_t>>>("best");
+  }
+  void process_element(const window_count& c, context& ctx,
+                       collector<std::string>&) override {
+    auto b = best.value_or({0, {}});
+    if (c.count > b.first)
+      b = {c.count, {c.key}};
+    else if (c.count == b.first)
+      b.second.push_back(c.key);
+    best.update(std::move(b));
+    // The window's counts all carry its max timestamp, and come before
+    // the watermark passes it.
+    ctx.timer_service().register_event_time_timer(ctx.element_timestamp());
+  }
+  void on_timer(timestamp, time_domain, context&,
+                collector<std::string>& out) override {
+    if (auto b = best.value())
+      for (auto key : b->second)
+        out.collect(std::to_string(key) + "," + std::to_string(b->first));
+    best.clear();
+  }
+};
+
+data_stream<std::string> q5(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return b.auction; })
+      .window(sliding_event_time_windows::of(10000, 2000))
+      .aggregate(count_bids{},
+                 [] { return std::make_unique<emit_window_count<time_window>>(); },
+                 "Q5 Counts")
+      .key_by([](const window_count& c) { return c.window_start; })
+      .process<std::string>([] { return std::make_unique<q5_max>(); },
+                            "Q5 Max");
+}
+
+// q7: highest bid. Per 10 s window the bids at its highest price, where
+// (as the reference's BETWEEN) a bid exactly at the window's end counts
+// for the window that ends there too, but not for its maximum.
+struct q7_max final
+    : keyed_process_function<int64_t, std::pair<int64_t, bid>, std::string> {
+  value_state<int64_t> max_price; // of the bids inside the window
+  list_state<bid> best;           // the bids inside at that price
+  list_state<bid> at_end;         // bids exactly at the window's end
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    max_price = st.get_state<int64_t>("max-price");
+    best = st.get_list_state<bid>("best");
+    at_end = st.get_list_state<bid>("at-end");
+  }
+  void process_element(const std::pair<int64_t, bid>& wb, context& ctx,
+                       collector<std::string>&) override {
+    auto end = wb.first + ten_seconds;
+    auto& b = wb.second;
+    if (b.date_time == end) {
+      at_end.add(b);
+    } else {
+      auto max = max_price.value_or(-1);
+      if (b.price > max) {
+        max_price.update(b.price);
+        best.clear();
+        best.add(b);
+      } else if (b.price == max) {
+        best.add(b);
+      }
+    }
+    ctx.timer_service().register_event_time_timer(end);
+  }
+  static std::string row(const bid& b) {
+    return std::to_string(b.auction) + "," + std::to_string(b.price) + ","
+           + std::to_string(b.bidder) + "," + std::to_string(b.date_time)
+           + "," + b.extra;
+  }
+  void on_timer(timestamp, time_domain, context&,
+                collector<std::string>& out) override {
+    if (auto max = max_price.value()) {
+      for (auto& b : best.get())
+        out.collect(row(b));
+      for (auto& b : at_end.get())
+        if (b.price == *max)
+          out.collect(row(b));
+    }
+    max_price.clear();
+    best.clear();
+    at_end.clear();
+  }
+};
+
+data_stream<std::string> q7(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .flat_map<std::pair<int64_t, bid>>(
+          [](const bid& b, collector<std::pair<int64_t, bid>>& out) {
+            auto start = tumble_start(b.date_time, ten_seconds);
+            out.collect({start, b});
+            if (b.date_time == start) // the end of the window before
+              out.collect({start - ten_seconds, b});
+          },
+          "Q7 Windows")
+      .key_by([](const std::pair<int64_t, bid>& wb) { return wb.first; })
+      .process<std::string>([] { return std::make_unique<q7_max>(); },
+                            "Q7 Max");
+}
+
+// q8: monitor new users. Persons who opened an auction in the 10 s
+// window in which they registered.
+data_stream<std::string> q8(data_stream<event> events) {
+  return of_type<person>(events, "Persons")
+      .co_group(of_type<auction>(events, "Auctions"))
+      .where([](const person& p) { return p.id; })
+      .equal_to([](const auction& a) { return a.seller; })
+      .window(tumbling_event_time_windows::of(ten_seconds))
+      .apply<std::string>(
+          [](const std::vector<person>& ps, const std::vector<auction>& as,
+             collector<std::string>& out) {
+            if (as.empty())
+              return;
+            for (auto& p : ps)
+              out.collect(std::to_string(p.id) + "," + p.name + ","
+                          + std::to_string(
+                              tumble_start(p.date_time, ten_seconds)));
+          },
+          "Q8 Join");
+}
+
+// q11: user sessions. Bids per bidder in sessions with a 10 s gap.
+template <class W>
+struct emit_session final
+    : process_window_function<int64_t, int64_t, std::string, W> {
+  using context =
+      typename process_window_function<int64_t, int64_t, std::string,
+                                       W>::context;
+  void process(const int64_t& bidder, const context& ctx,
+               const std::vector<int64_t>& counts,
+               collector<std::string>& out) override {
+    out.collect(std::to_string(bidder) + "," + std::to_string(counts.front())
+                + "," + std::to_string(ctx.window().start) + ","
+                + std::to_string(ctx.window().end));
+  }
+};
+
+data_stream<std::string> q11(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return b.bidder; })
+      .window(event_time_session_windows::with_gap(ten_seconds))
+      .aggregate(count_bids{},
+                 [] { return std::make_unique<emit_session<time_window>>(); },
+                 "Q11 Sessions");
+}
+
+// q14: calculation. Euro prices between 1,000,000 and 50,000,000, the
+// time of day (UTC) and the count of 'c' in extra.
+data_stream<std::string> q14(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .filter(
+          [](const bid& b) {
+            auto milli = b.price * 908; // thousandths of 0.908 * price
+            return milli > 1000000000LL && milli < 50000000000LL;
+          },
+          "Q14 Filter")
+      .map(
+          [](const bid& b) {
+            auto hour = (b.date_time / 3600000) % 24;
+            const char* type = hour >= 8 && hour <= 18 ? "dayTime"
+                               : hour <= 6 || hour >= 20 ? "nightTime"
+                                                         : "otherTime";
+            auto cs = std::count(b.extra.begin(), b.extra.end(), 'c');
+            return join_fields({std::to_string(b.auction),
+                                std::to_string(b.bidder),
+                                dollar_to_euro(b.price), type,
+                                std::to_string(b.date_time), b.extra,
+                                std::to_string(cs)});
+          },
+          "Q14 Rows");
+}
+
+// q20: bids joined with their auction when it is of category 10 (a
+// regular join: bids may come before their auction).
+struct q20_join final
+    : keyed_co_process_function<int64_t, bid, auction, std::string> {
+  value_state<auction> found; // the auction, of category 10
+  value_state<bool> other;    // the auction is of another category
+  list_state<bid> waiting;    // bids before their auction
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    found = st.get_state<auction>("auction");
+    other = st.get_state<bool>("other");
+    waiting = st.get_list_state<bid>("waiting");
+  }
+  static std::string row(const bid& b, const auction& a) {
+    return join_fields(
+        {std::to_string(b.auction), std::to_string(b.bidder),
+         std::to_string(b.price), b.channel, b.url,
+         std::to_string(b.date_time), b.extra, a.item_name, a.description,
+         std::to_string(a.initial_bid), std::to_string(a.reserve),
+         std::to_string(a.date_time), std::to_string(a.expires),
+         std::to_string(a.seller), std::to_string(a.category), a.extra});
+  }
+  void process_element1(const bid& b, context&,
+                        collector<std::string>& out) override {
+    if (auto a = found.value()) {
+      out.collect(row(b, *a));
+    } else if (!other.has_value()) {
+      waiting.add(b);
+    }
+  }
+  void process_element2(const auction& a, context&,
+                        collector<std::string>& out) override {
+    if (a.category != 10) {
+      other.update(true);
+    } else {
+      found.update(a);
+      for (auto& b : waiting.get())
+        out.collect(row(b, a));
+    }
+    waiting.clear();
+  }
+};
+
+data_stream<std::string> q20(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .connect(of_type<auction>(events, "Auctions"))
+      .key_by([](const bid& b) { return b.auction; },
+              [](const auction& a) { return a.id; })
+      .process<std::string>([] { return std::make_unique<q20_join>(); },
+                            "Q20 Join");
+}
+
+// q21: channel id, from the hot channels' names or the URL's channel_id.
+std::optional<std::string> channel_id(const bid& b) {
+  std::string lower = b.channel;
+  for (auto& c : lower)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "apple")
+    return "0";
+  if (lower == "google")
+    return "1";
+  if (lower == "facebook")
+    return "2";
+  if (lower == "baidu")
+    return "3";
+  // REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2)
+  const std::string key = "channel_id=";
+  size_t pos = 0;
+  while ((pos = b.url.find(key, pos)) != std::string::npos) {
+    if (pos == 0 || b.url[pos - 1] == '&') {
+      auto from = pos + key.size();
+      auto to = b.url.find('&', from);
+      return b.url.substr(from, to == std::string::npos ? std::string::npos
+                                                        : to - from);
+    }
+    pos += 1;
+  }
+  return std::nullopt;
+}
+
+data_stream<std::string> q21(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .flat_map<std::string>(
+          [](const bid& b, collector<std::string>& out) {
+            if (auto id = channel_id(b))
+              out.collect(join_fields({std::to_string(b.auction),
+                                       std::to_string(b.bidder),
+                                       std::to_string(b.price), b.channel,
+                                       *id}));
+          },
+          "Q21 Rows");
+}
+
+// q22: the URL's first three directories (SPLIT_INDEX(url, '/', 3..5)).
+std::string split_index(const std::string& s, char sep, size_t index) {
+  size_t start = 0;
+  for (size_t i = 0; i < index; ++i) {
+    start = s.find(sep, start);
+    if (start == std::string::npos)
+      return "";
+    ++start;
+  }
+  auto end = s.find(sep, start);
+  return s.substr(start, end == std::string::npos ? std::string::npos
+                                                  : end - start);
+}
+
+data_stream<std::string> q22(data_stream<event> events) {
+  return of_type<bid>(events, "Bids").map(
+      [](const bid& b) {
+        return join_fields({std::to_string(b.auction),
+                            std::to_string(b.bidder),
+                            std::to_string(b.price), b.channel,
+                            split_index(b.url, '/', 3),
+                            split_index(b.url, '/', 4),
+                            split_index(b.url, '/', 5)});
+      },
+      "Q22 Rows");
+}
+
 using builder_fn = data_stream<std::string> (*)(data_stream<event>);
 
 struct entry {
@@ -82,6 +476,24 @@ const std::vector<entry>& entries() {
       {{"q1", "auction,bidder,price,date_time,extra", "currency conversion"},
        q1},
       {{"q2", "auction,price", "selection"}, q2},
+      {{"q3", "name,city,state,id", "local item suggestion"}, q3},
+      {{"q5", "auction,num", "hot items"}, q5},
+      {{"q7", "auction,price,bidder,date_time,extra", "highest bid"}, q7},
+      {{"q8", "id,name,stime", "monitor new users"}, q8},
+      {{"q11", "bidder,bid_count,starttime,endtime", "user sessions"}, q11},
+      {{"q14", "auction,bidder,price,bid_time_type,date_time,extra,c_counts",
+        "calculation"},
+       q14},
+      {{"q20",
+        "auction,bidder,price,channel,url,bid_date_time,bid_extra,item_name,"
+        "description,initial_bid,reserve,auction_date_time,expires,seller,"
+        "category,auction_extra",
+        "bids with their auction"},
+       q20},
+      {{"q21", "auction,bidder,price,channel,channel_id", "channel id"}, q21},
+      {{"q22", "auction,bidder,price,channel,dir1,dir2,dir3",
+        "url directories"},
+       q22},
   };
   return xs;
 }
