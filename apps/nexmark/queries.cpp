@@ -1,6 +1,8 @@
 #include "nexmark/queries.hpp"
 
 #include <algorithm>
+#include <array>
+#include <ctime>
 #include <cctype>
 #include <cstdio>
 #include <optional>
@@ -463,6 +465,185 @@ data_stream<std::string> q22(data_stream<event> events) {
       "Q22 Rows");
 }
 
+// -- queries whose SQL result is an updating table: the final result once
+// the bounded input ended (timers at the end of time fire with the final
+// watermark) --------------------------------------------------------------
+
+constexpr timestamp at_end = max_watermark;
+
+/// yyyy-MM-dd and HH:mm of an epoch-ms time, in UTC.
+std::string utc_format(int64_t ms, const char* format) {
+  time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  tm parts{};
+  gmtime_r(&secs, &parts);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), format, &parts);
+  return buf;
+}
+
+int rank_of(int64_t price) {
+  return price < 10000 ? 1 : price < 1000000 ? 2 : 3;
+}
+
+/// q15/q16's counters of one group: bids per rank, and the distinct
+/// bidders and auctions (each with the ranks it was seen in, as bits).
+struct rank_counts final
+    : keyed_process_function<std::string, bid, std::string> {
+  explicit rank_counts(bool with_minute) : with_minute_(with_minute) {}
+
+  value_state<std::array<int64_t, 4>> bids_; // total, rank 1..3
+  map_state<int64_t, int64_t> bidders_;      // bidder -> rank bits
+  map_state<int64_t, int64_t> auctions_;     // auction -> rank bits
+  value_state<std::string> minute_;          // q16: max HH:mm
+
+  void open(keyed_state_store<std::string>& st,
+            const runtime_info&) override {
+    bids_ = st.get_state<std::array<int64_t, 4>>("bids");
+    bidders_ = st.get_map_state<int64_t, int64_t>("bidders");
+    auctions_ = st.get_map_state<int64_t, int64_t>("auctions");
+    minute_ = st.get_state<std::string>("minute");
+  }
+
+  void process_element(const bid& b, context& ctx,
+                       collector<std::string>&) override {
+    auto r = rank_of(b.price);
+    auto n = bids_.value_or({0, 0, 0, 0});
+    n[0] += 1;
+    n[static_cast<size_t>(r)] += 1;
+    bids_.update(n);
+    auto bit = int64_t{1} << r;
+    bidders_.put(b.bidder, bidders_.get(b.bidder).value_or(0) | bit);
+    auctions_.put(b.auction, auctions_.get(b.auction).value_or(0) | bit);
+    if (with_minute_) {
+      auto m = utc_format(b.date_time, "%H:%M");
+      if (m > minute_.value_or(""))
+        minute_.update(m);
+    }
+    ctx.timer_service().register_event_time_timer(at_end);
+  }
+
+  void on_timer(timestamp, time_domain, context& ctx,
+                collector<std::string>& out) override {
+    auto n = bids_.value_or({0, 0, 0, 0});
+    auto distinct = [](const map_state<int64_t, int64_t>& m) {
+      std::array<int64_t, 4> c{0, 0, 0, 0};
+      m.for_each([&](int64_t, int64_t bits) {
+        ++c[0];
+        for (int r = 1; r <= 3; ++r)
+          c[static_cast<size_t>(r)] += (bits >> r) & 1;
+      });
+      return c;
+    };
+    auto bidders = distinct(bidders_);
+    auto auctions = distinct(auctions_);
+    std::string row = ctx.current_key(); // day, or channel,day
+    if (with_minute_)
+      row += "," + minute_.value_or("");
+    for (auto& c : {n, bidders, auctions})
+      for (auto x : c)
+        row += "," + std::to_string(x);
+    out.collect(row);
+  }
+
+  bool with_minute_;
+};
+
+data_stream<std::string> q15(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return utc_format(b.date_time, "%Y-%m-%d"); })
+      .process<std::string>(
+          [] { return std::make_unique<rank_counts>(false); }, "Q15 Counts");
+}
+
+data_stream<std::string> q16(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) {
+        return b.channel + "," + utc_format(b.date_time, "%Y-%m-%d");
+      })
+      .process<std::string>(
+          [] { return std::make_unique<rank_counts>(true); }, "Q16 Counts");
+}
+
+// q17: per auction and day: bids per rank, min, max, average (integer)
+// and sum of the prices.
+struct q17_stats final
+    : keyed_process_function<std::pair<int64_t, std::string>, bid,
+                             std::string> {
+  // total, rank 1..3, min, max, sum
+  value_state<std::array<int64_t, 7>> stats_;
+
+  void open(keyed_state_store<std::pair<int64_t, std::string>>& st,
+            const runtime_info&) override {
+    stats_ = st.get_state<std::array<int64_t, 7>>("stats");
+  }
+  void process_element(const bid& b, context& ctx,
+                       collector<std::string>&) override {
+    auto s = stats_.value_or({0, 0, 0, 0, b.price, b.price, 0});
+    s[0] += 1;
+    s[static_cast<size_t>(rank_of(b.price))] += 1;
+    s[4] = std::min(s[4], b.price);
+    s[5] = std::max(s[5], b.price);
+    s[6] += b.price;
+    stats_.update(s);
+    ctx.timer_service().register_event_time_timer(at_end);
+  }
+  void on_timer(timestamp, time_domain, context& ctx,
+                collector<std::string>& out) override {
+    auto s = stats_.value_or({});
+    auto& key = ctx.current_key();
+    out.collect(join_fields(
+        {std::to_string(key.first), key.second, std::to_string(s[0]),
+         std::to_string(s[1]), std::to_string(s[2]), std::to_string(s[3]),
+         std::to_string(s[4]), std::to_string(s[5]),
+         std::to_string(s[0] > 0 ? s[6] / s[0] : 0), std::to_string(s[6])}));
+  }
+};
+
+data_stream<std::string> q17(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) {
+        return std::make_pair(b.auction,
+                              utc_format(b.date_time, "%Y-%m-%d"));
+      })
+      .process<std::string>([] { return std::make_unique<q17_stats>(); },
+                            "Q17 Stats");
+}
+
+// q18: the last bid of each bidder on each auction (by event time; on a
+// tie the later arrival).
+struct q18_last final
+    : keyed_process_function<std::pair<int64_t, int64_t>, bid, std::string> {
+  value_state<bid> last_;
+
+  void open(keyed_state_store<std::pair<int64_t, int64_t>>& st,
+            const runtime_info&) override {
+    last_ = st.get_state<bid>("last");
+  }
+  void process_element(const bid& b, context& ctx,
+                       collector<std::string>&) override {
+    auto cur = last_.value();
+    if (!cur || b.date_time >= cur->date_time)
+      last_.update(b);
+    if (!cur)
+      ctx.timer_service().register_event_time_timer(at_end);
+  }
+  void on_timer(timestamp, time_domain, context&,
+                collector<std::string>& out) override {
+    if (auto b = last_.value())
+      out.collect(join_fields({std::to_string(b->auction),
+                               std::to_string(b->bidder),
+                               std::to_string(b->price), b->channel, b->url,
+                               std::to_string(b->date_time), b->extra}));
+  }
+};
+
+data_stream<std::string> q18(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return std::make_pair(b.bidder, b.auction); })
+      .process<std::string>([] { return std::make_unique<q18_last>(); },
+                            "Q18 Last");
+}
+
 using builder_fn = data_stream<std::string> (*)(data_stream<event>);
 
 struct entry {
@@ -484,6 +665,26 @@ const std::vector<entry>& entries() {
       {{"q14", "auction,bidder,price,bid_time_type,date_time,extra,c_counts",
         "calculation"},
        q14},
+      {{"q15",
+        "day,total_bids,rank1_bids,rank2_bids,rank3_bids,total_bidders,"
+        "rank1_bidders,rank2_bidders,rank3_bidders,total_auctions,"
+        "rank1_auctions,rank2_auctions,rank3_auctions",
+        "bidding statistics per day"},
+       q15},
+      {{"q16",
+        "channel,day,minute,total_bids,rank1_bids,rank2_bids,rank3_bids,"
+        "total_bidders,rank1_bidders,rank2_bidders,rank3_bidders,"
+        "total_auctions,rank1_auctions,rank2_auctions,rank3_auctions",
+        "channel statistics per day"},
+       q16},
+      {{"q17",
+        "auction,day,total_bids,rank1_bids,rank2_bids,rank3_bids,min_price,"
+        "max_price,avg_price,sum_price",
+        "auction statistics per day"},
+       q17},
+      {{"q18", "auction,bidder,price,channel,url,date_time,extra",
+        "last bid per bidder and auction"},
+       q18},
       {{"q20",
         "auction,bidder,price,channel,url,bid_date_time,bid_extra,item_name,"
         "description,initial_bid,reserve,auction_date_time,expires,seller,"
