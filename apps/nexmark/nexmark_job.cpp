@@ -43,6 +43,9 @@ options parse_args(const std::vector<std::string>& args) {
       "output", po::value(&output),
       "write the query's result rows as CSV to this file (a directory of "
       "part files with checkpoints); without it the run is measured")(
+      "side-input", po::value(&o.side_input),
+      "q13's side input: a CSV file of key,value lines (default: the "
+      "reference's table, key i and value i for i below 10000)")(
       "dump-events", po::value(&dump),
       "write the generated events as person.csv, auction.csv and bid.csv "
       "into this directory, then exit")(
@@ -111,7 +114,7 @@ void define_job(stream_execution_environment& env, const options& o,
       watermark_strategy<event>::for_bounded_out_of_orderness(4000)
           .with_timestamp_assigner(
               [](const event& e, timestamp) { return date_time_of(e); }));
-  auto rows = build_query(query, timed);
+  auto rows = build_query(query, timed, o.side_input);
   rows.uid(query + "-rows");
   auto header = query_named(query).header;
   auto line = [](const std::string& s) { return s; };

@@ -22,6 +22,7 @@ struct options {
   std::optional<std::string> output;      // CSV rows (part files with
                                           // checkpoints)
   std::optional<std::string> dump_events; // directory for the event CSVs
+  std::string side_input;                 // q13's key,value CSV file
   generator_config generator;
   apps::fault_tolerance ft;
 };

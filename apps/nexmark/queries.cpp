@@ -5,10 +5,13 @@
 #include <ctime>
 #include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
 #include "libstream/libstream.hpp"
+#include "libstream/quote.hpp"
 
 using namespace libstream;
 
@@ -644,6 +647,262 @@ data_stream<std::string> q18(data_stream<event> events) {
                             "Q18 Last");
 }
 
+// q4 and q9: the bids of each auction between its start and its expiry
+// (the reference's regular join with a time condition). Bids may come
+// before their auction (they are kept until it does); the auction's
+// result is final once the watermark passes its expiry (events are no
+// more than 4 s out of order), and its state goes then.
+template <class Emit>
+struct auction_bids final
+    : keyed_co_process_function<int64_t, auction, bid, std::string> {
+  explicit auction_bids(Emit emit) : emit_(std::move(emit)) {}
+
+  value_state<auction> auction_;
+  value_state<bid> best_; // highest price, earliest on equal prices
+  value_state<bool> done_;
+  list_state<bid> early_; // bids before their auction
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    auction_ = st.get_state<auction>("auction");
+    best_ = st.get_state<bid>("best");
+    done_ = st.get_state<bool>("done");
+    early_ = st.get_list_state<bid>("early");
+  }
+
+  void offer(const auction& a, const bid& b) {
+    if (b.date_time < a.date_time || b.date_time > a.expires)
+      return;
+    auto cur = best_.value();
+    if (!cur || b.price > cur->price
+        || (b.price == cur->price && b.date_time < cur->date_time))
+      best_.update(b);
+  }
+
+  void process_element1(const auction& a, context& ctx,
+                        collector<std::string>&) override {
+    auction_.update(a);
+    for (auto& b : early_.get())
+      offer(a, b);
+    early_.clear();
+    ctx.timer_service().register_event_time_timer(a.expires);
+  }
+
+  void process_element2(const bid& b, context&,
+                        collector<std::string>&) override {
+    if (done_.has_value())
+      return;
+    if (auto a = auction_.value())
+      offer(*a, b);
+    else
+      early_.add(b);
+  }
+
+  void on_timer(timestamp, time_domain, context&,
+                collector<std::string>& out) override {
+    auto a = auction_.value();
+    auto b = best_.value();
+    if (a && b)
+      emit_(*a, *b, out);
+    auction_.clear();
+    best_.clear();
+    done_.update(true);
+  }
+
+  Emit emit_;
+};
+
+template <class Emit>
+data_stream<std::string> winning_bids(data_stream<event> events, Emit emit,
+                                      const char* name) {
+  return of_type<auction>(events, "Auctions")
+      .connect(of_type<bid>(events, "Bids"))
+      .key_by([](const auction& a) { return a.id; },
+              [](const bid& b) { return b.auction; })
+      .template process<std::string>(
+          [emit] { return std::make_unique<auction_bids<Emit>>(emit); }, name);
+}
+
+// q4: average of the winning prices per category (integer, as the
+// reference's AVG over BIGINT), final at the end.
+struct q4_average final
+    : keyed_process_function<int64_t, std::pair<int64_t, int64_t>,
+                             std::string> {
+  value_state<std::pair<int64_t, int64_t>> sum_count_;
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    sum_count_ = st.get_state<std::pair<int64_t, int64_t>>("sum-count");
+  }
+  void process_element(const std::pair<int64_t, int64_t>& cf, context& ctx,
+                       collector<std::string>&) override {
+    auto s = sum_count_.value_or({0, 0});
+    s.first += cf.second;
+    s.second += 1;
+    sum_count_.update(s);
+    ctx.timer_service().register_event_time_timer(at_end);
+  }
+  void on_timer(timestamp, time_domain, context& ctx,
+                collector<std::string>& out) override {
+    auto s = sum_count_.value_or({0, 1});
+    out.collect(std::to_string(ctx.current_key()) + ","
+                + std::to_string(s.first / s.second));
+  }
+};
+
+data_stream<std::string> q4(data_stream<event> events) {
+  auto finals = winning_bids(
+      events,
+      [](const auction& a, const bid& b, collector<std::string>& out) {
+        out.collect(std::to_string(a.category) + ","
+                    + std::to_string(b.price));
+      },
+      "Q4 Winning Bids");
+  return finals
+      .map(
+          [](const std::string& s) {
+            auto comma = s.find(',');
+            return std::make_pair(
+                static_cast<int64_t>(std::stoll(s.substr(0, comma))),
+                static_cast<int64_t>(std::stoll(s.substr(comma + 1))));
+          },
+          "Q4 Parse")
+      .key_by([](const std::pair<int64_t, int64_t>& cf) { return cf.first; })
+      .process<std::string>([] { return std::make_unique<q4_average>(); },
+                            "Q4 Average");
+}
+
+// q9: the winning bid of each auction, with the auction.
+data_stream<std::string> q9(data_stream<event> events) {
+  return winning_bids(
+      events,
+      [](const auction& a, const bid& b, collector<std::string>& out) {
+        out.collect(join_fields(
+            {std::to_string(a.id), a.item_name, a.description,
+             std::to_string(a.initial_bid), std::to_string(a.reserve),
+             std::to_string(a.date_time), std::to_string(a.expires),
+             std::to_string(a.seller), std::to_string(a.category), a.extra,
+             std::to_string(b.auction), std::to_string(b.bidder),
+             std::to_string(b.price), std::to_string(b.date_time),
+             b.extra}));
+      },
+      "Q9 Winning Bids");
+}
+
+// q19: the 10 highest bids of each auction with their rank (equal prices
+// in arrival order), final at the end.
+struct q19_top final : keyed_process_function<int64_t, bid, std::string> {
+  value_state<std::vector<bid>> top_;
+
+  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
+    top_ = st.get_state<std::vector<bid>>("top");
+  }
+  void process_element(const bid& b, context& ctx,
+                       collector<std::string>&) override {
+    auto top = top_.value_or({});
+    if (top.size() == 10 && b.price <= top.back().price)
+      return;
+    auto at = std::upper_bound(
+        top.begin(), top.end(), b.price,
+        [](int64_t price, const bid& x) { return price > x.price; });
+    top.insert(at, b);
+    if (top.size() > 10)
+      top.pop_back();
+    if (top.size() == 1)
+      ctx.timer_service().register_event_time_timer(at_end);
+    top_.update(std::move(top));
+  }
+  void on_timer(timestamp, time_domain, context&,
+                collector<std::string>& out) override {
+    int64_t rank = 0;
+    for (auto& b : top_.value_or({}))
+      out.collect(join_fields({std::to_string(b.auction),
+                               std::to_string(b.bidder),
+                               std::to_string(b.price), b.channel, b.url,
+                               std::to_string(b.date_time), b.extra,
+                               std::to_string(++rank)}));
+  }
+};
+
+data_stream<std::string> q19(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return b.auction; })
+      .process<std::string>([] { return std::make_unique<q19_top>(); },
+                            "Q19 Top 10");
+}
+
+// q13: bids joined with a side input by auction mod 10000 (the
+// reference's lookup join): a CSV file of key,value lines, read by each
+// subtask when it opens; without one, the table the reference's
+// SideInputGenerator writes (key i, value "i" for i < 10000).
+std::map<int64_t, std::string> read_side_input(const std::string& path) {
+  std::map<int64_t, std::string> table;
+  if (path.empty()) {
+    for (int64_t i = 0; i < 10000; ++i)
+      table.emplace(i, std::to_string(i));
+    return table;
+  }
+  std::ifstream in{path};
+  if (!in)
+    throw std::runtime_error("q13: cannot read the side input " + path);
+  std::string line;
+  size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.empty())
+      continue;
+    auto comma = line.find(',');
+    size_t used = 0;
+    int64_t key = 0;
+    try {
+      key = std::stoll(line.substr(0, comma), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (comma == std::string::npos || used != comma)
+      throw std::runtime_error("q13: side input " + path + " line "
+                               + std::to_string(number)
+                               + ": expected key,value, got "
+                               + quote_excerpt(line));
+    table[key] = line.substr(comma + 1);
+  }
+  return table;
+}
+
+struct q13_lookup final : process_function<bid, std::string> {
+  explicit q13_lookup(std::string path) : path_(std::move(path)) {}
+
+  void open(const runtime_info&) override { table_ = read_side_input(path_); }
+
+  void process_element(const bid& b, context&,
+                       collector<std::string>& out) override {
+    auto i = table_.find(b.auction % 10000);
+    if (i == table_.end())
+      return;
+    out.collect(join_fields({std::to_string(b.auction),
+                             std::to_string(b.bidder),
+                             std::to_string(b.price),
+                             std::to_string(b.date_time), i->second}));
+  }
+
+  std::string path_;
+  std::map<int64_t, std::string> table_;
+};
+
+data_stream<std::string> q13_with(data_stream<event> events,
+                                  std::string side_input) {
+  // Checked once when the job is defined: a missing file fails at once.
+  read_side_input(side_input);
+  return of_type<bid>(events, "Bids")
+      .process<std::string>(
+          [side_input] { return std::make_unique<q13_lookup>(side_input); },
+          "Q13 Side Input");
+}
+
+data_stream<std::string> q13(data_stream<event> events) {
+  return q13_with(events, "");
+}
+
 using builder_fn = data_stream<std::string> (*)(data_stream<event>);
 
 struct entry {
@@ -658,10 +917,18 @@ const std::vector<entry>& entries() {
        q1},
       {{"q2", "auction,price", "selection"}, q2},
       {{"q3", "name,city,state,id", "local item suggestion"}, q3},
+      {{"q4", "category,avg_final", "average price per category"}, q4},
       {{"q5", "auction,num", "hot items"}, q5},
       {{"q7", "auction,price,bidder,date_time,extra", "highest bid"}, q7},
       {{"q8", "id,name,stime", "monitor new users"}, q8},
+      {{"q9",
+        "id,item_name,description,initial_bid,reserve,date_time,expires,"
+        "seller,category,extra,auction,bidder,price,bid_date_time,bid_extra",
+        "winning bids"},
+       q9},
       {{"q11", "bidder,bid_count,starttime,endtime", "user sessions"}, q11},
+      {{"q13", "auction,bidder,price,date_time,value", "side input join"},
+       q13},
       {{"q14", "auction,bidder,price,bid_time_type,date_time,extra,c_counts",
         "calculation"},
        q14},
@@ -685,6 +952,9 @@ const std::vector<entry>& entries() {
       {{"q18", "auction,bidder,price,channel,url,date_time,extra",
         "last bid per bidder and auction"},
        q18},
+      {{"q19", "auction,bidder,price,channel,url,date_time,extra,rank_number",
+        "top 10 bids per auction"},
+       q19},
       {{"q20",
         "auction,bidder,price,channel,url,bid_date_time,bid_extra,item_name,"
         "description,initial_bid,reserve,auction_date_time,expires,seller,"
@@ -737,8 +1007,11 @@ const query_info& query_named(const std::string& name) {
 }
 
 data_stream<std::string> build_query(const std::string& name,
-                                     data_stream<event> events) {
+                                     data_stream<event> events,
+                                     const std::string& side_input) {
   query_named(name);
+  if (name == "q13")
+    return q13_with(events, side_input);
   for (auto& e : entries())
     if (e.info.name == name)
       return e.build(events);

@@ -29,8 +29,11 @@ const std::vector<query_info>& queries();
 const query_info& query_named(const std::string& name);
 
 /// Appends query `name` to `events`: its result rows as CSV lines.
+/// `side_input`: q13's key,value CSV file ("" for the reference's
+/// generated table).
 libstream::data_stream<std::string>
-build_query(const std::string& name, libstream::data_stream<event> events);
+build_query(const std::string& name, libstream::data_stream<event> events,
+            const std::string& side_input = "");
 
 /// q1's price: 0.908 * price as a decimal with three places (exact).
 std::string dollar_to_euro(int64_t price);
