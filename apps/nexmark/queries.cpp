@@ -322,6 +322,17 @@ data_stream<std::string> q11(data_stream<event> events) {
                  "Q11 Sessions");
 }
 
+// q12: bids per bidder in 10 s windows of processing time (so the rows
+// depend on when the run happens; their counts add up to the bids).
+data_stream<std::string> q12(data_stream<event> events) {
+  return of_type<bid>(events, "Bids")
+      .key_by([](const bid& b) { return b.bidder; })
+      .window(tumbling_processing_time_windows::of(ten_seconds))
+      .aggregate(count_bids{},
+                 [] { return std::make_unique<emit_session<time_window>>(); },
+                 "Q12 Windows");
+}
+
 // q14: calculation. Euro prices between 1,000,000 and 50,000,000, the
 // time of day (UTC) and the count of 'c' in extra.
 data_stream<std::string> q14(data_stream<event> events) {
@@ -927,6 +938,9 @@ const std::vector<entry>& entries() {
         "winning bids"},
        q9},
       {{"q11", "bidder,bid_count,starttime,endtime", "user sessions"}, q11},
+      {{"q12", "bidder,bid_count,starttime,endtime",
+        "processing-time windows"},
+       q12},
       {{"q13", "auction,bidder,price,date_time,value", "side input join"},
        q13},
       {{"q14", "auction,bidder,price,bid_time_type,date_time,extra,c_counts",
