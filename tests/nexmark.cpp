@@ -112,6 +112,46 @@ CAF_TEST(the event mix ids and ranges are those of the reference) {
   CAF_CHECK(std::get<bid>(again).extra == std::get<bid>(first).extra);
 }
 
+// The person of event id 50, drawn here step by step in the reference's
+// order (name, email, card, city, state): the generator must draw in that
+// order, whatever order the compiler evaluates an expression's operands.
+CAF_TEST(a person is drawn in the reference order) {
+  auto p = std::get<person>(generate(generator_config{}, 48)); // id 50
+  java_random rnd{50};
+  const char* first[] = {"Peter", "Paul",  "Luke",   "John",  "Saul", "Vicky",
+                         "Kate",  "Julie", "Sarah",  "Deiter", "Walter"};
+  const char* last[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
+                        "Walton", "Smith",  "Jones",   "Noris"};
+  auto f = rnd.next_int(11);
+  auto l = rnd.next_int(9);
+  CAF_CHECK_EQUAL(p.name, std::string{first[f]} + " " + last[l]);
+  auto word = [&](int max_len) {
+    auto len = 3 + rnd.next_int(max_len - 3);
+    std::string w;
+    for (int i = 0; i < len; ++i)
+      w += rnd.next_int(13) == 0 ? ' ' : static_cast<char>('a' + rnd.next_int(26));
+    auto b = w.find_first_not_of(' ');
+    auto e = w.find_last_not_of(' ');
+    return b == std::string::npos ? std::string{} : w.substr(b, e - b + 1);
+  };
+  auto local = word(7);
+  auto domain = word(5);
+  CAF_CHECK_EQUAL(p.email_address, local + "@" + domain + ".com");
+  char cc[24];
+  int parts[4];
+  for (auto& x : parts)
+    x = rnd.next_int(10000);
+  std::snprintf(cc, sizeof(cc), "%04d %04d %04d %04d", parts[0], parts[1],
+                parts[2], parts[3]);
+  CAF_CHECK_EQUAL(p.credit_card, cc);
+  const char* cities[] = {"Phoenix", "Los Angeles", "San Francisco", "Boise",
+                          "Portland", "Bend", "Redmond", "Seattle", "Kent",
+                          "Cheyenne"};
+  const char* states[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
+  CAF_CHECK_EQUAL(p.city, cities[rnd.next_int(10)]);
+  CAF_CHECK_EQUAL(p.state, states[rnd.next_int(6)]);
+}
+
 CAF_TEST(q1 converts cents exactly) {
   CAF_CHECK_EQUAL(dollar_to_euro(12345), "11209.260");
   CAF_CHECK_EQUAL(dollar_to_euro(100), "90.800");
@@ -559,15 +599,33 @@ CAF_TEST(queries equal a plain loop over the same events at parallelism 1
   for (int k = 0; k < 10000; k += 3)
     table += std::to_string(k) + ",v" + std::to_string(k) + "\n";
   write_file(side.file("side.csv"), table);
+  struct run {
+    std::string q;
+    double rate;
+    int64_t base;
+  };
+  const int64_t midnight = generator_config{}.base_time_ms;
+  std::vector<run> runs;
   for (std::string q : {"q3", "q4", "q5", "q7", "q8", "q9", "q11", "q13",
                         "q14", "q15", "q16", "q17", "q18", "q19", "q20",
                         "q21", "q22"}) {
     bool windowed = q == "q4" || q == "q5" || q == "q7" || q == "q8"
                     || q == "q9" || q == "q11";
     bool daily = q == "q15" || q == "q16" || q == "q17" || q == "q18";
-    double rate = windowed || daily ? 500 : 10000000;
     // Daily queries: 40 s of events across midnight (2020-01-02).
-    int64_t base = daily ? 1577923190000 : generator_config{}.base_time_ms;
+    runs.push_back({q, windowed || daily ? 500 : 10000000,
+                    daily ? midnight + 86400000 - 10000 : midnight});
+  }
+  // Bids exactly on window edges (at 500/s event n is at base + 2n ms;
+  // 8 ms before a boundary puts bids on it), and q4/q9/q18 with many
+  // events in one millisecond, and q14 at other hours of the day.
+  runs.push_back({"q7", 500, midnight - 8});
+  runs.push_back({"q5", 500, midnight - 8});
+  for (std::string q : {"q4", "q9", "q18"})
+    runs.push_back({q, 10000000, midnight});
+  for (int64_t hour : {7, 8, 18, 19, 20})
+    runs.push_back({"q14", 5, midnight + hour * 3600000 + 3599000 - 60000});
+  for (auto& [q, rate, base] : runs) {
     auto want = reference(q, events_of(n, rate, base));
     CAF_MESSAGE(q << ": " << want.size() << " rows");
     CAF_CHECK_GREATER(want.size(), 1u); // q15: the two days
@@ -619,7 +677,13 @@ CAF_TEST(bad nexmark arguments are named) {
   CAF_CHECK(contains(r.err, "line 2: expected key,value, got 'x,b'"));
   r = run_child(dir, exe, {"--event-rate", "0"});
   CAF_CHECK_EQUAL(r.exit_code, 2);
-  CAF_CHECK(contains(r.err, "--event-rate must be positive"));
+  CAF_CHECK(contains(r.err, "--event-rate must be between"));
+  r = run_child(dir, exe, {"--events", "-1"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--events must be at most 2^53"));
+  r = run_child(dir, exe, {"--query", "q0", "--side-input", "x.csv"});
+  CAF_CHECK_EQUAL(r.exit_code, 2);
+  CAF_CHECK(contains(r.err, "--side-input applies to q13 only"));
 }
 
 // q12 windows by processing time: which window a bid lands in depends on
@@ -658,7 +722,8 @@ CAF_TEST(q12 counts every bid once per bidder) {
 CAF_TEST(a join query killed and restored from a checkpoint gives the same
          rows) {
   temp_dir dir{"nexmark"};
-  const uint64_t n = 30000;
+  // 10 s at 20,000 events/s: killed long before the end.
+  const uint64_t n = 200000;
   auto want = reference("q20", events_of(n, 10000000,
                                          generator_config{}.base_time_ms));
   auto out = dir.file("out");
@@ -669,7 +734,7 @@ CAF_TEST(a join query killed and restored from a checkpoint gives the same
                                    "--checkpoint-interval-ms", "100"};
   {
     auto slow = args;
-    slow.insert(slow.end(), {"--rate", "10000"});
+    slow.insert(slow.end(), {"--rate", "20000"});
     background_child child{dir, exe, slow};
     CAF_REQUIRE(background_child::wait_until(
         [&] { return has_checkpoint(chk); }, 20000));

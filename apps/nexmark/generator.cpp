@@ -229,9 +229,14 @@ int64_t next_base0_auction_id(int64_t event_id, java_random& rnd) {
 person make_person(int64_t event_id, int64_t ts, java_random& rnd) {
   person p;
   p.id = last_base0_person_id(event_id) + first_person_id;
-  p.name = std::string{first_names[rnd.next_int(11)]} + " "
-           + last_names[rnd.next_int(9)];
-  p.email_address = next_string(rnd, 7) + "@" + next_string(rnd, 5) + ".com";
+  // Each draw in its own statement: the operands of + may be evaluated
+  // in any order, and the reference draws left to right.
+  auto first = rnd.next_int(11);
+  auto last = rnd.next_int(9);
+  p.name = std::string{first_names[first]} + " " + last_names[last];
+  auto local = next_string(rnd, 7);
+  auto domain = next_string(rnd, 5);
+  p.email_address = local + "@" + domain + ".com";
   char cc[24];
   int parts[4];
   for (auto& x : parts)

@@ -31,8 +31,9 @@ public:
   int64_t next_long() {
     auto hi = static_cast<int64_t>(next(32));
     auto lo = static_cast<int64_t>(next(32));
-    return static_cast<int64_t>(static_cast<uint64_t>(hi) << 32)
-           + lo;
+    // Java's long arithmetic wraps.
+    return static_cast<int64_t>((static_cast<uint64_t>(hi) << 32)
+                                + static_cast<uint64_t>(lo));
   }
   double next_double() {
     auto hi = static_cast<int64_t>(next(26));

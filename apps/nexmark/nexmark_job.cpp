@@ -87,8 +87,16 @@ options parse_args(const std::vector<std::string>& args) {
     if (o.parallelism < 1)
       throw std::invalid_argument("--parallelism must be at least 1, got "
                                   + std::to_string(o.parallelism));
-    if (!(o.generator.events_per_second > 0))
-      throw std::invalid_argument("--event-rate must be positive");
+    if (!(o.generator.events_per_second >= 0.001
+          && o.generator.events_per_second <= 1e12))
+      throw std::invalid_argument("--event-rate must be between 0.001 and "
+                                  "1e12 events per second");
+    if (o.events > (uint64_t{1} << 53))
+      throw std::invalid_argument("--events must be at most 2^53, got "
+                                  + std::to_string(o.events)
+                                  + " (a negative number?)");
+    if (!o.side_input.empty() && o.query != "q13" && !o.all)
+      throw std::invalid_argument("--side-input applies to q13 only");
     if (o.all && o.output)
       throw std::invalid_argument("--all measures every query: it takes no "
                                   "--output");
@@ -197,6 +205,9 @@ void dump_events(const options& o, const std::string& dir) {
   std::ofstream persons{dir + "/person.csv"};
   std::ofstream auctions{dir + "/auction.csv"};
   std::ofstream bids{dir + "/bid.csv"};
+  for (auto* f : {&persons, &auctions, &bids})
+    if (!*f)
+      throw std::runtime_error("cannot create the event files in " + dir);
   persons << person_header << '\n';
   auctions << auction_header << '\n';
   bids << bid_header << '\n';

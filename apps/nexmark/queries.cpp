@@ -27,6 +27,20 @@ data_stream<bid> bids(data_stream<event> events) {
   return of_type<bid>(events, "Bids");
 }
 
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line
+/// break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos)
+    return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"')
+      q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
 std::string join_fields(std::initializer_list<std::string> fields) {
   std::string s;
   bool first = true;
@@ -670,13 +684,11 @@ struct auction_bids final
 
   value_state<auction> auction_;
   value_state<bid> best_; // highest price, earliest on equal prices
-  value_state<bool> done_;
-  list_state<bid> early_; // bids before their auction
+  list_state<bid> early_; // bids while the auction is not there
 
   void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
     auction_ = st.get_state<auction>("auction");
     best_ = st.get_state<bid>("best");
-    done_ = st.get_state<bool>("done");
     early_ = st.get_list_state<bid>("early");
   }
 
@@ -698,25 +710,33 @@ struct auction_bids final
     ctx.timer_service().register_event_time_timer(a.expires);
   }
 
-  void process_element2(const bid& b, context&,
+  /// Without its auction a bid waits until the watermark passes its time:
+  /// an auction that comes after that starts later than the bid (events
+  /// are at most 4 s out of order), so the bid cannot count for it. So
+  /// bids of auctions that finished, or never come, do not stay.
+  void process_element2(const bid& b, context& ctx,
                         collector<std::string>&) override {
-    if (done_.has_value())
-      return;
-    if (auto a = auction_.value())
+    if (auto a = auction_.value()) {
       offer(*a, b);
-    else
+    } else {
       early_.add(b);
+      ctx.timer_service().register_event_time_timer(b.date_time);
+    }
   }
 
-  void on_timer(timestamp, time_domain, context&,
+  void on_timer(timestamp t, time_domain, context&,
                 collector<std::string>& out) override {
     auto a = auction_.value();
-    auto b = best_.value();
-    if (a && b)
+    if (!a) {
+      early_.clear(); // bids whose time passed, without their auction
+      return;
+    }
+    if (t < a->expires)
+      return;
+    if (auto b = best_.value())
       emit_(*a, *b, out);
     auction_.clear();
     best_.clear();
-    done_.update(true);
   }
 
   Emit emit_;
@@ -893,7 +913,8 @@ struct q13_lookup final : process_function<bid, std::string> {
     out.collect(join_fields({std::to_string(b.auction),
                              std::to_string(b.bidder),
                              std::to_string(b.price),
-                             std::to_string(b.date_time), i->second}));
+                             std::to_string(b.date_time),
+                             csv_field(i->second)}));
   }
 
   std::string path_;
