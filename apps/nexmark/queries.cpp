@@ -27,20 +27,6 @@ data_stream<bid> bids(data_stream<event> events) {
   return of_type<bid>(events, "Bids");
 }
 
-/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line
-/// break.
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos)
-    return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"')
-      q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 std::string join_fields(std::initializer_list<std::string> fields) {
   std::string s;
   bool first = true;
@@ -1005,6 +991,18 @@ const std::vector<entry>& entries() {
 }
 
 } // namespace
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos)
+    return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"')
+      q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
 
 std::string dollar_to_euro(int64_t price) {
   auto milli = price * 908; // 0.908 * price, in thousandths

@@ -35,6 +35,10 @@ libstream::data_stream<std::string>
 build_query(const std::string& name, libstream::data_stream<event> events,
             const std::string& side_input = "");
 
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line
+/// break.
+std::string csv_field(const std::string& s);
+
 /// q1's price: 0.908 * price as a decimal with three places (exact).
 std::string dollar_to_euro(int64_t price);
 
