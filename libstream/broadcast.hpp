@@ -248,17 +248,17 @@ private:
 /// by the broadcast side (second input), both in checkpoints.
 template <class K, class A, class B, class Out>
 class keyed_broadcast_process_operator final
-    : public keyed_operator<K, tagged<A, B>, Out>,
-      private timer_access {
+    : public keyed_timer_operator<K, tagged<A, B>, Out> {
 public:
   using fn_type = keyed_broadcast_process_function<K, A, B, Out>;
   using in_type = tagged<A, B>;
+  using base = keyed_timer_operator<K, in_type, Out>;
 
   /// `declared`: the broadcast states the function may use (empty: any).
   template <class KA>
   keyed_broadcast_process_operator(KA ka, std::unique_ptr<fn_type> fn,
                                    std::vector<std::string> declared = {})
-      : keyed_operator<K, in_type, Out>(key_selector<in_type, K>{
+      : base(key_selector<in_type, K>{
             [ka](const in_type& v) -> K { return K(ka(std::get<0>(v))); }}),
         fn_(std::move(fn)), declared_(std::move(declared)) {
     if (fn_ == nullptr)
@@ -270,32 +270,21 @@ public:
   }
 
   void open(operator_context& ctx) override {
-    keyed_operator<K, in_type, Out>::open(ctx);
-    timers_.bind(ctx, *this);
-    timers_.set_range(ctx.key_groups());
-    this->backend().attach(timers_state_name, timers_);
-    keyed_store_ = std::make_unique<keyed_state_store<K>>(
-        this->backend(), this->current_,
-        [&ctx] { return ctx.current_processing_time(); });
-    fn_->open(*keyed_store_, info_of(ctx));
+    base::open(ctx);
+    fn_->open(this->state_store(), info_of(ctx));
   }
 
   void close() override { fn_->close(); }
 
-  void on_processing_time(timestamp now) override {
-    timers_.advance_processing_time(
-        now, [this](auto& t) { fire(t, time_domain::processing_time); });
-    this->out_.flush();
-  }
-
+  /// Keyed state and timers, and the broadcast state beside them.
   void snapshot_state(uint64_t id, operator_state_snapshot& out) override {
-    keyed_operator<K, in_type, Out>::snapshot_state(id, out);
+    base::snapshot_state(id, out);
     if (!out.at_finish)
       out.operator_state = store_.snapshot();
   }
 
   void restore_state(const operator_restore& from) override {
-    keyed_operator<K, in_type, Out>::restore_state(from);
+    base::restore_state(from);
     std::vector<std::string> states;
     for (int i = 0; i < from.old_parallelism(); ++i)
       states.push_back(from.operator_state(i));
@@ -324,60 +313,20 @@ protected:
     }
   }
 
-  void on_watermark(timestamp wm) override {
-    timers_.advance_watermark(
-        wm, [this](auto& t) { fire(t, time_domain::event_time); });
-  }
-
-  void on_end_input() override {
-    ending_ = true;
-    timers_.advance_processing_time(max_watermark, [this](auto& t) {
-      fire(t, time_domain::processing_time);
-    });
+  void on_timer(const K& key, timestamp time, time_domain domain,
+                timestamp out_ts) override {
+    collector<Out> out{this->out_.main(), out_ts};
+    ro_.reset(&this->out_, &store_, time, this->current_watermark_, out_ts);
+    ro_.reset_key(&key, this);
+    fn_->on_timer(time, domain, ro_, out);
   }
 
 private:
-  template <class Timer>
-  void fire(const Timer& t, time_domain domain) {
-    this->backend().maybe_flush();
-    this->set_current_key(t.key);
-    auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
-    collector<Out> out{this->out_.main(), out_ts};
-    ro_.reset(&this->out_, &store_, t.time, this->current_watermark_, out_ts);
-    ro_.reset_key(&t.key, this);
-    fn_->on_timer(t.time, domain, ro_, out);
-    this->current_.key = nullptr;
-  }
-
-  timestamp current_processing_time() override {
-    return this->context().current_processing_time();
-  }
-  timestamp current_watermark() override { return this->current_watermark_; }
-  void register_event_time_timer(timestamp t) override {
-    timers_.register_event_time(t, this->current_.get(), void_namespace{},
-                                this->current_.key_group);
-  }
-  void register_processing_time_timer(timestamp t) override {
-    if (!ending_)
-      timers_.register_processing_time(t, this->current_.get(),
-                                       void_namespace{},
-                                       this->current_.key_group);
-  }
-  void delete_event_time_timer(timestamp t) override {
-    timers_.delete_event_time(t, this->current_.get(), void_namespace{});
-  }
-  void delete_processing_time_timer(timestamp t) override {
-    timers_.delete_processing_time(t, this->current_.get(), void_namespace{});
-  }
-
   std::unique_ptr<fn_type> fn_;
   std::vector<std::string> declared_;
-  timer_service<K> timers_;
-  std::unique_ptr<keyed_state_store<K>> keyed_store_;
   operator_state_store store_;
   typename fn_type::read_only_context ro_;
   typename fn_type::context rw_;
-  bool ending_ = false;
 };
 
 /// The operator broadcast_connected_stream::process runs (for the

@@ -202,27 +202,23 @@ private:
   keyed_table<K, T>* table_ = nullptr;
 };
 
-/// Runs a keyed process function: keyed state, event- and processing-time
-/// timers per key, side outputs.
+/// A keyed operator with keyed state for a user function and per-key
+/// event- and processing-time timers (Flink's InternalTimerService with
+/// the void namespace): the common part of keyed_process_operator and the
+/// keyed broadcast operator. Subclasses handle their elements and
+/// on_timer(); the current key is set while a timer fires.
 ///
-/// Records emitted from an event-time timer carry the timer's time as their
-/// timestamp; records emitted from a processing-time timer carry none (as
-/// Flink). At the end of a bounded input, event-time timers fire from the
-/// final watermark, and then every pending processing-time timer fires in
-/// time order as if the clock had reached the end of time (as Flink does at
-/// the end of input in BATCH execution, and as the window operator does);
+/// At the end of a bounded input, event-time timers fire from the final
+/// watermark, and then every pending processing-time timer fires in time
+/// order as if the clock had reached the end of time (as Flink does at the
+/// end of input in BATCH execution, and as the window operator does);
 /// processing-time timers registered during that pass are ignored, so a
 /// timer that re-registers itself cannot loop forever.
 template <class K, class In, class Out>
-class keyed_process_operator final : public keyed_operator<K, In, Out>,
-                                     private timer_access {
+class keyed_timer_operator : public keyed_operator<K, In, Out>,
+                             protected timer_access {
 public:
-  using function_type = keyed_process_function<K, In, Out>;
-
-  keyed_process_operator(key_selector<In, K> key,
-                         std::unique_ptr<function_type> fn)
-      : keyed_operator<K, In, Out>(std::move(key)), fn_(std::move(fn)),
-        pctx_(this->out_, *this) {}
+  using keyed_operator<K, In, Out>::keyed_operator;
 
   void open(operator_context& ctx) override {
     keyed_operator<K, In, Out>::open(ctx);
@@ -232,10 +228,7 @@ public:
     store_ = std::make_unique<keyed_state_store<K>>(
         this->backend(), this->current_,
         [&ctx] { return ctx.current_processing_time(); });
-    fn_->open(*store_, info_of(ctx));
   }
-
-  void close() override { fn_->close(); }
 
   void on_processing_time(timestamp now) override {
     timers_.advance_processing_time(
@@ -244,18 +237,14 @@ public:
   }
 
 protected:
-  void process(record_batch<In>& batch) override {
-    collector<Out> out{this->out_.main(), no_timestamp};
-    for (size_t i = 0; i < batch.size(); ++i) {
-      auto& r = batch[i];
-      const K& key = this->key_(r.value, this->key_scratch_);
-      this->set_current_key(key, this->hash_at(i, key));
-      out.set_timestamp(r.ts);
-      pctx_.reset(&key, r.ts, r.ts);
-      fn_->process_element(r.value, pctx_, out);
-    }
-    this->current_.key = nullptr;
-  }
+  /// A timer of `key` (the current key) fired at `time`; records emitted
+  /// get `out_ts` (the time of an event-time timer, none else).
+  virtual void on_timer(const K& key, timestamp time, time_domain domain,
+                        timestamp out_ts)
+      = 0;
+
+  /// The keyed state of the user function (after open()).
+  keyed_state_store<K>& state_store() { return *store_; }
 
   void on_watermark(timestamp wm) override {
     timers_.advance_watermark(
@@ -267,18 +256,6 @@ protected:
     timers_.advance_processing_time(max_watermark, [this](auto& t) {
       fire(t, time_domain::processing_time);
     });
-  }
-
-private:
-  template <class Timer>
-  void fire(const Timer& t, time_domain domain) {
-    this->backend().maybe_flush(); // LevelDB: bounded also while timers fire
-    this->set_current_key(t.key);
-    auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
-    collector<Out> out{this->out_.main(), out_ts};
-    pctx_.reset(&t.key, t.time, out_ts);
-    fn_->on_timer(t.time, domain, pctx_, out);
-    this->current_.key = nullptr;
   }
 
   // -- timer_access -----------------------------------------------------------
@@ -304,11 +281,68 @@ private:
     timers_.delete_processing_time(t, this->current_.get(), void_namespace{});
   }
 
-  std::unique_ptr<function_type> fn_;
-  keyed_process_context<K, Out> pctx_;
+private:
+  template <class Timer>
+  void fire(const Timer& t, time_domain domain) {
+    this->backend().maybe_flush(); // LevelDB: bounded also while timers fire
+    this->set_current_key(t.key);
+    auto out_ts = domain == time_domain::event_time ? t.time : no_timestamp;
+    on_timer(t.key, t.time, domain, out_ts);
+    this->current_.key = nullptr;
+  }
+
   timer_service<K> timers_;
   std::unique_ptr<keyed_state_store<K>> store_;
   bool ending_ = false; // the input ended: pending timers fire
+};
+
+/// Runs a keyed process function: keyed state, event- and processing-time
+/// timers per key, side outputs.
+///
+/// Records emitted from an event-time timer carry the timer's time as their
+/// timestamp; records emitted from a processing-time timer carry none (as
+/// Flink). The end of input is keyed_timer_operator's.
+template <class K, class In, class Out>
+class keyed_process_operator final : public keyed_timer_operator<K, In, Out> {
+public:
+  using function_type = keyed_process_function<K, In, Out>;
+
+  keyed_process_operator(key_selector<In, K> key,
+                         std::unique_ptr<function_type> fn)
+      : keyed_timer_operator<K, In, Out>(std::move(key)), fn_(std::move(fn)),
+        pctx_(this->out_, *this) {}
+
+  void open(operator_context& ctx) override {
+    keyed_timer_operator<K, In, Out>::open(ctx);
+    fn_->open(this->state_store(), info_of(ctx));
+  }
+
+  void close() override { fn_->close(); }
+
+protected:
+  void process(record_batch<In>& batch) override {
+    collector<Out> out{this->out_.main(), no_timestamp};
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& r = batch[i];
+      const K& key = this->key_(r.value, this->key_scratch_);
+      this->set_current_key(key, this->hash_at(i, key));
+      out.set_timestamp(r.ts);
+      pctx_.reset(&key, r.ts, r.ts);
+      fn_->process_element(r.value, pctx_, out);
+    }
+    this->current_.key = nullptr;
+  }
+
+  void on_timer(const K& key, timestamp time, time_domain domain,
+                timestamp out_ts) override {
+    collector<Out> out{this->out_.main(), out_ts};
+    pctx_.reset(&key, time, out_ts);
+    fn_->on_timer(time, domain, pctx_, out);
+  }
+
+private:
+  std::unique_ptr<function_type> fn_;
+  keyed_process_context<K, Out> pctx_;
 };
 
 } // namespace libstream
