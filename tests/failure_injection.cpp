@@ -200,7 +200,7 @@ struct database_sink final
     std::lock_guard<std::mutex> guard{db->mtx};
     db->open[txn].push_back(row);
   }
-  void pre_commit(std::string& txn) override {
+  void pre_commit(std::string& txn, uint64_t) override {
     std::lock_guard<std::mutex> guard{db->mtx};
     db->prepared[txn] = std::move(db->open[txn]);
     db->open.erase(txn);

@@ -178,10 +178,6 @@ public:
     if (rows_.size() >= o_.batch_rows)
       flush_rows();
   }
-  /// Only through the two-phase commit sink, which names the checkpoint.
-  void pre_commit(prepared_txn&) override {
-    throw std::logic_error("postgres_sink: pre_commit without a checkpoint");
-  }
   void pre_commit(prepared_txn& txn, uint64_t checkpoint) override;
   void commit(const prepared_txn& txn) override;
   void abort(const prepared_txn& txn) override;

@@ -44,15 +44,11 @@ public:
   virtual void open(const runtime_info& info) {}
   virtual Txn begin_transaction() = 0;
   virtual void invoke(Txn& txn, const T& value, timestamp ts) = 0;
-  virtual void pre_commit(Txn& txn) = 0;
-  /// pre_commit for checkpoint `checkpoint_id` (the one whose barrier
-  /// closes the transaction; at the end of a bounded input, the next
-  /// one): systems that name prepared transactions derive the name from
-  /// it. Calls pre_commit(txn) unless overridden.
-  virtual void pre_commit(Txn& txn, uint64_t checkpoint_id) {
-    (void) checkpoint_id;
-    pre_commit(txn);
-  }
+  /// Makes `txn` durable and ready to commit (PREPARE TRANSACTION). It
+  /// belongs to checkpoint `checkpoint_id` (the one whose barrier closes
+  /// it; at the end of a bounded input, the next one): systems that name
+  /// prepared transactions derive the name from it.
+  virtual void pre_commit(Txn& txn, uint64_t checkpoint_id) = 0;
   virtual void commit(const Txn& txn) = 0;
   virtual void abort(const Txn& txn) = 0;
   /// A transaction a restored checkpoint had pre-committed (it may have
