@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "failing_counter.hpp"
 #include "libstream/libstream.hpp"
 
 using namespace libstream;
@@ -149,37 +150,6 @@ CAF_TEST(ordered async results keep the input order) {
     CAF_CHECK_EQUAL(values[i], 3 * static_cast<int64_t>(i));
 }
 
-namespace {
-
-/// Counts records per key (key = x / 3 mod 10 of the tripled value) and
-/// throws once, at its `fail_at`-th record overall, in the first attempt.
-struct failing_counter final
-    : keyed_process_function<int64_t, int64_t, int64_t> {
-  failing_counter(std::shared_ptr<std::atomic<int64_t>> seen, int64_t fail_at)
-      : seen_(std::move(seen)), fail_at_(fail_at) {}
-
-  value_state<int64_t> count;
-
-  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
-    count = st.get_state<int64_t>("count");
-  }
-
-  void process_element(const int64_t& v, context& ctx,
-                       collector<int64_t>& out) override {
-    if (v % 3 != 0)
-      throw std::runtime_error("not a tripled value: " + std::to_string(v));
-    if (seen_->fetch_add(1) + 1 == fail_at_)
-      throw std::runtime_error("injected failure");
-    auto n = count.value_or(0) + 1;
-    count.update(n);
-    out.collect(ctx.current_key() * 1000000 + n);
-  }
-
-  std::shared_ptr<std::atomic<int64_t>> seen_;
-  int64_t fail_at_;
-};
-
-} // namespace
 
 // Checkpoints every 30 ms while up to 100 requests per subtask are in
 // flight (each takes up to 2 ms); a failure restarts the job from the
@@ -202,6 +172,14 @@ CAF_TEST(a failure with requests in flight loses nothing and repeats
         numbers(env, 20000), [] { return std::make_unique<tripler>(2000); },
         10000, 100)
         .uid("triple")
+        .map(
+            [](const int64_t& v) {
+              if (v % 3 != 0)
+                throw std::runtime_error("not a tripled value: "
+                                         + std::to_string(v));
+              return v;
+            },
+            "Check Tripled")
         .key_by([](int64_t v) { return (v / 3) % 10; })
         .process<int64_t>(
             [seen, fail_at] {

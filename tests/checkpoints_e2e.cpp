@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "failing_counter.hpp"
 #include "libstream/checkpoint/storage.hpp"
 #include "libstream/codec.hpp"
 #include "libstream/libstream.hpp"
@@ -314,37 +315,6 @@ CAF_TEST(a checkpoint that does not fit the job is refused before it starts) {
       [&] { run_counting(dir2.path(), 20000, dir.file("nothing")); },
       "does not exist"));
 }
-
-namespace {
-
-/// Counts per key like `counter`, and throws once, at its `fail_at`-th
-/// record overall (a fault in user code), in the first attempt only.
-struct failing_counter final
-    : keyed_process_function<int64_t, int64_t, int64_t> {
-  failing_counter(std::shared_ptr<std::atomic<int64_t>> seen, int64_t fail_at)
-      : seen_(std::move(seen)), fail_at_(fail_at) {}
-
-  value_state<int64_t> count;
-
-  void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
-    count = st.get_state<int64_t>("count");
-  }
-
-  /// Emits key * 1000000 + the key's count.
-  void process_element(const int64_t&, context& ctx,
-                       collector<int64_t>& out) override {
-    if (seen_->fetch_add(1) + 1 == fail_at_)
-      throw std::runtime_error("injected failure");
-    auto n = count.value_or(0) + 1;
-    count.update(n);
-    out.collect(ctx.current_key() * 1000000 + n);
-  }
-
-  std::shared_ptr<std::atomic<int64_t>> seen_;
-  int64_t fail_at_;
-};
-
-} // namespace
 
 // A task fails in the middle of the input: the job restarts from its latest
 // completed checkpoint, the sources replay from their positions, and the
