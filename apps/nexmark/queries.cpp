@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 
 #include "libstream/libstream.hpp"
 #include "libstream/quote.hpp"
@@ -171,29 +172,36 @@ struct emit_window_count final
 
 struct q5_max final
     : keyed_process_function<int64_t, window_count, std::string> {
-  value_state<std::pair<int64_t, std::vector<int64_t>>> best; // max, keys
+  value_state<int64_t> max_;  // the window's highest count so far
+  list_state<int64_t> keys_;  // the auctions with it
 
   void open(keyed_state_store<int64_t>& st, const runtime_info&) override {
-    best = st.get_state<std::pair<int64_t, std::vector<int64_t>>>("best");
+    max_ = st.get_state<int64_t>("max");
+    keys_ = st.get_list_state<int64_t>("keys");
   }
   void process_element(const window_count& c, context& ctx,
                        collector<std::string>&) override {
-    auto b = best.value_or({0, {}});
-    if (c.count > b.first)
-      b = {c.count, {c.key}};
-    else if (c.count == b.first)
-      b.second.push_back(c.key);
-    best.update(std::move(b));
-    // The window's counts all carry its max timestamp, and come before
-    // the watermark passes it.
-    ctx.timer_service().register_event_time_timer(ctx.element_timestamp());
+    auto max = max_.value();
+    if (!max) {
+      // The window's counts all carry its max timestamp, and come before
+      // the watermark passes it.
+      ctx.timer_service().register_event_time_timer(ctx.element_timestamp());
+    }
+    if (!max || c.count > *max) {
+      max_.update(c.count);
+      keys_.clear();
+      keys_.add(c.key);
+    } else if (c.count == *max) {
+      keys_.add(c.key);
+    }
   }
   void on_timer(timestamp, time_domain, context&,
                 collector<std::string>& out) override {
-    if (auto b = best.value())
-      for (auto key : b->second)
-        out.collect(std::to_string(key) + "," + std::to_string(b->first));
-    best.clear();
+    auto max = max_.value_or(0);
+    for (auto key : keys_.get())
+      out.collect(std::to_string(key) + "," + std::to_string(max));
+    max_.clear();
+    keys_.clear();
   }
 };
 
@@ -485,13 +493,35 @@ data_stream<std::string> q22(data_stream<event> events) {
 
 constexpr timestamp at_end = max_watermark;
 
-/// yyyy-MM-dd and HH:mm of an epoch-ms time, in UTC.
-std::string utc_format(int64_t ms, const char* format) {
-  time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+constexpr int64_t ms_per_day = 86400000;
+
+/// The UTC day of an epoch-ms time (days since 1970-01-01): the grouping
+/// key; formatted only when a result is emitted.
+int64_t day_of(int64_t ms) {
+  return ms >= 0 ? ms / ms_per_day : (ms - ms_per_day + 1) / ms_per_day;
+}
+
+/// The minute of the UTC day (0..1439).
+int64_t minute_of_day(int64_t ms) {
+  return (ms - day_of(ms) * ms_per_day) / 60000;
+}
+
+/// yyyy-MM-dd of a day number.
+std::string format_day(int64_t day) {
+  time_t secs = static_cast<time_t>(day * 86400);
   tm parts{};
   gmtime_r(&secs, &parts);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), format, &parts);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d", &parts);
+  return buf;
+}
+
+/// HH:mm of a minute of the day.
+std::string format_minute(int64_t minute) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%02lld:%02lld",
+                static_cast<long long>(minute / 60),
+                static_cast<long long>(minute % 60));
   return buf;
 }
 
@@ -499,41 +529,44 @@ int rank_of(int64_t price) {
   return price < 10000 ? 1 : price < 1000000 ? 2 : 3;
 }
 
-/// q15/q16's counters of one group: bids per rank, and the distinct
-/// bidders and auctions (each with the ranks it was seen in, as bits).
-struct rank_counts final
-    : keyed_process_function<std::string, bid, std::string> {
-  explicit rank_counts(bool with_minute) : with_minute_(with_minute) {}
+/// q15/q16's counters of one group (K: the day, or channel and day): bids
+/// per rank, and the distinct bidders and auctions (each with the ranks it
+/// was seen in, as bits); q16 also the group's last minute.
+template <class K>
+struct rank_counts final : keyed_process_function<K, bid, std::string> {
+  using context = typename keyed_process_function<K, bid, std::string>::context;
 
   value_state<std::array<int64_t, 4>> bids_; // total, rank 1..3
   map_state<int64_t, int64_t> bidders_;      // bidder -> rank bits
   map_state<int64_t, int64_t> auctions_;     // auction -> rank bits
-  value_state<std::string> minute_;          // q16: max HH:mm
+  value_state<int64_t> minute_;              // max minute of the day
 
-  void open(keyed_state_store<std::string>& st,
-            const runtime_info&) override {
-    bids_ = st.get_state<std::array<int64_t, 4>>("bids");
-    bidders_ = st.get_map_state<int64_t, int64_t>("bidders");
-    auctions_ = st.get_map_state<int64_t, int64_t>("auctions");
-    minute_ = st.get_state<std::string>("minute");
+  void open(keyed_state_store<K>& st, const runtime_info&) override {
+    bids_ = st.template get_state<std::array<int64_t, 4>>("bids");
+    bidders_ = st.template get_map_state<int64_t, int64_t>("bidders");
+    auctions_ = st.template get_map_state<int64_t, int64_t>("auctions");
+    minute_ = st.template get_state<int64_t>("minute");
   }
 
   void process_element(const bid& b, context& ctx,
                        collector<std::string>&) override {
     auto r = rank_of(b.price);
-    auto n = bids_.value_or({0, 0, 0, 0});
-    n[0] += 1;
-    n[static_cast<size_t>(r)] += 1;
-    bids_.update(n);
+    auto n = bids_.value();
+    if (!n) {
+      n.emplace(std::array<int64_t, 4>{0, 0, 0, 0});
+      ctx.timer_service().register_event_time_timer(at_end);
+    }
+    (*n)[0] += 1;
+    (*n)[static_cast<size_t>(r)] += 1;
+    bids_.update(*n);
     auto bit = int64_t{1} << r;
     bidders_.put(b.bidder, bidders_.get(b.bidder).value_or(0) | bit);
     auctions_.put(b.auction, auctions_.get(b.auction).value_or(0) | bit);
-    if (with_minute_) {
-      auto m = utc_format(b.date_time, "%H:%M");
-      if (m > minute_.value_or(""))
+    if constexpr (!std::is_same_v<K, int64_t>) {
+      auto m = minute_of_day(b.date_time);
+      if (m > minute_.value_or(-1))
         minute_.update(m);
     }
-    ctx.timer_service().register_event_time_timer(at_end);
   }
 
   void on_timer(timestamp, time_domain, context& ctx,
@@ -550,65 +583,72 @@ struct rank_counts final
     };
     auto bidders = distinct(bidders_);
     auto auctions = distinct(auctions_);
-    std::string row = ctx.current_key(); // day, or channel,day
-    if (with_minute_)
-      row += "," + minute_.value_or("");
+    std::string row;
+    if constexpr (std::is_same_v<K, int64_t>) {
+      row = format_day(ctx.current_key());
+    } else {
+      auto& [channel, day] = ctx.current_key();
+      row = channel + "," + format_day(day) + ","
+            + format_minute(minute_.value_or(0));
+    }
     for (auto& c : {n, bidders, auctions})
       for (auto x : c)
         row += "," + std::to_string(x);
     out.collect(row);
   }
-
-  bool with_minute_;
 };
 
 data_stream<std::string> q15(data_stream<event> events) {
   return of_type<bid>(events, "Bids")
-      .key_by([](const bid& b) { return utc_format(b.date_time, "%Y-%m-%d"); })
+      .key_by([](const bid& b) { return day_of(b.date_time); })
       .process<std::string>(
-          [] { return std::make_unique<rank_counts>(false); }, "Q15 Counts");
+          [] { return std::make_unique<rank_counts<int64_t>>(); },
+          "Q15 Counts");
 }
 
 data_stream<std::string> q16(data_stream<event> events) {
+  using key = std::pair<std::string, int64_t>;
   return of_type<bid>(events, "Bids")
       .key_by([](const bid& b) {
-        return b.channel + "," + utc_format(b.date_time, "%Y-%m-%d");
+        return std::make_pair(b.channel, day_of(b.date_time));
       })
-      .process<std::string>(
-          [] { return std::make_unique<rank_counts>(true); }, "Q16 Counts");
+      .process<std::string>([] { return std::make_unique<rank_counts<key>>(); },
+                            "Q16 Counts");
 }
 
 // q17: per auction and day: bids per rank, min, max, average (integer)
 // and sum of the prices.
 struct q17_stats final
-    : keyed_process_function<std::pair<int64_t, std::string>, bid,
-                             std::string> {
+    : keyed_process_function<std::pair<int64_t, int64_t>, bid, std::string> {
   // total, rank 1..3, min, max, sum
   value_state<std::array<int64_t, 7>> stats_;
 
-  void open(keyed_state_store<std::pair<int64_t, std::string>>& st,
+  void open(keyed_state_store<std::pair<int64_t, int64_t>>& st,
             const runtime_info&) override {
     stats_ = st.get_state<std::array<int64_t, 7>>("stats");
   }
   void process_element(const bid& b, context& ctx,
                        collector<std::string>&) override {
-    auto s = stats_.value_or({0, 0, 0, 0, b.price, b.price, 0});
-    s[0] += 1;
-    s[static_cast<size_t>(rank_of(b.price))] += 1;
-    s[4] = std::min(s[4], b.price);
-    s[5] = std::max(s[5], b.price);
-    s[6] += b.price;
-    stats_.update(s);
-    ctx.timer_service().register_event_time_timer(at_end);
+    auto s = stats_.value();
+    if (!s) {
+      s.emplace(std::array<int64_t, 7>{0, 0, 0, 0, b.price, b.price, 0});
+      ctx.timer_service().register_event_time_timer(at_end);
+    }
+    (*s)[0] += 1;
+    (*s)[static_cast<size_t>(rank_of(b.price))] += 1;
+    (*s)[4] = std::min((*s)[4], b.price);
+    (*s)[5] = std::max((*s)[5], b.price);
+    (*s)[6] += b.price;
+    stats_.update(*s);
   }
   void on_timer(timestamp, time_domain, context& ctx,
                 collector<std::string>& out) override {
     auto s = stats_.value_or({});
     auto& key = ctx.current_key();
     out.collect(join_fields(
-        {std::to_string(key.first), key.second, std::to_string(s[0]),
-         std::to_string(s[1]), std::to_string(s[2]), std::to_string(s[3]),
-         std::to_string(s[4]), std::to_string(s[5]),
+        {std::to_string(key.first), format_day(key.second),
+         std::to_string(s[0]), std::to_string(s[1]), std::to_string(s[2]),
+         std::to_string(s[3]), std::to_string(s[4]), std::to_string(s[5]),
          std::to_string(s[0] > 0 ? s[6] / s[0] : 0), std::to_string(s[6])}));
   }
 };
@@ -616,8 +656,7 @@ struct q17_stats final
 data_stream<std::string> q17(data_stream<event> events) {
   return of_type<bid>(events, "Bids")
       .key_by([](const bid& b) {
-        return std::make_pair(b.auction,
-                              utc_format(b.date_time, "%Y-%m-%d"));
+        return std::make_pair(b.auction, day_of(b.date_time));
       })
       .process<std::string>([] { return std::make_unique<q17_stats>(); },
                             "Q17 Stats");
@@ -663,9 +702,12 @@ data_stream<std::string> q18(data_stream<event> events) {
 // before their auction (they are kept until it does); the auction's
 // result is final once the watermark passes its expiry (events are no
 // more than 4 s out of order), and its state goes then.
-template <class Emit>
+template <class R, class Emit>
 struct auction_bids final
-    : keyed_co_process_function<int64_t, auction, bid, std::string> {
+    : keyed_co_process_function<int64_t, auction, bid, R> {
+  using context =
+      typename keyed_co_process_function<int64_t, auction, bid, R>::context;
+
   explicit auction_bids(Emit emit) : emit_(std::move(emit)) {}
 
   value_state<auction> auction_;
@@ -688,7 +730,7 @@ struct auction_bids final
   }
 
   void process_element1(const auction& a, context& ctx,
-                        collector<std::string>&) override {
+                        collector<R>&) override {
     auction_.update(a);
     for (auto& b : early_.get())
       offer(a, b);
@@ -701,7 +743,7 @@ struct auction_bids final
   /// are at most 4 s out of order), so the bid cannot count for it. So
   /// bids of auctions that finished, or never come, do not stay.
   void process_element2(const bid& b, context& ctx,
-                        collector<std::string>&) override {
+                        collector<R>&) override {
     if (auto a = auction_.value()) {
       offer(*a, b);
     } else {
@@ -711,7 +753,7 @@ struct auction_bids final
   }
 
   void on_timer(timestamp t, time_domain, context&,
-                collector<std::string>& out) override {
+                collector<R>& out) override {
     auto a = auction_.value();
     if (!a) {
       early_.clear(); // bids whose time passed, without their auction
@@ -728,15 +770,16 @@ struct auction_bids final
   Emit emit_;
 };
 
-template <class Emit>
-data_stream<std::string> winning_bids(data_stream<event> events, Emit emit,
-                                      const char* name) {
+template <class R, class Emit>
+data_stream<R> winning_bids(data_stream<event> events, Emit emit,
+                            const char* name) {
   return of_type<auction>(events, "Auctions")
       .connect(of_type<bid>(events, "Bids"))
       .key_by([](const auction& a) { return a.id; },
               [](const bid& b) { return b.auction; })
-      .template process<std::string>(
-          [emit] { return std::make_unique<auction_bids<Emit>>(emit); }, name);
+      .template process<R>(
+          [emit] { return std::make_unique<auction_bids<R, Emit>>(emit); },
+          name);
 }
 
 // q4: average of the winning prices per category (integer, as the
@@ -751,11 +794,14 @@ struct q4_average final
   }
   void process_element(const std::pair<int64_t, int64_t>& cf, context& ctx,
                        collector<std::string>&) override {
-    auto s = sum_count_.value_or({0, 0});
-    s.first += cf.second;
-    s.second += 1;
-    sum_count_.update(s);
-    ctx.timer_service().register_event_time_timer(at_end);
+    auto s = sum_count_.value();
+    if (!s) {
+      s.emplace(0, 0);
+      ctx.timer_service().register_event_time_timer(at_end);
+    }
+    s->first += cf.second;
+    s->second += 1;
+    sum_count_.update(*s);
   }
   void on_timer(timestamp, time_domain, context& ctx,
                 collector<std::string>& out) override {
@@ -766,30 +812,22 @@ struct q4_average final
 };
 
 data_stream<std::string> q4(data_stream<event> events) {
-  auto finals = winning_bids(
-      events,
-      [](const auction& a, const bid& b, collector<std::string>& out) {
-        out.collect(std::to_string(a.category) + ","
-                    + std::to_string(b.price));
-      },
-      "Q4 Winning Bids");
-  return finals
-      .map(
-          [](const std::string& s) {
-            auto comma = s.find(',');
-            return std::make_pair(
-                static_cast<int64_t>(std::stoll(s.substr(0, comma))),
-                static_cast<int64_t>(std::stoll(s.substr(comma + 1))));
-          },
-          "Q4 Parse")
-      .key_by([](const std::pair<int64_t, int64_t>& cf) { return cf.first; })
+  using category_price = std::pair<int64_t, int64_t>;
+  return winning_bids<category_price>(
+             events,
+             [](const auction& a, const bid& b,
+                collector<category_price>& out) {
+               out.collect({a.category, b.price});
+             },
+             "Q4 Winning Bids")
+      .key_by([](const category_price& cf) { return cf.first; })
       .process<std::string>([] { return std::make_unique<q4_average>(); },
                             "Q4 Average");
 }
 
 // q9: the winning bid of each auction, with the auction.
 data_stream<std::string> q9(data_stream<event> events) {
-  return winning_bids(
+  return winning_bids<std::string>(
       events,
       [](const auction& a, const bid& b, collector<std::string>& out) {
         out.collect(join_fields(
