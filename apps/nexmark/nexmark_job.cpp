@@ -164,10 +164,6 @@ double cpu_seconds() {
   return tv(u.ru_utime) + tv(u.ru_stime);
 }
 
-std::string field(const std::string& s) {
-  return csv_field(s);
-}
-
 } // namespace
 
 measurement run(const options& o, const std::string& query) {
@@ -192,39 +188,63 @@ void dump_events(const options& o, const std::string& dir) {
   if (ec)
     throw std::runtime_error("cannot create the directory " + dir + ": "
                              + ec.message());
-  std::ofstream persons{dir + "/person.csv"};
-  std::ofstream auctions{dir + "/auction.csv"};
-  std::ofstream bids{dir + "/bid.csv"};
-  for (auto* f : {&persons, &auctions, &bids})
-    if (!*f)
+  // Written under hidden temporary names and renamed into place only when
+  // all three are complete: a failed or killed run leaves earlier files
+  // as they were.
+  const char* names[] = {"person.csv", "auction.csv", "bid.csv"};
+  auto tmp = [&](int i) { return dir + "/." + names[i] + ".tmp"; };
+  std::ofstream persons{tmp(0)};
+  std::ofstream auctions{tmp(1)};
+  std::ofstream bids{tmp(2)};
+  auto discard = [&] {
+    for (int i = 0; i < 3; ++i)
+      std::filesystem::remove(tmp(i), ec);
+  };
+  std::ofstream* files[] = {&persons, &auctions, &bids};
+  for (auto* f : files)
+    if (!*f) {
+      discard();
       throw std::runtime_error("cannot create the event files in " + dir);
+    }
   persons << person_header << '\n';
   auctions << auction_header << '\n';
   bids << bid_header << '\n';
   for (uint64_t k = 0; k < o.events; ++k) {
     auto e = generate(o.generator, k);
     if (auto* p = std::get_if<person>(&e)) {
-      persons << p->id << ',' << field(p->name) << ','
-              << field(p->email_address) << ',' << field(p->credit_card)
-              << ',' << field(p->city) << ',' << field(p->state) << ','
-              << p->date_time << ',' << field(p->extra) << '\n';
+      persons << p->id << ',' << csv_field(p->name) << ','
+              << csv_field(p->email_address) << ','
+              << csv_field(p->credit_card) << ',' << csv_field(p->city)
+              << ',' << csv_field(p->state) << ',' << p->date_time << ','
+              << csv_field(p->extra) << '\n';
     } else if (auto* a = std::get_if<auction>(&e)) {
-      auctions << a->id << ',' << field(a->item_name) << ','
-               << field(a->description) << ',' << a->initial_bid << ','
+      auctions << a->id << ',' << csv_field(a->item_name) << ','
+               << csv_field(a->description) << ',' << a->initial_bid << ','
                << a->reserve << ',' << a->date_time << ',' << a->expires
                << ',' << a->seller << ',' << a->category << ','
-               << field(a->extra) << '\n';
+               << csv_field(a->extra) << '\n';
     } else {
       auto& b = std::get<bid>(e);
       bids << b.auction << ',' << b.bidder << ',' << b.price << ','
-           << field(b.channel) << ',' << field(b.url) << ',' << b.date_time
-           << ',' << field(b.extra) << '\n';
+           << csv_field(b.channel) << ',' << csv_field(b.url) << ','
+           << b.date_time << ',' << csv_field(b.extra) << '\n';
     }
   }
-  for (auto* f : {&persons, &auctions, &bids}) {
-    f->flush();
-    if (!*f)
-      throw std::runtime_error("cannot write the events into " + dir);
+  for (auto* f : files) {
+    f->close();
+    if (!*f) {
+      discard();
+      throw std::runtime_error("cannot write the events into " + dir
+                               + " (disk full?)");
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    std::filesystem::rename(tmp(i), dir + "/" + names[i], ec);
+    if (ec) {
+      discard();
+      throw std::runtime_error("cannot rename " + tmp(i) + ": "
+                               + ec.message());
+    }
   }
 }
 
