@@ -278,6 +278,34 @@ public:
     return sink;
   }
 
+  /// As sink_to_files, into buckets (Flink's FileSink with a bucket
+  /// assigner): `bucket` names each record's subdirectory of `dir`, a
+  /// relative path such as `dt=2024-01-01/hm=10:05` ("" for `dir`
+  /// itself); each bucket gets its own part files, exactly once the same
+  /// way. A bad bucket (absolute, `.`/`..`, hidden) fails the job naming
+  /// it.
+  data_stream_sink<T>
+  sink_to_bucketed_files(std::string dir,
+                         std::function<std::string(const T&)> bucket,
+                         std::function<std::string(const T&)> format,
+                         std::string header = "") {
+    if (!bucket)
+      throw std::invalid_argument("sink_to_bucketed_files needs a bucket "
+                                  "function");
+    auto& t = builder_->add(transformation_kind::sink, "Bucketed File Sink",
+                            {id_});
+    t.input_type = typeid(T);
+    t.commits_on_checkpoint = true;
+    t.make_operator = [dir, format, header,
+                       bucket]() -> std::unique_ptr<operator_base> {
+      return std::make_unique<part_file_sink<T>>(dir, format, header, bucket);
+    };
+    t.make_input = typed_input_factory<T>();
+    data_stream_sink<T> sink{builder_, t.id};
+    sink.writes_file(dir);
+    return sink;
+  }
+
   /// Writes a line per record to `path` (see file_sink).
   data_stream_sink<T> write_as_text(std::string path,
                                     std::function<std::string(const T&)> format,

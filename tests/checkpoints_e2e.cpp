@@ -408,6 +408,82 @@ CAF_TEST(part files hold every result once across failures) {
   }
 }
 
+// Buckets (Flink's bucket assigner): every result once in the bucket
+// its function names, across failures; 100 buckets are more than the
+// writer keeps open (64), so parts are also closed between checkpoints.
+CAF_TEST(bucketed part files hold every result once in its bucket) {
+  for (int64_t fail_at : {9000, 19000}) {
+    temp_dir dir{"checkpoints_e2e"};
+    auto out_dir = dir.file("out");
+    stream_execution_environment env;
+    env.set_parallelism(2);
+    auto& cp = env.config().checkpointing;
+    cp.interval = 40;
+    cp.dir = dir.file("chk");
+    env.config().restarts = restart_strategy::fixed(2, 20);
+    auto seen = std::make_shared<std::atomic<int64_t>>(0);
+    env.from_generator(20000,
+                       [](uint64_t i) { return static_cast<int64_t>(i); },
+                       40000)
+        .uid("numbers")
+        .key_by([](int64_t x) { return x % 10; })
+        .process<int64_t>(
+            [seen, fail_at] {
+              return std::make_unique<failing_counter>(seen, fail_at);
+            },
+            "Count")
+        .uid("count")
+        .sink_to_bucketed_files(
+            out_dir,
+            [](const int64_t& v) {
+              return "key=" + std::to_string(v / 1000000) + "/n="
+                     + std::to_string(v % 10);
+            },
+            [](const int64_t& v) { return std::to_string(v); }, "value")
+        .uid("files");
+    env.execute("exactly once buckets");
+    CAF_CHECK_GREATER(seen->load(), 20000); // it did fail and restart
+    std::vector<std::string> lines;
+    size_t buckets = 0;
+    for (auto& key : list_dir(out_dir)) {
+      for (auto& n : list_dir(out_dir + "/" + key)) {
+        auto bucket = out_dir + "/" + key + "/" + n;
+        ++buckets;
+        CAF_CHECK_EQUAL(count_prefixed(bucket, ".part-"), 0u);
+        for (auto& line : visible_part_lines(bucket, "value")) {
+          auto v = std::stoll(line);
+          CAF_CHECK_EQUAL(key, "key=" + std::to_string(v / 1000000));
+          CAF_CHECK_EQUAL(n, "n=" + std::to_string(v % 10));
+          lines.push_back(line);
+        }
+      }
+    }
+    CAF_CHECK_EQUAL(buckets, 100u);
+    std::sort(lines.begin(), lines.end());
+    std::vector<std::string> expected;
+    for (int64_t key = 0; key < 10; ++key)
+      for (int64_t n = 1; n <= 2000; ++n)
+        expected.push_back(std::to_string(key * 1000000 + n));
+    std::sort(expected.begin(), expected.end());
+    CAF_CHECK_EQUAL(lines.size(), expected.size());
+    CAF_CHECK(lines == expected);
+  }
+}
+
+CAF_TEST(a bad bucket fails the job naming it) {
+  for (std::string bad : {"/abs", "a/../b", "a//b", ".hidden", "a/"}) {
+    temp_dir dir{"checkpoints_e2e"};
+    stream_execution_environment env;
+    env.from_collection(std::vector<int64_t>{1, 2, 3})
+        .sink_to_bucketed_files(
+            dir.file("out"), [bad](const int64_t&) { return bad; },
+            [](const int64_t& v) { return std::to_string(v); });
+    CAF_CHECK(throws<job_failed>([&] { env.execute("bad bucket"); },
+                                 "bad bucket '" + bad + "'"));
+    CAF_CHECK_EQUAL(count_prefixed(dir.file("out"), "part-"), 0u);
+  }
+}
+
 namespace {
 
 /// Sums its input and emits the total when the input ends; the sum is

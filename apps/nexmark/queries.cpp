@@ -525,6 +525,30 @@ std::string format_minute(int64_t minute) {
   return buf;
 }
 
+// q10: every bid with its partition, dt (yyyy-MM-dd) and hm (HH:mm) of
+// its time in UTC; the nexmark app writes them into files partitioned by
+// dt and hm (split_q10_row).
+data_stream<std::string> q10(data_stream<event> events) {
+  struct rows {
+    int64_t minute = -1; // the epoch minute of `partition`
+    std::string partition;
+    std::string operator()(const bid& b) {
+      auto m = b.date_time >= 0 ? b.date_time / 60000
+                                : (b.date_time - 59999) / 60000;
+      if (m != minute) {
+        minute = m;
+        auto day = day_of(b.date_time);
+        partition = format_day(day) + ","
+                    + format_minute(minute_of_day(b.date_time));
+      }
+      return join_fields({std::to_string(b.auction), std::to_string(b.bidder),
+                          std::to_string(b.price), std::to_string(b.date_time),
+                          b.extra, partition});
+    }
+  };
+  return of_type<bid>(events, "Bids").map(rows{}, "Q10 Rows");
+}
+
 int rank_of(int64_t price) {
   return price < 10000 ? 1 : price < 1000000 ? 2 : 3;
 }
@@ -982,6 +1006,9 @@ const std::vector<entry>& entries() {
         "seller,category,extra,auction,bidder,price,bid_date_time,bid_extra",
         "winning bids"},
        q9},
+      {{"q10", "auction,bidder,price,date_time,extra,dt,hm",
+        "log to file system"},
+       q10},
       {{"q11", "bidder,bid_count,starttime,endtime", "user sessions"}, q11},
       {{"q12", "bidder,bid_count,starttime,endtime",
         "processing-time windows"},
@@ -1040,6 +1067,18 @@ std::string csv_field(const std::string& s) {
     q += c;
   }
   return q + "\"";
+}
+
+q10_row split_q10_row(const std::string& row) {
+  auto hm = row.rfind(',');
+  auto dt = hm == std::string::npos || hm == 0 ? std::string::npos
+                                               : row.rfind(',', hm - 1);
+  if (dt == std::string::npos)
+    throw std::invalid_argument("not a q10 row (no dt,hm at its end): "
+                                + row);
+  return {row.substr(0, dt),
+          "dt=" + row.substr(dt + 1, hm - dt - 1) + "/hm="
+              + row.substr(hm + 1)};
 }
 
 std::string dollar_to_euro(int64_t price) {

@@ -39,6 +39,19 @@ build_query(const std::string& name, libstream::data_stream<event> events,
 /// break.
 std::string csv_field(const std::string& s);
 
+/// A q10 row split into the file's line (without dt and hm) and its
+/// partition directory, `dt=yyyy-MM-dd/hm=HH:mm` (Flink's filesystem
+/// sink partitioned by dt, hm).
+struct q10_row {
+  std::string line;
+  std::string partition;
+};
+q10_row split_q10_row(const std::string& row);
+
+/// The columns of q10's files (the partition columns are in the path).
+inline constexpr const char* q10_file_header
+    = "auction,bidder,price,date_time,extra";
+
 /// q1's price: 0.908 * price as a decimal with three places (exact).
 std::string dollar_to_euro(int64_t price);
 

@@ -5,6 +5,8 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <string_view>
 #include <set>
 #include <tuple>
 
@@ -35,8 +37,10 @@ std::string part_name(int subtask, uint64_t seq, const char* state) {
 
 } // namespace
 
-part_file_writer::part_file_writer(std::string dir, std::string header)
-    : dir_(std::move(dir)), header_(std::move(header)) {
+part_file_writer::part_file_writer(std::string dir, std::string header,
+                                   bool buckets, size_t max_open_parts)
+    : dir_(std::move(dir)), header_(std::move(header)), buckets_(buckets),
+      max_open_parts_(std::max<size_t>(max_open_parts, 1)) {
   if (dir_.empty())
     throw std::invalid_argument("a part file sink needs a directory");
 }
@@ -45,8 +49,14 @@ part_file_writer::~part_file_writer() {
   abort();
 }
 
-std::string part_file_writer::name(uint64_t seq, const char* state) const {
-  return dir_ + "/" + part_name(subtask_, seq, state);
+std::string part_file_writer::bucket_dir(const std::string& base,
+                                         const std::string& bucket) const {
+  return bucket.empty() ? base : base + "/" + bucket;
+}
+
+std::string part_file_writer::name(const std::string& bucket, uint64_t seq,
+                                   const char* state) const {
+  return bucket_dir(dir_, bucket) + "/" + part_name(subtask_, seq, state);
 }
 
 void part_file_writer::open(int subtask, int parallelism) {
@@ -57,70 +67,168 @@ void part_file_writer::open(int subtask, int parallelism) {
   abs_dir_ = ::realpath(dir_.c_str(), buf) != nullptr ? buf : dir_;
 }
 
-void part_file_writer::write_line(const std::string& line) {
-  if (fd_ < 0) {
-    if (!cleaned_) {
-      remove_leftovers(subtask_, {});
-      cleaned_ = true;
-    }
-    seq_ = next_seq_++;
-    auto path = name(seq_, "inprogress");
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                 0666);
-    if (fd_ < 0)
-      throw std::runtime_error("cannot create part file '" + path
-                               + "': " + reason());
-    if (!header_.empty()) {
-      buffer_ += header_;
-      buffer_ += '\n';
-    }
+void part_file_writer::ensure_clean() {
+  if (cleaned_)
+    return;
+  remove_leftovers([this](int j) { return j == subtask_; }, {});
+  cleaned_ = true;
+}
+
+namespace {
+
+void check_bucket(const std::string& bucket) {
+  auto bad = [&](const char* why) {
+    throw std::invalid_argument("bad bucket '" + bucket + "' for a part file "
+                                "sink: " + why);
+  };
+  if (bucket.front() == '/')
+    bad("it is absolute");
+  size_t begin = 0;
+  while (begin <= bucket.size()) {
+    auto end = bucket.find('/', begin);
+    if (end == std::string::npos)
+      end = bucket.size();
+    auto part = std::string_view{bucket}.substr(begin, end - begin);
+    if (part.empty())
+      bad("an empty directory name");
+    if (part == "." || part == "..")
+      bad("a '.' or '..' directory");
+    if (part.front() == '.')
+      bad("a hidden directory (a leading dot)");
+    begin = end + 1;
   }
-  buffer_ += line;
-  buffer_ += '\n';
-  if (buffer_.size() >= buffer_limit)
-    write_buffer();
 }
 
-void part_file_writer::write_buffer() {
-  if (!write_all(fd_, buffer_))
+} // namespace
+
+std::map<std::string, part_file_writer::open_part>::iterator
+part_file_writer::part_for(const std::string& bucket) {
+  auto i = open_.find(bucket);
+  if (i != open_.end())
+    return i;
+  ensure_clean();
+  if (!bucket.empty() && created_.count(bucket) == 0) {
+    if (!buckets_)
+      throw std::logic_error("a part file writer without buckets was given "
+                             "bucket '" + bucket + "'");
+    check_bucket(bucket);
+    create_directories(bucket_dir(dir_, bucket));
+    created_.insert(bucket);
+  }
+  if (open_.size() >= max_open_parts_) {
+    // The part written least recently is closed now; the next checkpoint
+    // records it as pending.
+    auto lru = std::min_element(open_.begin(), open_.end(),
+                                [](const auto& a, const auto& b) {
+                                  return a.second.last_write
+                                         < b.second.last_write;
+                                });
+    close_part(lru->first, last_snapshot_ + 1);
+  }
+  open_part part;
+  part.seq = next_seq_++;
+  auto path = name(bucket, part.seq, "inprogress");
+  part.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                   0666);
+  if (part.fd < 0)
+    throw std::runtime_error("cannot create part file '" + path
+                             + "': " + reason());
+  if (!header_.empty()) {
+    part.buffer += header_;
+    part.buffer += '\n';
+  }
+  return open_.emplace(bucket, std::move(part)).first;
+}
+
+void part_file_writer::write_line(const std::string& bucket,
+                                  const std::string& line) {
+  if (last_ == open_.end() || last_->first != bucket)
+    last_ = part_for(bucket);
+  auto& part = last_->second;
+  part.last_write = ++writes_;
+  part.buffer += line;
+  part.buffer += '\n';
+  if (part.buffer.size() >= buffer_limit)
+    write_buffer(bucket, part);
+}
+
+void part_file_writer::write_buffer(const std::string& bucket,
+                                    open_part& part) {
+  if (!write_all(part.fd, part.buffer))
     throw std::runtime_error("error writing part file '"
-                             + name(seq_, "inprogress") + "': " + reason());
-  buffer_.clear();
+                             + name(bucket, part.seq, "inprogress")
+                             + "': " + reason());
+  part.buffer.clear();
 }
 
-void part_file_writer::close_part() {
-  write_buffer();
-  auto path = name(seq_, "inprogress");
-  if (::fsync(fd_) != 0 && errno != EINVAL)
+void part_file_writer::close_part(std::string bucket,
+                                  uint64_t checkpoint) {
+  auto i = open_.find(bucket);
+  auto& part = i->second;
+  write_buffer(bucket, part);
+  auto path = name(bucket, part.seq, "inprogress");
+  if (::fsync(part.fd) != 0 && errno != EINVAL)
     throw std::runtime_error("error syncing part file '" + path
                              + "': " + reason());
-  auto rc = ::close(fd_);
-  fd_ = -1;
+  auto rc = ::close(part.fd);
+  part.fd = -1;
+  auto seq = part.seq;
+  if (last_ == i)
+    last_ = open_.end();
+  open_.erase(i);
   if (rc != 0)
     throw std::runtime_error("error closing part file '" + path
                              + "': " + reason());
-  auto pending = name(seq_, "pending");
+  auto pending = name(bucket, seq, "pending");
   if (::rename(path.c_str(), pending.c_str()) != 0)
     throw std::runtime_error("cannot move part file '" + path + "' to '"
                              + pending + "': " + reason());
+  pending_.push_back({seq, checkpoint, bucket});
 }
+
+void part_file_writer::close_all(uint64_t checkpoint) {
+  while (!open_.empty())
+    close_part(open_.begin()->first, checkpoint);
+}
+
+namespace {
+
+// The snapshot: the next part number, the pending parts of the directory
+// itself (part number, checkpoint), the directory, and the pending parts
+// in buckets (part number, checkpoint, bucket). Snapshots written before
+// buckets have the first three fields only.
+using unbucketed_parts = std::vector<std::pair<uint64_t, uint64_t>>;
+using bucketed_parts = std::vector<std::tuple<uint64_t, uint64_t, std::string>>;
+using snapshot_v1 = std::tuple<uint64_t, unbucketed_parts, std::string>;
+using snapshot_v2
+    = std::tuple<uint64_t, unbucketed_parts, std::string, bucketed_parts>;
+
+snapshot_v2 decode_snapshot(const std::string& bytes) {
+  try {
+    auto [next, parts, dir] = decode_value<snapshot_v1>(bytes);
+    return {next, std::move(parts), std::move(dir), {}};
+  } catch (const std::exception&) {
+    return decode_value<snapshot_v2>(bytes);
+  }
+}
+
+} // namespace
 
 std::string part_file_writer::snapshot(uint64_t id) {
   last_snapshot_ = std::max(last_snapshot_, id);
-  if (!cleaned_) {
-    remove_leftovers(subtask_, {});
-    cleaned_ = true;
+  ensure_clean();
+  close_all(id);
+  unbucketed_parts plain;
+  bucketed_parts in_buckets;
+  for (auto& p : pending_) {
+    if (p.bucket.empty())
+      plain.emplace_back(p.seq, p.checkpoint);
+    else
+      in_buckets.emplace_back(p.seq, p.checkpoint, p.bucket);
   }
-  if (fd_ >= 0) {
-    close_part();
-    pending_.push_back({seq_, id});
-  }
-  std::vector<std::pair<uint64_t, uint64_t>> parts;
-  for (auto& p : pending_)
-    parts.emplace_back(p.seq, p.checkpoint);
   // The directory too: a restore with another --output commits these
   // where they were written.
-  return encode_value(std::make_tuple(next_seq_, parts, abs_dir_));
+  return encode_value(snapshot_v2{next_seq_, plain, abs_dir_, in_buckets});
 }
 
 void part_file_writer::publish(const std::string& dir, int subtask,
@@ -140,32 +248,31 @@ void part_file_writer::publish(const std::string& dir, int subtask,
 }
 
 void part_file_writer::checkpoint_complete(uint64_t id) {
-  bool any = false;
+  std::set<std::string> touched;
   for (auto i = pending_.begin(); i != pending_.end();) {
     if (i->checkpoint != 0 && i->checkpoint <= id) {
-      publish(dir_, subtask_, i->seq);
+      auto dir = bucket_dir(dir_, i->bucket);
+      publish(dir, subtask_, i->seq);
+      touched.insert(std::move(dir));
       i = pending_.erase(i);
-      any = true;
     } else {
       ++i;
     }
   }
-  if (any)
-    sync_directory(dir_);
+  for (auto& dir : touched)
+    sync_directory(dir);
 }
 
 void part_file_writer::restore(const operator_restore& from) {
   // Old subtask j's parts are this subtask's business when j maps here.
   std::set<std::pair<int, uint64_t>> committed;
+  std::set<std::string> touched;
   uint64_t next = 0;
   for (int j = 0; j < from.old_parallelism(); ++j) {
     auto bytes = from.operator_state(j);
     if (bytes.empty())
       continue;
-    auto [old_next, parts, old_dir]
-        = decode_value<std::tuple<uint64_t,
-                                  std::vector<std::pair<uint64_t, uint64_t>>,
-                                  std::string>>(bytes);
+    auto [old_next, parts, old_dir, in_buckets] = decode_snapshot(bytes);
     // Part numbers go on after every old subtask's (not only those that
     // map here): names carry the subtask index, which the parallelism
     // reassigns.
@@ -175,80 +282,116 @@ void part_file_writer::restore(const operator_restore& from) {
     // Pre-committed at (or before) the restored checkpoint: commit, in
     // the directory they were written to.
     bool here = old_dir == abs_dir_;
-    for (auto& [seq, checkpoint] : parts) {
-      publish(old_dir, j, seq);
+    for (auto& [seq, checkpoint] : parts)
+      in_buckets.emplace_back(seq, checkpoint, std::string{});
+    for (auto& [seq, checkpoint, bucket] : in_buckets) {
+      auto dir = bucket_dir(old_dir, bucket);
+      publish(dir, j, seq);
+      touched.insert(std::move(dir));
       if (here)
         committed.emplace(j, seq);
     }
-    if (!here && !parts.empty())
-      sync_directory(old_dir);
   }
   next_seq_ = std::max(next_seq_, next);
-  for (int j = 0; j < std::max(from.old_parallelism(), parallelism_); ++j)
-    if (j % parallelism_ == subtask_)
-      remove_leftovers(j, committed);
+  remove_leftovers([this](int j) { return j % parallelism_ == subtask_; },
+                   committed);
   cleaned_ = true;
-  sync_directory(dir_);
+  touched.insert(dir_);
+  for (auto& dir : touched)
+    sync_directory(dir);
 }
 
 void part_file_writer::remove_leftovers(
-    int subtask, const std::set<std::pair<int, uint64_t>>& keep) {
-  auto prefix = ".part-" + std::to_string(subtask) + "-";
-  DIR* d = ::opendir(dir_.c_str());
-  if (d == nullptr)
-    return;
+    const std::function<bool(int)>& mine,
+    const std::set<std::pair<int, uint64_t>>& keep) {
+  // Hidden parts: `.part-<subtask>-<seq>.inprogress|pending`, in the
+  // directory and in its (visible) bucket directories.
   std::vector<std::string> doomed;
-  while (auto* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n.compare(0, prefix.size(), prefix) != 0)
+  std::vector<std::string> dirs{dir_};
+  while (!dirs.empty()) {
+    auto dir = std::move(dirs.back());
+    dirs.pop_back();
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr)
       continue;
-    auto dot = n.rfind('.');
-    if (dot == 0)
-      continue;
-    auto state = n.substr(dot + 1);
-    if (state != "inprogress" && state != "pending")
-      continue;
-    auto seq_text = n.substr(prefix.size(), dot - prefix.size());
-    char* end = nullptr;
-    auto seq = std::strtoull(seq_text.c_str(), &end, 10);
-    if (seq_text.empty() || *end != '\0')
-      continue;
-    if (keep.count({subtask, seq}) == 0)
-      doomed.push_back(dir_ + "/" + n);
+    while (auto* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n.empty() || n == "." || n == "..")
+        continue;
+      if (n[0] != '.') {
+        if (!buckets_)
+          continue;
+        bool is_dir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+          struct stat st {};
+          is_dir = ::lstat((dir + "/" + n).c_str(), &st) == 0
+                   && S_ISDIR(st.st_mode);
+        }
+        if (is_dir)
+          dirs.push_back(dir + "/" + n);
+        continue;
+      }
+      static const std::string prefix = ".part-";
+      if (n.compare(0, prefix.size(), prefix) != 0)
+        continue;
+      auto dot = n.rfind('.');
+      auto state = n.substr(dot + 1);
+      if (dot == 0 || (state != "inprogress" && state != "pending"))
+        continue;
+      // <subtask>-<seq>
+      auto middle = n.substr(prefix.size(), dot - prefix.size());
+      auto dash = middle.find('-');
+      if (dash == std::string::npos)
+        continue;
+      char* end = nullptr;
+      auto subtask_text = middle.substr(0, dash);
+      auto subtask = std::strtol(subtask_text.c_str(), &end, 10);
+      if (subtask_text.empty() || *end != '\0' || subtask < 0
+          || subtask > INT_MAX)
+        continue;
+      auto seq_text = middle.substr(dash + 1);
+      auto seq = std::strtoull(seq_text.c_str(), &end, 10);
+      if (seq_text.empty() || *end != '\0')
+        continue;
+      auto j = static_cast<int>(subtask);
+      if (mine(j) && keep.count({j, seq}) == 0)
+        doomed.push_back(dir + "/" + n);
+    }
+    ::closedir(d);
   }
-  ::closedir(d);
   for (auto& path : doomed)
     ::unlink(path.c_str());
 }
 
 void part_file_writer::finish() {
-  if (!cleaned_) {
-    remove_leftovers(subtask_, {});
-    cleaned_ = true;
-  }
-  if (fd_ >= 0) {
-    close_part();
-    // Every checkpoint after the last one this subtask took at a barrier
-    // holds its final state, which records this part: any of them that
-    // completes may publish it (else the end of the job does).
-    pending_.push_back({seq_, last_snapshot_ + 1});
-  }
+  ensure_clean();
+  // Every checkpoint after the last one this subtask took at a barrier
+  // holds its final state, which records these parts: any of them that
+  // completes may publish them (else the end of the job does).
+  close_all(last_snapshot_ + 1);
 }
 
 void part_file_writer::commit_all() {
-  for (auto& p : pending_)
-    publish(dir_, subtask_, p.seq);
+  std::set<std::string> touched{dir_};
+  for (auto& p : pending_) {
+    auto dir = bucket_dir(dir_, p.bucket);
+    publish(dir, subtask_, p.seq);
+    touched.insert(std::move(dir));
+  }
   pending_.clear();
-  sync_directory(dir_);
+  for (auto& dir : touched)
+    sync_directory(dir);
 }
 
 void part_file_writer::abort() noexcept {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-    ::unlink(name(seq_, "inprogress").c_str());
+  for (auto& [bucket, part] : open_) {
+    if (part.fd >= 0) {
+      ::close(part.fd);
+      ::unlink(name(bucket, part.seq, "inprogress").c_str());
+    }
   }
-  buffer_.clear();
+  open_.clear();
+  last_ = open_.end();
 }
 
 } // namespace libstream
