@@ -326,6 +326,41 @@ CAF_TEST(keyed state outside a keyed context is an error) {
       [&] { store.get_state<std::string>("v"); }, "v"));
 }
 
+CAF_TEST(peek reads the current key state in place) {
+  keyed_state_backend backend{key_group_range{0, 128}, 128};
+  current_key<std::string> key;
+  keyed_state_store<std::string> store{backend, key};
+  auto v = store.get_state<std::string>("v");
+  auto xs = store.get_list_state<int>("xs");
+  std::string held;
+  auto at = [&](const std::string& k) {
+    held = k;
+    key.key = &held;
+    key.hash = key_hash(held);
+    key.key_group = key_group_of_hash(key.hash, 128);
+  };
+  at("a");
+  CAF_CHECK(v.peek() == nullptr);
+  CAF_CHECK(xs.peek() == nullptr);
+  v.update("one");
+  xs.add(1);
+  xs.add(2);
+  at("b");
+  CAF_CHECK(v.peek() == nullptr);
+  v.update("two");
+  at("a");
+  CAF_REQUIRE(v.peek() != nullptr);
+  CAF_CHECK_EQUAL(*v.peek(), "one");
+  CAF_REQUIRE(xs.peek() != nullptr);
+  CAF_CHECK_EQUAL(xs.peek()->size(), 2u);
+  CAF_CHECK(v.peek() == v.peek()); // in place, not a copy
+  v.clear();
+  CAF_CHECK(v.peek() == nullptr);
+  at("b");
+  CAF_REQUIRE(v.peek() != nullptr);
+  CAF_CHECK_EQUAL(*v.peek(), "two");
+}
+
 // -- timers
 // -------------------------------------------------------------------------
 

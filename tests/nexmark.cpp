@@ -864,7 +864,7 @@ CAF_TEST(q10 writes every bid once into the files of its partition) {
                            "--checkpoint-interval-ms", "100"});
   {
     auto slow = args;
-    slow.insert(slow.end(), {"--rate", "20000"}); // 3 s of work
+    slow.insert(slow.end(), {"--rate", "5000"}); // 12 s of work
     background_child child{dir, exe, slow};
     CAF_REQUIRE(background_child::wait_until(
         [&] { return has_checkpoint(chk); }, 20000));

@@ -113,6 +113,12 @@ part_file_writer::part_for(const std::string& bucket) {
                              "bucket '" + bucket + "'");
     check_bucket(bucket);
     create_directories(bucket_dir(dir_, bucket));
+    // The new directories' entries durable too (a committed part in a
+    // bucket whose directory entry is lost would be lost with it).
+    for (auto slash = bucket.find('/'); slash != std::string::npos;
+         slash = bucket.find('/', slash + 1))
+      sync_directory(bucket_dir(dir_, bucket.substr(0, slash)));
+    sync_directory(dir_);
     created_.insert(bucket);
   }
   if (open_.size() >= max_open_parts_) {
@@ -123,7 +129,7 @@ part_file_writer::part_for(const std::string& bucket) {
                                   return a.second.last_write
                                          < b.second.last_write;
                                 });
-    close_part(lru->first, last_snapshot_ + 1);
+    close_part(lru->first, last_snapshot_ + 1, false);
   }
   open_part part;
   part.seq = next_seq_++;
@@ -161,13 +167,13 @@ void part_file_writer::write_buffer(const std::string& bucket,
   part.buffer.clear();
 }
 
-void part_file_writer::close_part(std::string bucket,
-                                  uint64_t checkpoint) {
+void part_file_writer::close_part(std::string bucket, uint64_t checkpoint,
+                                  bool sync) {
   auto i = open_.find(bucket);
   auto& part = i->second;
   write_buffer(bucket, part);
   auto path = name(bucket, part.seq, "inprogress");
-  if (::fsync(part.fd) != 0 && errno != EINVAL)
+  if (sync && ::fsync(part.fd) != 0 && errno != EINVAL)
     throw std::runtime_error("error syncing part file '" + path
                              + "': " + reason());
   auto rc = ::close(part.fd);
@@ -183,7 +189,24 @@ void part_file_writer::close_part(std::string bucket,
   if (::rename(path.c_str(), pending.c_str()) != 0)
     throw std::runtime_error("cannot move part file '" + path + "' to '"
                              + pending + "': " + reason());
+  if (!sync)
+    unsynced_.push_back(pending);
   pending_.push_back({seq, checkpoint, bucket});
+}
+
+void part_file_writer::sync_closed() {
+  for (auto& path : unsynced_) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || (::fsync(fd) != 0 && errno != EINVAL)) {
+      auto why = reason();
+      if (fd >= 0)
+        ::close(fd);
+      throw std::runtime_error("error syncing part file '" + path
+                               + "': " + why);
+    }
+    ::close(fd);
+  }
+  unsynced_.clear();
 }
 
 void part_file_writer::close_all(uint64_t checkpoint) {
@@ -218,6 +241,7 @@ std::string part_file_writer::snapshot(uint64_t id) {
   last_snapshot_ = std::max(last_snapshot_, id);
   ensure_clean();
   close_all(id);
+  sync_closed();
   unbucketed_parts plain;
   bucketed_parts in_buckets;
   for (auto& p : pending_) {
@@ -293,6 +317,8 @@ void part_file_writer::restore(const operator_restore& from) {
     }
   }
   next_seq_ = std::max(next_seq_, next);
+  // Hidden parts of every old or new subtask that maps here, and are not
+  // the restored checkpoint's, are a failed run's: removed.
   remove_leftovers([this](int j) { return j % parallelism_ == subtask_; },
                    committed);
   cleaned_ = true;
@@ -369,9 +395,11 @@ void part_file_writer::finish() {
   // holds its final state, which records these parts: any of them that
   // completes may publish them (else the end of the job does).
   close_all(last_snapshot_ + 1);
+  sync_closed();
 }
 
 void part_file_writer::commit_all() {
+  sync_closed();
   std::set<std::string> touched{dir_};
   for (auto& p : pending_) {
     auto dir = bucket_dir(dir_, p.bucket);

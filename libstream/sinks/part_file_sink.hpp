@@ -34,7 +34,9 @@ namespace libstream {
 /// own open part. Part numbers count per subtask across all buckets, so
 /// `(subtask, n)` names one part wherever it is. At most `max_open_parts`
 /// parts are open at once; past that the one written least recently is
-/// closed as pending for the next checkpoint.
+/// closed as pending for the next checkpoint (synced when that checkpoint
+/// is taken, not at once: buckets written in turn cost a file each, not a
+/// sync each).
 class part_file_writer {
 public:
   /// `buckets`: lines may go to buckets (leftovers are then looked for
@@ -42,6 +44,9 @@ public:
   part_file_writer(std::string dir, std::string header, bool buckets = false,
                    size_t max_open_parts = 64);
   ~part_file_writer();
+
+  part_file_writer(const part_file_writer&) = delete;
+  part_file_writer& operator=(const part_file_writer&) = delete;
 
   void open(int subtask, int parallelism);
   void write_line(const std::string& line) { write_line({}, line); }
@@ -84,8 +89,11 @@ private:
   std::map<std::string, open_part>::iterator
   part_for(const std::string& bucket);
   void write_buffer(const std::string& bucket, open_part& part);
-  /// Closes the open part of `bucket` as pending until `checkpoint`.
-  void close_part(std::string bucket, uint64_t checkpoint);
+  /// Closes the open part of `bucket` as pending until `checkpoint`;
+  /// `sync`: fsync it now, else at the next sync_closed().
+  void close_part(std::string bucket, uint64_t checkpoint, bool sync = true);
+  /// Syncs the parts closed without a sync.
+  void sync_closed();
   void close_all(uint64_t checkpoint);
   /// Renames old or own subtask `subtask`'s pending part `seq` in `dir`
   /// to visible.
@@ -110,6 +118,7 @@ private:
   uint64_t next_seq_ = 0; // the next part's number
   std::vector<pending_part> pending_;
   std::set<std::string> created_; // bucket directories made this run
+  std::vector<std::string> unsynced_; // pending parts closed without fsync
   bool cleaned_ = false; // leftovers of an earlier run removed
   uint64_t last_snapshot_ = 0; // the newest checkpoint snapshotted
 };

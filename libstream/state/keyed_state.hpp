@@ -58,6 +58,11 @@ public:
     return ptr != nullptr ? *ptr : std::move(fallback);
   }
 
+  /// The value of the current key where it is kept (nullptr when there is
+  /// none), to read without a copy. Valid while the current record or
+  /// timer is processed, until this state is updated or cleared.
+  const V* peek() const { return impl_->find(); }
+
   bool has_value() const { return impl_->find() != nullptr; }
   void update(V value) { impl_->update(std::move(value)); }
   void clear() { impl_->clear(); }
@@ -87,6 +92,10 @@ public:
     auto* ptr = impl_->find();
     return ptr != nullptr ? *ptr : std::vector<V>{};
   }
+
+  /// The list of the current key where it is kept (nullptr when there is
+  /// none), to read without a copy; valid as value_state::peek().
+  const std::vector<V>* peek() const { return impl_->find(); }
 
   void add(V value) { impl_->get_or_create().push_back(std::move(value)); }
 
