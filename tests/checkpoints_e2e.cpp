@@ -365,28 +365,51 @@ CAF_TEST(a failed job restarts from its latest checkpoint) {
 
 // The exactly-once part file sink: with failures and restarts, the visible
 // part files hold every result exactly once.
+
+namespace {
+
+/// Counts 20,000 numbers per key (10 keys) at parallelism 2 with
+/// checkpoints every 40 ms, failing once at record `fail_at`: each key's
+/// counts 1..2000 as key * 1,000,000 + n, to write with a sink.
+data_stream<int64_t> failing_counts(stream_execution_environment& env,
+                                    const temp_dir& dir, int64_t fail_at,
+                                    std::shared_ptr<std::atomic<int64_t>> seen) {
+  env.set_parallelism(2);
+  auto& cp = env.config().checkpointing;
+  cp.interval = 40;
+  cp.dir = dir.file("chk");
+  env.config().restarts = restart_strategy::fixed(2, 20);
+  return env
+      .from_generator(20000, [](uint64_t i) { return static_cast<int64_t>(i); },
+                      40000)
+      .uid("numbers")
+      .key_by([](int64_t x) { return x % 10; })
+      .process<int64_t>(
+          [seen, fail_at] {
+            return std::make_unique<failing_counter>(seen, fail_at);
+          },
+          "Count")
+      .uid("count");
+}
+
+/// What failing_counts() must give, sorted, as text.
+std::vector<std::string> expected_counts() {
+  std::vector<std::string> expected;
+  for (int64_t key = 0; key < 10; ++key)
+    for (int64_t n = 1; n <= 2000; ++n)
+      expected.push_back(std::to_string(key * 1000000 + n));
+  std::sort(expected.begin(), expected.end());
+  return expected;
+}
+
+} // namespace
 CAF_TEST(part files hold every result once across failures) {
   for (int64_t fail_at : {9000, 19000}) {
     temp_dir dir{"checkpoints_e2e"};
     auto out_dir = dir.file("out");
     stream_execution_environment env;
-    env.set_parallelism(2);
-    auto& cp = env.config().checkpointing;
-    cp.interval = 40;
-    cp.dir = dir.file("chk");
-    env.config().restarts = restart_strategy::fixed(2, 20);
     auto seen = std::make_shared<std::atomic<int64_t>>(0);
-    env.from_generator(20000,
-                       [](uint64_t i) { return static_cast<int64_t>(i); },
-                       40000)
-        .uid("numbers")
-        .key_by([](int64_t x) { return x % 10; })
-        .process<int64_t>(
-            [seen, fail_at] {
-              return std::make_unique<failing_counter>(seen, fail_at);
-            },
-            "Count")
-        .uid("count")
+    failing_counts(env, dir, fail_at, seen)
         .sink_to_files(
             out_dir, [](const int64_t& v) { return std::to_string(v); },
             "value")
@@ -395,11 +418,7 @@ CAF_TEST(part files hold every result once across failures) {
     CAF_CHECK_GREATER(seen->load(), 20000); // it did fail and restart
     auto lines = visible_part_lines(out_dir, "value");
     std::sort(lines.begin(), lines.end());
-    std::vector<std::string> expected;
-    for (int64_t key = 0; key < 10; ++key)
-      for (int64_t n = 1; n <= 2000; ++n)
-        expected.push_back(std::to_string(key * 1000000 + n));
-    std::sort(expected.begin(), expected.end());
+    auto expected = expected_counts();
     CAF_CHECK_EQUAL(lines.size(), expected.size());
     CAF_CHECK(lines == expected);
     CAF_CHECK_EQUAL(count_prefixed(out_dir, ".part-"), 0u);
@@ -418,23 +437,8 @@ CAF_TEST(bucketed part files hold every result once in its bucket) {
     temp_dir dir{"checkpoints_e2e"};
     auto out_dir = dir.file("out");
     stream_execution_environment env;
-    env.set_parallelism(2);
-    auto& cp = env.config().checkpointing;
-    cp.interval = 40;
-    cp.dir = dir.file("chk");
-    env.config().restarts = restart_strategy::fixed(2, 20);
     auto seen = std::make_shared<std::atomic<int64_t>>(0);
-    env.from_generator(20000,
-                       [](uint64_t i) { return static_cast<int64_t>(i); },
-                       40000)
-        .uid("numbers")
-        .key_by([](int64_t x) { return x % 10; })
-        .process<int64_t>(
-            [seen, fail_at] {
-              return std::make_unique<failing_counter>(seen, fail_at);
-            },
-            "Count")
-        .uid("count")
+    failing_counts(env, dir, fail_at, seen)
         .sink_to_bucketed_files(
             out_dir,
             [](const int64_t& v) {
@@ -462,11 +466,7 @@ CAF_TEST(bucketed part files hold every result once in its bucket) {
     }
     CAF_CHECK_EQUAL(buckets, 210u);
     std::sort(lines.begin(), lines.end());
-    std::vector<std::string> expected;
-    for (int64_t key = 0; key < 10; ++key)
-      for (int64_t n = 1; n <= 2000; ++n)
-        expected.push_back(std::to_string(key * 1000000 + n));
-    std::sort(expected.begin(), expected.end());
+    auto expected = expected_counts();
     CAF_CHECK_EQUAL(lines.size(), expected.size());
     CAF_CHECK(lines == expected);
   }
