@@ -259,7 +259,10 @@ public:
   keyed_broadcast_process_operator(KA ka, std::unique_ptr<fn_type> fn,
                                    std::vector<std::string> declared = {})
       : base(key_selector<in_type, K>{
-            [ka](const in_type& v) -> K { return K(ka(std::get<0>(v))); }}),
+            [ka = key_selector<A, K>{std::move(ka)}](
+                const in_type& v, K& scratch) -> const K& {
+              return ka(std::get<0>(v), scratch);
+            }}),
         fn_(std::move(fn)), declared_(std::move(declared)) {
     if (fn_ == nullptr)
       throw std::invalid_argument("keyed broadcast process: no function");
@@ -384,11 +387,12 @@ public:
                          std::string name = "Keyed Broadcast Process") {
     using in_type = tagged<A, B>;
     auto unkeyed = detail::unkeyed(first_);
-    auto ka = detail::key_function(first_);
+    auto ka = first_.key();
     auto a = detail::tag_input<0, in_type>(unkeyed, "Connect (1)")
-                 .key_by([ka](const in_type& v) -> K {
-                   return ka(std::get<0>(v));
-                 });
+                 .key_by(key_selector<in_type, K>{
+                     [ka](const in_type& v, K& scratch) -> const K& {
+                       return ka(std::get<0>(v), scratch);
+                     }});
     auto b = detail::tag_input<1, in_type>(second_.stream(),
                                            "Connect (broadcast)")
                  .broadcast();

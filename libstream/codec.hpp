@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace libstream {
@@ -314,6 +315,44 @@ struct codec<std::tuple<Ts...>> {
   }
 };
 
+/// A variant: its index (one byte), then the alternative's codec (also
+/// for repeated types, as the tagged records of two inputs of one type).
+template <class... Ts>
+struct codec<std::variant<Ts...>> {
+  static_assert(sizeof...(Ts) <= 255, "a variant codec takes 255 types");
+  using variant_type = std::variant<Ts...>;
+
+  static void encode(const variant_type& v, byte_writer& w) {
+    w.put_u8(static_cast<uint8_t>(v.index()));
+    std::visit(
+        [&w](const auto& x) { codec<std::decay_t<decltype(x)>>::encode(x, w); },
+        v);
+  }
+
+  static variant_type decode(byte_reader& r) {
+    auto index = r.get_u8();
+    if (index >= sizeof...(Ts))
+      throw codec_error("a variant has index " + std::to_string(index)
+                        + " (a tagged record's input index), not below "
+                        + std::to_string(sizeof...(Ts)));
+    return decode_at(r, index, std::index_sequence_for<Ts...>{});
+  }
+
+private:
+  template <size_t... Is>
+  static variant_type decode_at(byte_reader& r, size_t index,
+                                std::index_sequence<Is...>) {
+    std::optional<variant_type> out;
+    ((index == Is
+          ? (void)out.emplace(
+                std::in_place_index<Is>,
+                codec<std::variant_alternative_t<Is, variant_type>>::decode(r))
+          : (void)0),
+     ...);
+    return std::move(*out);
+  }
+};
+
 template <class T, size_t N>
 struct codec<std::array<T, N>> {
   static void encode(const std::array<T, N>& xs, byte_writer& w) {
@@ -430,6 +469,10 @@ struct has_codec<std::pair<A, B>>
 
 template <class... Ts>
 struct has_codec<std::tuple<Ts...>>
+    : std::bool_constant<(has_codec_v<Ts> && ...)> {};
+
+template <class... Ts>
+struct has_codec<std::variant<Ts...>>
     : std::bool_constant<(has_codec_v<Ts> && ...)> {};
 
 template <class T, size_t N>

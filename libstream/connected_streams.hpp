@@ -163,31 +163,26 @@ template <class F, class T>
 using selected_key_t = key_type_of<std::invoke_result_t<F&, const T&>>;
 
 /// `s` tagged with index I by a map that runs at the parallelism and max
-/// parallelism of the operator that produced `s` (through side outputs),
-/// so that it chains to it. After a partition (rebalance(), broadcast())
-/// the map takes the job's defaults, as any operator after one.
+/// parallelism of the operator that produced `s`, as the planner resolves
+/// them (transformation::parallelism_of_input), so that it chains to it.
 template <size_t I, class V, class T>
 data_stream<V> tag_input(data_stream<T> s, const char* name) {
-  auto& b = *s.builder();
-  const transformation* producer = &b.node(s.id());
-  while (producer->kind == transformation_kind::side_output
-         && producer->inputs.size() == 1)
-    producer = &b.node(producer->inputs[0]);
-  int parallelism = 0;
-  int max_parallelism = 0;
-  if (producer->kind != transformation_kind::partition
-      && producer->kind != transformation_kind::union_
-      && producer->kind != transformation_kind::side_output) {
-    parallelism = producer->non_parallel ? 1 : producer->parallelism;
-    max_parallelism = producer->max_parallelism;
-  }
   auto tagged_stream = s.map(
       [](const T& x) { return V{std::in_place_index<I>, x}; }, name);
-  if (parallelism > 0)
-    tagged_stream.set_parallelism(parallelism);
-  if (max_parallelism > 0)
-    tagged_stream.set_max_parallelism(max_parallelism);
+  s.builder()->node(tagged_stream.id()).parallelism_of_input = true;
   return tagged_stream;
+}
+
+/// The key of a tagged record: `ka` for the first input, `kb` for the
+/// second; a key is not copied where the selectors give references.
+template <class A, class B, class K>
+key_selector<tagged<A, B>, K> tagged_key(key_selector<A, K> ka,
+                                         key_selector<B, K> kb) {
+  return [ka = std::move(ka), kb = std::move(kb)](const tagged<A, B>& v,
+                                                  K& scratch) -> const K& {
+    return v.index() == 0 ? ka(std::get<0>(v), scratch)
+                          : kb(std::get<1>(v), scratch);
+  };
 }
 
 /// The input of a keyed stream (before its key_by).
@@ -197,15 +192,6 @@ data_stream<T> unkeyed(const keyed_stream<T, K>& s) {
   if (node.kind != transformation_kind::partition || node.inputs.size() != 1)
     throw std::logic_error("expected a stream right after key_by");
   return data_stream<T>{s.builder(), node.inputs[0]};
-}
-
-/// A keyed stream's key selector as a function returning the key.
-template <class T, class K>
-auto key_function(const keyed_stream<T, K>& s) {
-  return [key = s.key()](const T& x) -> K {
-    K scratch;
-    return K(key(x, scratch));
-  };
 }
 
 } // namespace detail
@@ -327,9 +313,7 @@ keyed_connected_streams<A, B, K> connected_streams<A, B>::key_by(KA ka,
                 "connect().key_by: both key selectors must give the same "
                 "key type");
   return keyed_connected_streams<A, B, K>{tagged_stream().key_by(
-      [ka, kb](const tagged_type& v) -> K {
-        return v.index() == 0 ? K(ka(std::get<0>(v))) : K(kb(std::get<1>(v)));
-      })};
+      detail::tagged_key<A, B, K>(std::move(ka), std::move(kb)))};
 }
 
 /// The operator connected_streams::process runs (for the two-input test
@@ -346,11 +330,8 @@ make_co_process_operator(std::unique_ptr<co_process_function<A, B, R>> fn) {
 template <class K, class A, class B, class R, class KA, class KB>
 std::unique_ptr<operator_base> make_keyed_co_process_operator(
     KA ka, KB kb, std::unique_ptr<keyed_co_process_function<K, A, B, R>> fn) {
-  auto key = [ka, kb](const tagged<A, B>& v) -> K {
-    return v.index() == 0 ? K(ka(std::get<0>(v))) : K(kb(std::get<1>(v)));
-  };
   return std::make_unique<keyed_process_operator<K, tagged<A, B>, R>>(
-      key_selector<tagged<A, B>, K>{key},
+      detail::tagged_key<A, B, K>(std::move(ka), std::move(kb)),
       std::make_unique<detail::keyed_co_process_adapter<K, A, B, R>>(
           std::move(fn)));
 }
@@ -366,31 +347,5 @@ template <class B>
 connected_streams<T, B> data_stream<T>::connect(data_stream<B> other) {
   return connected_streams<T, B>{*this, std::move(other)};
 }
-
-// -- codec of tagged records (between nodes) ---------------------------------
-
-template <class A, class B>
-struct codec<std::variant<A, B>> {
-  static void encode(const std::variant<A, B>& v, byte_writer& w) {
-    w.put_u8(static_cast<uint8_t>(v.index()));
-    if (v.index() == 0)
-      codec<A>::encode(std::get<0>(v), w);
-    else
-      codec<B>::encode(std::get<1>(v), w);
-  }
-  static std::variant<A, B> decode(byte_reader& r) {
-    auto index = r.get_u8();
-    if (index == 0)
-      return std::variant<A, B>{std::in_place_index<0>, codec<A>::decode(r)};
-    if (index == 1)
-      return std::variant<A, B>{std::in_place_index<1>, codec<B>::decode(r)};
-    throw codec_error("a tagged record has input index "
-                      + std::to_string(index) + ", not 0 or 1");
-  }
-};
-
-template <class A, class B>
-struct has_codec<std::variant<A, B>>
-    : std::bool_constant<has_codec_v<A> && has_codec_v<B>> {};
 
 } // namespace libstream

@@ -66,6 +66,7 @@ struct hash_selector {
   KeyFn key;
   int parallelism = 1;
   int max_parallelism = default_max_parallelism;
+  mutable K scratch{};
 
   size_t operator()(const T& x) const {
     uint32_t h = 0;
@@ -75,9 +76,14 @@ struct hash_selector {
   /// The consumer of `x`, and its key hash in `h` (sent along, so that the
   /// keyed operator does not hash the key again).
   size_t select(const T& x, uint32_t& h) const {
-    // Hashed as returned: a reference or a string_view is not copied.
-    auto&& k = key(x);
-    h = key_hash<std::decay_t<decltype(k)>>(k);
+    // Hashed as returned: a reference or a string_view is not copied; a
+    // selector with a scratch key (key_selector) fills a reused one.
+    if constexpr (std::is_invocable_v<const KeyFn&, const T&, K&>) {
+      h = key_hash<K>(key(x, scratch));
+    } else {
+      auto&& k = key(x);
+      h = key_hash<std::decay_t<decltype(k)>>(k);
+    }
     auto kg = key_group_of_hash(h, max_parallelism);
     return static_cast<size_t>(
         subtask_of_key_group(kg, parallelism, max_parallelism));

@@ -254,6 +254,20 @@ job_graph job_graph::plan(std::vector<transformation_ptr> nodes,
     auto mp = t.max_parallelism > 0 ? t.max_parallelism : cfg.max_parallelism;
     auto p = t.parallelism > 0 ? t.parallelism
                                : (t.non_parallel ? 1 : std::min(default_p, mp));
+    if (t.parallelism_of_input && t.inputs.size() == 1) {
+      // Inputs have lower ids: resolved already.
+      auto in = t.inputs[0];
+      while (ns[static_cast<size_t>(in)]->kind
+                 == transformation_kind::side_output
+             && ns[static_cast<size_t>(in)]->inputs.size() == 1)
+        in = ns[static_cast<size_t>(in)]->inputs[0];
+      if (auto found = par.find(in); found != par.end()) {
+        if (t.max_parallelism == 0)
+          mp = max_par[in];
+        if (t.parallelism == 0)
+          p = found->second;
+      }
+    }
     if (t.non_parallel && p != 1)
       throw std::invalid_argument(label(t)
                                   + " is non-parallel; its parallelism "

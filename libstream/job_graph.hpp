@@ -45,6 +45,10 @@ struct transformation {
   int parallelism = 0;     // 0 = job default
   int max_parallelism = 0; // 0 = job default
   bool non_parallel = false;
+  // Unless set: the parallelism and max parallelism of the operator that
+  // produced its one input (through side outputs), so that it chains to
+  // it; after a partition or union, the job's defaults.
+  bool parallelism_of_input = false;
   bool chaining = true;
   bool start_new_chain = false;
   bool keyed = false; // consumes a keyed stream: needs hash partitioning

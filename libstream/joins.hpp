@@ -179,9 +179,7 @@ private:
   template <class V>
   static void add(map_state<timestamp, std::vector<V>>& state, timestamp ts,
                   const V& v) {
-    auto bucket = state.get(ts).value_or(std::vector<V>{});
-    bucket.push_back(v);
-    state.put(ts, std::move(bucket));
+    state.get_or_create(ts).push_back(v);
   }
 
   // A left element at ta can meet right elements up to ta + upper: once
@@ -258,7 +256,7 @@ public:
     auto ll = left_late_;
     auto rl = right_late_;
     return connect(detail::unkeyed(left_), detail::unkeyed(right_))
-        .key_by(detail::key_function(left_), detail::key_function(right_))
+        .key_by(left_.key(), right_.key())
         .template process<R>(
             [make, bounds, ll, rl] {
               std::unique_ptr<process_join_function<A, B, R>> fn = make();

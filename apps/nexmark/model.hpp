@@ -80,24 +80,3 @@ struct libstream::codec<nexmark::bid>
                    &nexmark::bid::url, &nexmark::bid::date_time,
                    &nexmark::bid::extra> {};
 
-template <>
-struct libstream::codec<nexmark::event> {
-  static void encode(const nexmark::event& e, byte_writer& w) {
-    w.put_u8(static_cast<uint8_t>(e.index()));
-    std::visit([&](const auto& x) {
-      codec<std::decay_t<decltype(x)>>::encode(x, w);
-    }, e);
-  }
-  static nexmark::event decode(byte_reader& r) {
-    switch (r.get_u8()) {
-      case 0:
-        return codec<nexmark::person>::decode(r);
-      case 1:
-        return codec<nexmark::auction>::decode(r);
-      case 2:
-        return codec<nexmark::bid>::decode(r);
-      default:
-        throw codec_error("a nexmark event of unknown type");
-    }
-  }
-};

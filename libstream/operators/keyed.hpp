@@ -27,7 +27,9 @@ using key_type_of = std::conditional_t<
 /// return its key by value, as a reference into the record (`const K&`,
 /// the cheapest: nothing is copied), or, for std::string keys, as a
 /// std::string_view into the record (copied into a reused buffer per
-/// record: no allocation). State keeps a copy of a key once per key, never
+/// record: no allocation), or as `const K& f(const T&, K& scratch)`, a
+/// reference into the record or into `scratch` (how selectors compose
+/// without copying keys). State keeps a copy of a key once per key, never
 /// per record.
 template <class T, class K>
 class key_selector {
@@ -37,19 +39,16 @@ public:
   template <class F, class = std::enable_if_t<
                          !std::is_same_v<std::decay_t<F>, key_selector>>>
   key_selector(F f) { // NOLINT: converts like std::function
-    using R = std::invoke_result_t<F&, const T&>;
-    if constexpr (std::is_lvalue_reference_v<R>
-                  && std::is_same_v<std::decay_t<R>, K>)
-      by_ref_ = std::move(f);
-    else if constexpr (std::is_same_v<K, std::string>
-                       && std::is_same_v<std::decay_t<R>, std::string_view>)
-      by_view_ = std::move(f);
-    else
-      by_value_ = std::move(f);
+    if constexpr (std::is_invocable_r_v<const K&, F&, const T&, K&>) {
+      with_scratch_ = std::move(f);
+      return;
+    } else {
+      from_one_argument(std::move(f));
+    }
   }
 
   explicit operator bool() const noexcept {
-    return by_ref_ || by_view_ || by_value_;
+    return by_ref_ || by_view_ || by_value_ || with_scratch_;
   }
 
   /// The key of `x`: a reference into `x`, or `scratch` holding it. Valid
@@ -57,6 +56,8 @@ public:
   const K& operator()(const T& x, K& scratch) const {
     if (by_ref_)
       return by_ref_(x);
+    if (with_scratch_)
+      return with_scratch_(x, scratch);
     if constexpr (std::is_same_v<K, std::string>) {
       if (by_view_) {
         auto v = by_view_(x);
@@ -75,9 +76,23 @@ public:
   }
 
 private:
+  template <class F>
+  void from_one_argument(F f) {
+    using R = std::invoke_result_t<F&, const T&>;
+    if constexpr (std::is_lvalue_reference_v<R>
+                  && std::is_same_v<std::decay_t<R>, K>)
+      by_ref_ = std::move(f);
+    else if constexpr (std::is_same_v<K, std::string>
+                       && std::is_same_v<std::decay_t<R>, std::string_view>)
+      by_view_ = std::move(f);
+    else
+      by_value_ = std::move(f);
+  }
+
   std::function<const K&(const T&)> by_ref_;
   std::function<std::string_view(const T&)> by_view_;
   std::function<K(const T&)> by_value_;
+  std::function<const K&(const T&, K&)> with_scratch_;
 };
 
 /// The common part of operators on a keyed stream: the key selector, the

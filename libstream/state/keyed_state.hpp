@@ -153,6 +153,13 @@ public:
     impl_->get_or_create().insert_or_assign(std::move(key), std::move(value));
   }
 
+  /// The value at `key` of the current key where it is kept, made (UV{})
+  /// if there is none: to change in place without a copy. Valid as
+  /// value_state::peek().
+  UV& get_or_create(const UK& key) {
+    return impl_->get_or_create().try_emplace(key).first->second;
+  }
+
   void remove(const UK& key) {
     if (auto* m = impl_->find()) {
       m->erase(key);
