@@ -265,17 +265,8 @@ public:
   data_stream_sink<T> sink_to_files(std::string dir,
                                     std::function<std::string(const T&)> format,
                                     std::string header = "") {
-    auto& t = builder_->add(transformation_kind::sink, "Part File Sink", {id_});
-    t.input_type = typeid(T);
-    t.commits_on_checkpoint = true;
-    t.make_operator = [dir, format,
-                       header]() -> std::unique_ptr<operator_base> {
-      return std::make_unique<part_file_sink<T>>(dir, format, header);
-    };
-    t.make_input = typed_input_factory<T>();
-    data_stream_sink<T> sink{builder_, t.id};
-    sink.writes_file(dir);
-    return sink;
+    return part_files(std::move(dir), nullptr, std::move(format),
+                      std::move(header), "Part File Sink");
   }
 
   /// As sink_to_files, into buckets (Flink's FileSink with a bucket
@@ -292,18 +283,8 @@ public:
     if (!bucket)
       throw std::invalid_argument("sink_to_bucketed_files needs a bucket "
                                   "function");
-    auto& t = builder_->add(transformation_kind::sink, "Bucketed File Sink",
-                            {id_});
-    t.input_type = typeid(T);
-    t.commits_on_checkpoint = true;
-    t.make_operator = [dir, format, header,
-                       bucket]() -> std::unique_ptr<operator_base> {
-      return std::make_unique<part_file_sink<T>>(dir, format, header, bucket);
-    };
-    t.make_input = typed_input_factory<T>();
-    data_stream_sink<T> sink{builder_, t.id};
-    sink.writes_file(dir);
-    return sink;
+    return part_files(std::move(dir), std::move(bucket), std::move(format),
+                      std::move(header), "Bucketed File Sink");
   }
 
   /// Writes a line per record to `path` (see file_sink).
@@ -373,6 +354,24 @@ protected:
     t.make_output = plain_output_factory<R>();
     t.make_input = typed_input_factory<T>();
     return data_stream<R>{builder_, t.id};
+  }
+
+  /// The exactly-once part file sink, with buckets when `bucket` is set.
+  data_stream_sink<T>
+  part_files(std::string dir, std::function<std::string(const T&)> bucket,
+             std::function<std::string(const T&)> format, std::string header,
+             const char* name) {
+    auto& t = builder_->add(transformation_kind::sink, name, {id_});
+    t.input_type = typeid(T);
+    t.commits_on_checkpoint = true;
+    t.make_operator = [dir, format, header,
+                       bucket]() -> std::unique_ptr<operator_base> {
+      return std::make_unique<part_file_sink<T>>(dir, format, header, bucket);
+    };
+    t.make_input = typed_input_factory<T>();
+    data_stream_sink<T> sink{builder_, t.id};
+    sink.writes_file(dir);
+    return sink;
   }
 
   data_stream<T> partition(partitioning p) {

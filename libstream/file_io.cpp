@@ -33,6 +33,17 @@ void sync_directory(const std::string& dir) {
   ::close(fd);
 }
 
+void sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || (::fsync(fd) != 0 && errno != EINVAL)) {
+    auto why = std::string{std::strerror(errno)};
+    if (fd >= 0)
+      ::close(fd);
+    throw std::runtime_error("error syncing '" + path + "': " + why);
+  }
+  ::close(fd);
+}
+
 void create_directories(const std::string& path) {
   std::string prefix;
   size_t pos = 0;

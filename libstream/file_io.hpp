@@ -14,6 +14,10 @@ bool write_all(int fd, std::string_view data);
 /// some file systems refuse to sync directories.
 void sync_directory(const std::string& dir);
 
+/// Syncs the file at `path` to disk (after it was written and closed).
+/// Throws std::runtime_error naming the file and the cause.
+void sync_file(const std::string& path);
+
 /// Creates directory `path` and its missing parents (mode 0755). Throws
 /// std::runtime_error naming the component that is a file or cannot be
 /// created.

@@ -6,8 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <string_view>
+#include <optional>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 #include <dirent.h>
@@ -195,17 +196,8 @@ void part_file_writer::close_part(std::string bucket, uint64_t checkpoint,
 }
 
 void part_file_writer::sync_closed() {
-  for (auto& path : unsynced_) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || (::fsync(fd) != 0 && errno != EINVAL)) {
-      auto why = reason();
-      if (fd >= 0)
-        ::close(fd);
-      throw std::runtime_error("error syncing part file '" + path
-                               + "': " + why);
-    }
-    ::close(fd);
-  }
+  for (auto& path : unsynced_)
+    sync_file(path);
   unsynced_.clear();
 }
 
@@ -327,11 +319,50 @@ void part_file_writer::restore(const operator_restore& from) {
     sync_directory(dir);
 }
 
+namespace {
+
+/// The subtask and part number of a hidden part,
+/// `.part-<subtask>-<seq>.inprogress` or `.pending`; nothing for other
+/// names.
+std::optional<std::pair<int, uint64_t>> hidden_part(const std::string& n) {
+  static const std::string prefix = ".part-";
+  if (n.compare(0, prefix.size(), prefix) != 0)
+    return std::nullopt;
+  auto dot = n.rfind('.');
+  auto state = n.substr(dot + 1);
+  if (dot == 0 || (state != "inprogress" && state != "pending"))
+    return std::nullopt;
+  auto middle = n.substr(prefix.size(), dot - prefix.size());
+  auto dash = middle.find('-');
+  if (dash == std::string::npos)
+    return std::nullopt;
+  char* end = nullptr;
+  auto subtask_text = middle.substr(0, dash);
+  auto subtask = std::strtol(subtask_text.c_str(), &end, 10);
+  if (subtask_text.empty() || *end != '\0' || subtask < 0 || subtask > INT_MAX)
+    return std::nullopt;
+  auto seq_text = middle.substr(dash + 1);
+  auto seq = std::strtoull(seq_text.c_str(), &end, 10);
+  if (seq_text.empty() || *end != '\0')
+    return std::nullopt;
+  return std::make_pair(static_cast<int>(subtask), uint64_t{seq});
+}
+
+bool is_directory(const std::string& dir, const dirent& e) {
+  if (e.d_type != DT_UNKNOWN)
+    return e.d_type == DT_DIR;
+  struct stat st {};
+  return ::lstat((dir + "/" + e.d_name).c_str(), &st) == 0
+         && S_ISDIR(st.st_mode);
+}
+
+} // namespace
+
 void part_file_writer::remove_leftovers(
     const std::function<bool(int)>& mine,
     const std::set<std::pair<int, uint64_t>>& keep) {
-  // Hidden parts: `.part-<subtask>-<seq>.inprogress|pending`, in the
-  // directory and in its (visible) bucket directories.
+  // Hidden parts in the directory and, with buckets, in its (visible)
+  // subdirectories.
   std::vector<std::string> doomed;
   std::vector<std::string> dirs{dir_};
   while (!dirs.empty()) {
@@ -342,46 +373,13 @@ void part_file_writer::remove_leftovers(
       continue;
     while (auto* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n.empty() || n == "." || n == "..")
-        continue;
-      if (n[0] != '.') {
-        if (!buckets_)
-          continue;
-        bool is_dir = e->d_type == DT_DIR;
-        if (e->d_type == DT_UNKNOWN) {
-          struct stat st {};
-          is_dir = ::lstat((dir + "/" + n).c_str(), &st) == 0
-                   && S_ISDIR(st.st_mode);
-        }
-        if (is_dir)
-          dirs.push_back(dir + "/" + n);
-        continue;
+      if (n.empty() || n[0] == '.') {
+        auto part = hidden_part(n);
+        if (part && mine(part->first) && keep.count(*part) == 0)
+          doomed.push_back(dir + "/" + n);
+      } else if (buckets_ && is_directory(dir, *e)) {
+        dirs.push_back(dir + "/" + n);
       }
-      static const std::string prefix = ".part-";
-      if (n.compare(0, prefix.size(), prefix) != 0)
-        continue;
-      auto dot = n.rfind('.');
-      auto state = n.substr(dot + 1);
-      if (dot == 0 || (state != "inprogress" && state != "pending"))
-        continue;
-      // <subtask>-<seq>
-      auto middle = n.substr(prefix.size(), dot - prefix.size());
-      auto dash = middle.find('-');
-      if (dash == std::string::npos)
-        continue;
-      char* end = nullptr;
-      auto subtask_text = middle.substr(0, dash);
-      auto subtask = std::strtol(subtask_text.c_str(), &end, 10);
-      if (subtask_text.empty() || *end != '\0' || subtask < 0
-          || subtask > INT_MAX)
-        continue;
-      auto seq_text = middle.substr(dash + 1);
-      auto seq = std::strtoull(seq_text.c_str(), &end, 10);
-      if (seq_text.empty() || *end != '\0')
-        continue;
-      auto j = static_cast<int>(subtask);
-      if (mine(j) && keep.count({j, seq}) == 0)
-        doomed.push_back(dir + "/" + n);
     }
     ::closedir(d);
   }
