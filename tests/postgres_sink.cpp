@@ -112,7 +112,10 @@ CAF_TEST(postgresql urls are parsed and bad ones named) {
            {"postgresql://u@h:1/d", "no ?table=NAME"},
            {"postgresql://u@h:1/d?table=", "no ?table=NAME"},
            {"postgresql://u@h:x/d?table=t", "port"},
-           {"postgresql://u@h:1/d%4?table=t", "bad %-escape"}}) {
+           {"postgresql://u@h:1/d%4?table=t", "bad %-escape"},
+           {"postgresql://u:secret@h:1/d?table=t", "a password in the URL"},
+           {"postgresql://u@h:1/d?table=t&sslmode=require",
+            "unknown parameter 'sslmode'"}}) {
     auto msg = message_of<std::invalid_argument>(
         [&] { pg::parse_url(bad, "--output"); });
     CAF_CHECK(contains(msg, "--output"));

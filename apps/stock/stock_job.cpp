@@ -34,7 +34,9 @@ bool is_redis_input(const std::string& input) {
 }
 
 bool is_postgres_output(const std::string& output) {
-  return output.rfind("postgresql://", 0) == 0;
+  // postgres:// too, for parse_url to name the expected form.
+  return output.rfind("postgresql://", 0) == 0
+         || output.rfind("postgres://", 0) == 0;
 }
 
 __extension__ typedef __int128 int128;

@@ -98,6 +98,9 @@ url parse_url(const std::string& s, const std::string& what) {
       throw fail("bad %-escape in '" + part + "'");
     return *d;
   };
+  if (rest.substr(0, at).find(':') != std::string::npos)
+    throw fail("a password in the URL (give it in PGPASSWORD or "
+               "~/.pgpass)");
   u.user = decode(rest.substr(0, at));
   rest = rest.substr(at + 1);
   auto slash = rest.find('/');
@@ -119,8 +122,15 @@ url parse_url(const std::string& s, const std::string& what) {
       auto kv = query.substr(pos, amp == std::string::npos ? std::string::npos
                                                            : amp - pos);
       auto eq = kv.find('=');
-      if (eq != std::string::npos && kv.substr(0, eq) == "table")
+      auto key = kv.substr(0, eq);
+      if (key == "table" && eq != std::string::npos)
         u.table = decode(kv.substr(eq + 1));
+      else if (!kv.empty())
+        // Not silently dropped: `sslmode=require` must not look as if
+        // it took effect.
+        throw fail("unknown parameter '" + key
+                   + "' (only table=NAME; libpq reads the others from "
+                     "PG* environment variables)");
       if (amp == std::string::npos)
         break;
       pos = amp + 1;
@@ -380,10 +390,13 @@ void create_table(connection& c, const std::string& table,
   sql += ")";
   try {
     c.exec(sql);
-  } catch (const pg_error&) {
+  } catch (const pg_error& e) {
     // Subtasks creating the same table at once: IF NOT EXISTS does not
-    // guard the catalog's unique index, so all but one may fail. Once the
-    // winner committed, the statement is a no-op.
+    // guard the catalog's unique index, so all but one may fail (unique
+    // violation or duplicate table). Once the winner committed, the
+    // statement is a no-op. Other errors (permissions) are not retried.
+    if (e.sqlstate() != "23505" && e.sqlstate() != "42P07")
+      throw;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     c.exec(sql);
   }
@@ -472,7 +485,9 @@ void commit_prepared(connection& c, const prepared_txn& txn) {
     // Gone: committed already (a restore commits again what its
     // checkpoint recorded), unless it was rolled back.
     if (txn.xid == 0)
-      return;
+      throw pg_error(c.where() + ": prepared transaction '" + txn.gid
+                     + "' is gone and its transaction id is unknown: "
+                       "cannot tell whether it was committed");
     auto status = c.query("SELECT pg_xact_status("
                           + c.literal(std::to_string(txn.xid)) + "::xid8)");
     auto s = status.at(0).at(0);

@@ -245,10 +245,11 @@ void postgres_sink<T>::commit(const prepared_txn& txn) {
 template <class T>
 void postgres_sink<T>::abort(const prepared_txn& txn) {
   rows_.clear();
-  if (txn.gid.empty()) {
-    if (conn_ != nullptr)
-      conn_->exec("ROLLBACK");
-  }
+  // The open transaction (only on a failure or cancel, before close()):
+  // dropping the connection rolls it back, and cannot fail as a ROLLBACK
+  // on a broken connection would.
+  if (txn.gid.empty())
+    conn_.reset();
   else
     detail::rollback_prepared(*admin_, txn.gid);
 }
