@@ -200,17 +200,29 @@ void end_job(self_ptr self, job_info& job, job_status status,
   maybe_complete(self, job.id);
 }
 
+void start_checkpoint(self_ptr self, job_info& job,
+                      coordinator_state::pending_checkpoint pc);
+void complete_checkpoint(self_ptr self, job_info& job, uint64_t id);
+void commit_job(self_ptr self, job_info& job);
+
+/// The job's next checkpoint, started now, written into `dir` (empty: the
+/// job's checkpoint directory, chk-<id>).
+coordinator_state::pending_checkpoint next_checkpoint(job_info& job,
+                                                      std::string dir = {}) {
+  coordinator_state::pending_checkpoint pc;
+  pc.id = job.next_checkpoint++;
+  pc.dir = dir.empty() ? job.checkpoint_dir + "/" + checkpoint_dir_name(pc.id)
+                       : std::move(dir);
+  pc.start_ms = system_now_ms();
+  return pc;
+}
+
 /// Every subtask finished its input. Two-phase sinks staged their last
 /// output (prepared transactions) in their final state: a final checkpoint
 /// made of the final states records it before anything is committed, so
 /// that a crash during the commits restores to that checkpoint (which
 /// commits again) instead of replaying input into a sink that published
 /// part of it already (DESIGN: final checkpoints). Then the commits.
-void start_checkpoint(self_ptr self, job_info& job,
-                      coordinator_state::pending_checkpoint pc);
-void complete_checkpoint(self_ptr self, job_info& job, uint64_t id);
-void commit_job(self_ptr self, job_info& job);
-
 void finish_job(self_ptr self, job_info& job) {
   if (job.committers.empty()) {
     end_job(self, job, job_status::finished, "");
@@ -222,11 +234,8 @@ void finish_job(self_ptr self, job_info& job) {
     commit_job(self, job);
     return;
   }
-  auto id = job.next_checkpoint++;
-  coordinator_state::pending_checkpoint pc;
-  pc.id = id;
-  pc.dir = job.checkpoint_dir + "/" + checkpoint_dir_name(id);
-  pc.start_ms = system_now_ms();
+  auto pc = next_checkpoint(job);
+  auto id = pc.id;
   pc.final = true;
   try {
     make_directories(pc.dir);
@@ -409,11 +418,8 @@ void trigger_checkpoint(self_ptr self, job_info& job) {
   if (job.last_completed_ns > 0
       && (monotonic_now_ns() - job.last_completed_ns) / 1000000 < cp.min_pause)
     return;
-  auto id = job.next_checkpoint++;
-  coordinator_state::pending_checkpoint pc;
-  pc.id = id;
-  pc.dir = job.checkpoint_dir + "/" + checkpoint_dir_name(id);
-  pc.start_ms = system_now_ms();
+  auto pc = next_checkpoint(job);
+  auto id = pc.id;
   try {
     make_directories(pc.dir);
   } catch (const std::exception& e) {
@@ -515,12 +521,11 @@ caf::result<std::string> trigger_savepoint(self_ptr self, job_info& job,
     return caf::make_error(caf::sec::runtime_error,
                            "cannot take a savepoint: the job is not running "
                            "(starting, restarting, finishing or ended)");
-  auto id = job.next_checkpoint++;
-  coordinator_state::pending_checkpoint pc;
-  pc.id = id;
-  pc.dir = dir + "/savepoint-" + job.key.substr(0, 8) + "-"
-           + std::to_string(id);
-  pc.start_ms = system_now_ms();
+  // Named after the id it gets (job.next_checkpoint).
+  auto pc = next_checkpoint(job, dir + "/savepoint-" + job.key.substr(0, 8)
+                                      + "-"
+                                      + std::to_string(job.next_checkpoint));
+  auto id = pc.id;
   pc.savepoint = true;
   pc.stop_after = stop;
   try {
@@ -762,7 +767,6 @@ void deploy_one(self_ptr self, job_info& job, size_t n, int v, int i,
 
 /// Deploys the subtasks of a cluster job that go to node `n` (prepared).
 void deploy_on_node(self_ptr self, job_info& job, size_t n) {
-  auto& st = self->state;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   for (auto& vx : job.graph->vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
@@ -868,7 +872,6 @@ void deploy_subtasks(self_ptr self, job_info& job) {
     prepare_and_deploy(self, job);
     return;
   }
-  auto& st = self->state;
   caf::actor me = caf::actor_cast<caf::actor>(self);
   for (auto& vx : job.graph->vertices())
     for (int i = 0; i < vx.parallelism; ++i) {
