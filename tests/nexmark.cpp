@@ -744,7 +744,7 @@ CAF_TEST(q12 counts every bid once per bidder) {
 
 // A query with join state (q20: bids waiting for their auction, auctions
 // kept) killed with SIGKILL after a checkpoint and resumed from it: the
-// exactly-once part files hold the plain loop's rows.
+// exactly-once output holds the plain loop's rows.
 CAF_TEST(a join query killed and restored from a checkpoint gives the same
          rows) {
   temp_dir dir{"nexmark"};
@@ -773,7 +773,12 @@ CAF_TEST(a join query killed and restored from a checkpoint gives the same
   resumed.insert(resumed.end(), {"--from-savepoint", chk});
   auto r = run_child(dir, exe, resumed);
   CAF_REQUIRE_EQUAL(r.exit_code, 0);
-  auto got = visible_part_lines(out, query_named("q20").header);
+  // The committed parts, merged into the one CSV file when it finished.
+  CAF_CHECK(!file_exists(out + ".parts"));
+  auto lines = split_lines(read_file(out));
+  CAF_REQUIRE(!lines.empty());
+  CAF_CHECK_EQUAL(lines.front(), query_named("q20").header);
+  std::vector<std::string> got(lines.begin() + 1, lines.end());
   std::sort(got.begin(), got.end());
   CAF_CHECK_EQUAL(got.size(), want.size());
   CAF_CHECK(got == want);
@@ -892,4 +897,20 @@ CAF_TEST(q10 writes every bid once into the files of its partition) {
   CAF_CHECK_EQUAL(got.size(), want.size());
   if (got != want)
     CAF_FAIL("q10 killed and resumed differs");
+}
+
+// SIGINT or SIGTERM cancels a run: exit 128 + signal, no output file.
+CAF_TEST(a signal cancels a run and writes no output) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    temp_dir dir{"nexmark"};
+    auto out = dir.file("rows.csv");
+    background_child child{dir, exe,
+                           {"--query", "q0", "--events", "1000000", "--rate",
+                            "20000", "--output", out}};
+    ::usleep(300 * 1000);
+    child.signal(sig);
+    CAF_CHECK_EQUAL(child.wait_for(10000), 128 + sig);
+    CAF_CHECK(!file_exists(out));
+    CAF_CHECK(contains(child.err(), "the job was cancelled"));
+  }
 }

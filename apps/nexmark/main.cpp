@@ -7,6 +7,7 @@
 //
 // Run with --help for every flag.
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -33,8 +34,31 @@ void print_header() {
 
 } // namespace
 
+/// Says what became of a run that a signal or a savepoint ended; true
+/// when it was cancelled (the caller exits with 128 + signal).
+bool report_end(const nexmark::measurement& m) {
+  if (m.cancelled) {
+    std::fprintf(stderr,
+                 "nexmark: %s: the job was cancelled; output files are left "
+                 "as they were\n",
+                 m.signal == SIGINT ? "interrupted (SIGINT)"
+                                    : "terminated (SIGTERM)");
+    return true;
+  }
+  if (!m.savepoint_error.empty())
+    std::fprintf(stderr,
+                 "nexmark: no savepoint was taken (the job ran to its end): "
+                 "%s\n",
+                 m.savepoint_error.c_str());
+  if (!m.savepoint.empty())
+    std::fprintf(stderr,
+                 "nexmark: stopped with savepoint %s (resume with "
+                 "--from-savepoint)\n",
+                 m.savepoint.c_str());
+  return false;
+}
+
 int main(int argc, char** argv) {
-  libstream::block_termination_signals();
   nexmark::options o;
   try {
     o = nexmark::parse_args({argv + 1, argv + argc});
@@ -48,19 +72,30 @@ int main(int argc, char** argv) {
   }
   try {
     if (o.dump_events) {
+      // No threads, files renamed into place at the end: a signal may end
+      // it as it comes.
       nexmark::dump_events(o, *o.dump_events);
       std::fprintf(stderr, "nexmark: %llu events written to %s\n",
                    static_cast<unsigned long long>(o.events),
                    o.dump_events->c_str());
       return 0;
     }
+    // Jobs run threads: from here on SIGINT and SIGTERM are taken by
+    // wait_interruptible (cancel the job, then exit 128 + signal).
+    libstream::block_termination_signals();
     if (o.all) {
       print_header();
-      for (auto& q : nexmark::queries())
-        print_row(nexmark::run(o, q.name));
+      for (auto& q : nexmark::queries()) {
+        auto m = nexmark::run(o, q.name);
+        if (report_end(m))
+          return 128 + m.signal;
+        print_row(m);
+      }
       return 0;
     }
     auto m = nexmark::run(o, o.query);
+    if (report_end(m))
+      return 128 + m.signal;
     if (o.output) {
       std::fprintf(stderr, "nexmark: %s over %llu events in %.3f s\n",
                    o.query.c_str(), static_cast<unsigned long long>(m.events),

@@ -2,7 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +13,8 @@
 #include <boost/program_options.hpp>
 
 #include "common/options.hpp"
+#include "libstream/file_io.hpp"
+#include "libstream/signals.hpp"
 #include "libstream/app.hpp"
 #include "libstream/libstream.hpp"
 #include "nexmark/queries.hpp"
@@ -98,6 +102,10 @@ options parse_args(const std::vector<std::string>& args) {
                                   + " (a negative number?)");
     if (!o.side_input.empty() && o.query != "q13" && !o.all)
       throw std::invalid_argument("--side-input applies to q13 only");
+    if (o.all && (o.ft.from_savepoint || o.ft.stop_with_savepoint_after_ms > 0))
+      throw std::invalid_argument("--all runs every query afresh: it takes "
+                                  "no --from-savepoint or "
+                                  "--stop-with-savepoint-after-ms");
     if (o.all && o.output)
       throw std::invalid_argument("--all measures every query: it takes no "
                                   "--output");
@@ -127,8 +135,9 @@ void define_job(stream_execution_environment& env, const options& o,
   rows.uid(query + "-rows");
   auto header = query_named(query).header;
   auto line = [](const std::string& s) { return s; };
-  // One CSV file (written when the job finished); with checkpoints a
-  // directory of exactly-once part files, one writer. q10 writes files
+  // One CSV file (written when the job finished); with checkpoints
+  // exactly-once part files in FILE.parts, one writer, which run() merges
+  // into FILE when the job finished. q10 writes files
   // partitioned by dt and hm, at the job's parallelism, as its reference
   // does (a filesystem sink PARTITIONED BY (dt, hm)).
   if (o.output && query == "q10") {
@@ -142,7 +151,7 @@ void define_job(stream_execution_environment& env, const options& o,
         .uid("output")
         .name("Partitioned Files");
   } else if (o.output && o.ft.checkpointed()) {
-    rows.sink_to_files(*o.output, line, header)
+    rows.sink_to_files(parts_dir(*o.output), line, header)
         .set_parallelism(1)
         .uid("output")
         .name("CSV");
@@ -177,9 +186,68 @@ double cpu_seconds() {
   return tv(u.ru_utime) + tv(u.ru_stime);
 }
 
+/// The committed parts of `dir` (part-<subtask>-<n>, each starting with
+/// the header) as one CSV file at `file`: written under a hidden
+/// temporary name, synced, renamed into place; then the parts go.
+void merge_parts(const std::string& dir, const std::string& file,
+                 const std::string& header) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::pair<long long, long long>, fs::path>> parts;
+  for (auto& e : fs::directory_iterator{dir}) {
+    auto name = e.path().filename().string();
+    long long subtask = 0, seq = 0;
+    if (std::sscanf(name.c_str(), "part-%lld-%lld", &subtask, &seq) == 2)
+      parts.push_back({{subtask, seq}, e.path()});
+  }
+  std::sort(parts.begin(), parts.end());
+  auto target = fs::path{file};
+  auto tmp = target.parent_path()
+             / ("." + target.filename().string() + ".tmp");
+  {
+    std::ofstream out{tmp, std::ios::binary | std::ios::trunc};
+    out << header << '\n';
+    for (auto& [key, path] : parts) {
+      std::ifstream in{path, std::ios::binary};
+      std::string first;
+      std::getline(in, first); // the part's own header
+      out << in.rdbuf();
+      if (!in && !in.eof())
+        throw std::runtime_error("cannot read the part file "
+                                 + path.string());
+    }
+    out.close();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw std::runtime_error("cannot write " + tmp.string()
+                               + " (disk full?)");
+    }
+  }
+  sync_file(tmp.string());
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec)
+    throw std::runtime_error("cannot rename " + tmp.string() + " to "
+                             + file + ": " + ec.message());
+  sync_directory(target.parent_path().empty() ? "."
+                                              : target.parent_path().string());
+  fs::remove_all(dir, ec);
+}
+
 } // namespace
 
+std::string parts_dir(const std::string& output) {
+  return output + ".parts";
+}
+
 measurement run(const options& o, const std::string& query) {
+  // A fresh run starts its part files afresh; a restored one keeps those
+  // its checkpoint committed.
+  bool merged_output = o.output && o.ft.checkpointed() && query != "q10";
+  if (merged_output && !o.ft.from_savepoint) {
+    std::error_code ec;
+    std::filesystem::remove_all(parts_dir(*o.output), ec);
+  }
   stream_execution_environment env;
   define_job(env, o, query);
   measurement m;
@@ -187,11 +255,24 @@ measurement run(const options& o, const std::string& query) {
   m.events = o.events;
   auto cpu0 = cpu_seconds();
   auto t0 = std::chrono::steady_clock::now();
-  env.execute("nexmark " + query);
+  auto client = env.execute_async("nexmark " + query);
+  apps::savepoint_stopper stopper{client, o.ft};
+  auto outcome = wait_interruptible(*client, on_signal::cancel);
+  stopper.join();
   m.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                            - t0)
                  .count();
   m.cpu_s = cpu_seconds() - cpu0;
+  if (outcome.result.status == job_status::failed)
+    throw job_failed("job '" + outcome.result.job_name
+                     + "' failed: " + outcome.result.error);
+  m.signal = outcome.signal;
+  m.cancelled = outcome.result.status == job_status::canceled;
+  m.savepoint = stopper.path();
+  m.savepoint_error = stopper.error();
+  // Stopped with a savepoint: the parts stay for the resumed run.
+  if (merged_output && !m.cancelled && m.savepoint.empty())
+    merge_parts(parts_dir(*o.output), *o.output, query_named(query).header);
   return m;
 }
 

@@ -19,8 +19,7 @@ struct options {
   bool all = false;
   uint64_t events = 1'000'000;
   int parallelism = 1;
-  std::optional<std::string> output;      // CSV rows (part files with
-                                          // checkpoints)
+  std::optional<std::string> output;      // CSV rows (a directory for q10)
   std::optional<std::string> dump_events; // directory for the event CSVs
   std::string side_input;                 // q13's key,value CSV file
   generator_config generator;
@@ -45,6 +44,10 @@ struct measurement {
   uint64_t events = 0;
   double wall_s = 0;
   double cpu_s = 0; // this process's user + system time
+  int signal = 0;       // SIGINT or SIGTERM that came, 0 = none
+  bool cancelled = false; // by that signal: no output was written
+  std::string savepoint;       // stopped with this savepoint
+  std::string savepoint_error; // --stop-with-savepoint-after-ms failed
   double cores() const { return wall_s > 0 ? cpu_s / wall_s : 0; }
   double events_per_s() const { return wall_s > 0 ? events / wall_s : 0; }
   double events_per_core_s() const {
@@ -52,8 +55,17 @@ struct measurement {
   }
 };
 
-/// Runs query `query`; throws libstream::job_failed.
+/// Runs query `query` until it ends, or until SIGINT or SIGTERM cancels
+/// it (blocked with libstream::block_termination_signals); throws
+/// libstream::job_failed. With checkpoints, --output FILE's rows are
+/// exactly-once part files in parts_dir(FILE) while the job runs, merged
+/// into FILE when it finished (a run stopped with a savepoint keeps
+/// them for the resumed one).
 measurement run(const options& o, const std::string& query);
+
+/// Where the part files of --output FILE are while a checkpointed job
+/// runs: FILE.parts.
+std::string parts_dir(const std::string& output);
 
 /// Writes person.csv, auction.csv and bid.csv of the first `o.events`
 /// events into `dir` (created if missing).
