@@ -25,16 +25,30 @@
 
 namespace libstream::runtime {
 
+int channel_credits(int credits_per_channel, size_t channels) noexcept {
+  auto most = static_cast<size_t>(std::max(credits_per_channel, 1));
+  if (channels == 0)
+    return static_cast<int>(most);
+  return static_cast<int>(std::clamp<size_t>(2 * most / channels, 1, most));
+}
+
 size_t batch_budget(const job_graph& graph, int32_t index,
                     size_t slot_memory) {
-  size_t channels = 0;
-  for (auto& vx : graph.vertices())
-    channels += graph.output_channels(vx.id, index);
-  if (channels == 0)
+  // Buffers: per channel its open one and one per credit.
+  size_t buffers = 0;
+  auto credits = graph.config().credits_per_channel;
+  for (auto& vx : graph.vertices()) {
+    if (index >= vx.parallelism)
+      continue;
+    for (int e : vx.outputs) {
+      auto channels = graph.channel_targets(e, index).size();
+      buffers += channels
+                 * static_cast<size_t>(channel_credits(credits, channels) + 1);
+    }
+  }
+  if (buffers == 0)
     return SIZE_MAX;
-  auto per_channel = static_cast<size_t>(
-      graph.config().credits_per_channel + 1);
-  return slot_memory / (channels * per_channel);
+  return slot_memory / buffers;
 }
 
 namespace {

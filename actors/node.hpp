@@ -47,11 +47,21 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
                          int32_t slots, size_t network_memory,
                          std::string state_dir, std::string address);
 
+/// The credits (batches in flight) of each channel of an outgoing edge of
+/// `channels` channels: `credits_per_channel` on an edge of one or two
+/// channels, fewer on wider edges (at least one), so that an edge holds
+/// about 2 x `credits_per_channel` batches in flight however many channels
+/// it has. Spare credits keep a producer running while a consumer is
+/// scheduled, which matters on narrow edges; on a wide edge its many
+/// consumers run in turn anyway, and every credit a channel does not hold
+/// makes room for larger batches in the network memory (see batch_budget).
+int channel_credits(int credits_per_channel, size_t channels) noexcept;
+
 /// What one batch of subtask `index` of `graph` may take when its slot has
 /// `slot_memory` bytes of network memory: every job vertex's subtask
 /// `index` shares the slot (slot sharing), and each of their output
-/// channels holds an open buffer and `credits_per_channel` batches in
-/// flight.
+/// channels holds an open buffer and its credits' batches in flight
+/// (channel_credits).
 size_t batch_budget(const job_graph& graph, int32_t index,
                     size_t slot_memory);
 

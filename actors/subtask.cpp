@@ -13,6 +13,7 @@
 #include "caf/send.hpp"
 #include "caf/weak_intrusive_ptr.hpp"
 
+#include "actors/node.hpp"
 #include "actors/spawn.hpp"
 #include "libstream/key_hash.hpp"
 #include "libstream/checkpoint/restore.hpp"
@@ -699,6 +700,8 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
                 st.inputs.size(), cfg.checkpointing.mode);
           for (auto& g : w.outputs) {
             std::vector<uint32_t> idx;
+            auto credits = channel_credits(cfg.credits_per_channel,
+                                           g.channels.size());
             for (auto& peer : g.channels) {
               idx.push_back(static_cast<uint32_t>(st.outputs.size()));
               subtask_state::output_channel ch;
@@ -708,7 +711,7 @@ caf::behavior subtask_actor(caf::stateful_actor<subtask_state>* self,
               ch.consumer = peer.actor;
               ch.consumer_channel = peer.channel;
               ch.remote = peer.actor.node() != self->node();
-              ch.credits = cfg.credits_per_channel;
+              ch.credits = credits;
               st.outputs.push_back(std::move(ch));
             }
             st.gates.push_back(
