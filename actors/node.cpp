@@ -88,11 +88,15 @@ caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
   d.batch_budget = batch_budget(
       *d.graph, d.index,
       st.network_memory / static_cast<size_t>(std::max(st.slots, 1)));
-  // Subtasks share the system's worker pool; those that block on LevelDB
-  // get a thread each, so that a read or compaction stall delays only
+  // Subtasks share the system's worker pool; those that block (on LevelDB,
+  // or an operator declared blocking: a synchronous client) get a thread
+  // each, so that a read, a compaction or a server's answer delays only
   // them.
   auto& cfg = d.graph->config();
-  if (cfg.thread_per_subtask
+  bool blocks = false;
+  for (int id : d.graph->vertices().at(static_cast<size_t>(d.vertex)).operators)
+    blocks = blocks || d.graph->node(id).blocking;
+  if (blocks || cfg.thread_per_subtask
       || cfg.state_backend.kind == state_backend_kind::leveldb)
     return self->spawn<caf::detached>(subtask_actor, std::move(d));
   return self->spawn(subtask_actor, std::move(d));

@@ -82,6 +82,10 @@ struct transformation {
   // commit): a restore from a checkpoint older than the newest completed
   // one would publish again what it published after the older one.
   bool commits_on_checkpoint = false;
+  // The operator blocks its thread (a synchronous client waiting on a
+  // server): the subtasks of its chain get a thread of their own instead of
+  // a worker of the node's pool, which they would stall.
+  bool blocking = false;
 };
 
 using transformation_ptr = std::shared_ptr<transformation>;

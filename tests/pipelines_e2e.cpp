@@ -609,6 +609,48 @@ CAF_TEST(subtasks share a pool of threads instead of a thread each) {
   CAF_CHECK_LESS(most->load(), 40);
 }
 
+CAF_TEST(a sink declared blocking runs on threads of its own) {
+  // One worker thread runs every pool subtask; a blocking sink's three
+  // subtasks each wait on a thread of their own, none on the pool's.
+  stream_execution_environment env;
+  env.set_parallelism(3);
+  env.config().worker_threads = 1;
+  struct seen_threads {
+    std::mutex mtx;
+    std::set<std::thread::id> pool, sink;
+  };
+  auto seen = std::make_shared<seen_threads>();
+  env.from_generator(300, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .map([seen](int64_t x) {
+        std::lock_guard<std::mutex> guard{seen->mtx};
+        seen->pool.insert(std::this_thread::get_id());
+        return x;
+      })
+      .add_sink([seen] {
+        struct waiting_sink final : sink_function<int64_t> {
+          std::shared_ptr<seen_threads> seen;
+          explicit waiting_sink(std::shared_ptr<seen_threads> s)
+              : seen(std::move(s)) {}
+          void invoke(const int64_t&, timestamp) override {
+            {
+              std::lock_guard<std::mutex> guard{seen->mtx};
+              seen->sink.insert(std::this_thread::get_id());
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+          }
+        };
+        return std::make_unique<waiting_sink>(seen);
+      })
+      .disable_chaining()
+      .blocking();
+  auto r = env.execute("blocking sink");
+  CAF_CHECK(r.status == job_status::finished);
+  CAF_CHECK_EQUAL(seen->pool.size(), 1u);
+  CAF_CHECK_EQUAL(seen->sink.size(), 3u);
+  for (auto& id : seen->sink)
+    CAF_CHECK(seen->pool.count(id) == 0);
+}
+
 CAF_TEST(a budget too small for one record still sends every record) {
   CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 10), 1u);
   CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 640), 10u);

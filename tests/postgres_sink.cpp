@@ -35,18 +35,13 @@ pg::sink_options number_columns(std::string prefix) {
 void write_numbers(data_stream<int64_t> stream, const postgres_server& server,
                    const std::string& table, const std::string& prefix) {
   auto where = server.where(table);
-  add_two_phase_commit_sink(
-      stream,
-      [where, prefix] {
-        return std::make_unique<pg::postgres_sink<int64_t>>(
-            where,
-            [](const int64_t& n) {
-              return std::vector<std::string>{std::to_string(n),
-                                              "n'" + std::to_string(n)};
-            },
-            number_columns(prefix));
+  pg::add_sink(
+      stream, where,
+      [](const int64_t& n) {
+        return std::vector<std::string>{std::to_string(n),
+                                        "n'" + std::to_string(n)};
       },
-      "Postgres")
+      number_columns(prefix), "Postgres")
       .uid("postgres");
 }
 
@@ -251,18 +246,15 @@ CAF_TEST(an unreachable server fails the job naming it) {
   auto where = pg::parse_url("postgresql://postgres@127.0.0.1:"
                                  + std::to_string(port) + "/postgres?table=t",
                              "test");
-  add_two_phase_commit_sink(
+  auto o = number_columns("job4");
+  o.connect.retries = 2;
+  pg::add_sink(
       env.from_generator(10, [](uint64_t i) { return static_cast<int64_t>(i); }),
-      [where] {
-        auto o = number_columns("job4");
-        o.connect.retries = 2;
-        return std::make_unique<pg::postgres_sink<int64_t>>(
-            where,
-            [](const int64_t& n) {
-              return std::vector<std::string>{std::to_string(n), "x"};
-            },
-            o);
-      });
+      where,
+      [](const int64_t& n) {
+        return std::vector<std::string>{std::to_string(n), "x"};
+      },
+      o);
   auto start = std::chrono::steady_clock::now();
   auto error = message_of<job_failed>([&] { env.execute("postgres absent"); });
   auto took = std::chrono::steady_clock::now() - start;

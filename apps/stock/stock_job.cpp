@@ -447,13 +447,7 @@ job_counters define_job(stream_execution_environment& env,
     // One transaction per subtask and checkpoint (or one per subtask for
     // the whole run without checkpoints), prepared at the barrier and
     // committed when the checkpoint completes.
-    add_two_phase_commit_sink(
-        results,
-        [where = *table, pg_options] {
-          return std::make_unique<pg::postgres_sink<industry_window>>(
-              where, to_fields, pg_options);
-        },
-        "PostgreSQL Output")
+    pg::add_sink(results, *table, to_fields, pg_options, "PostgreSQL Output")
         .uid("postgres-output");
   } else if (o.output && checkpointed) {
     results.sink_to_files(*o.output, csv, std::string{output_header})

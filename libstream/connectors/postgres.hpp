@@ -269,6 +269,24 @@ void postgres_sink<T>::abort_leftovers(
   }
 }
 
+/// A postgres_sink per subtask of `stream`, through the two-phase commit
+/// sink, declared blocking: libpq's calls wait for the server, so its
+/// subtasks run on a thread each instead of stalling the node's workers.
+template <class T>
+data_stream_sink<T>
+add_sink(data_stream<T> stream, url where,
+         typename postgres_sink<T>::row_function row, sink_options o,
+         std::string name = "PostgreSQL Sink") {
+  return add_two_phase_commit_sink(
+             std::move(stream),
+             [where = std::move(where), row = std::move(row),
+              o = std::move(o)] {
+               return std::make_unique<postgres_sink<T>>(where, row, o);
+             },
+             std::move(name))
+      .blocking();
+}
+
 } // namespace libstream::pg
 
 template <>

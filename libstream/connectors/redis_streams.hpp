@@ -308,6 +308,7 @@ data_stream_sink<T> write_redis_stream(
   auto& b = *stream.builder();
   auto& t = b.add(transformation_kind::sink, std::move(name), {stream.id()});
   t.input_type = typeid(T);
+  t.blocking = true; // a synchronous client: XADD waits for the server
   t.make_operator = [server, name_of_stream, encode,
                      opts]() -> std::unique_ptr<operator_base> {
     return std::make_unique<redis_stream_sink<T>>(server, name_of_stream,
