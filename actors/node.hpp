@@ -48,13 +48,14 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
                          std::string state_dir, std::string address);
 
 /// The credits (batches in flight) of each channel of an outgoing edge of
-/// `channels` channels: `credits_per_channel` on an edge of one or two
-/// channels, fewer on wider edges (at least one), so that an edge holds
-/// about 2 x `credits_per_channel` batches in flight however many channels
-/// it has. Spare credits keep a producer running while a consumer is
-/// scheduled, which matters on narrow edges; on a wide edge its many
-/// consumers run in turn anyway, and every credit a channel does not hold
-/// makes room for larger batches in the network memory (see batch_budget).
+/// `channels` channels: `credits_per_channel` (C) on an edge of one or two
+/// channels, max(1, 2C / channels) on wider edges, so that an edge holds
+/// at most max(2C, channels) batches in flight instead of C x channels.
+/// Spare credits keep a producer running while a consumer is scheduled,
+/// which matters on narrow edges; on a wide edge its many consumers run in
+/// turn anyway, and every credit a channel does not hold makes room for
+/// larger batches in the network memory (see batch_budget). The same on
+/// channels to other nodes and on broadcast edges (not measured there).
 int channel_credits(int credits_per_channel, size_t channels) noexcept;
 
 /// What one batch of subtask `index` of `graph` may take when its slot has

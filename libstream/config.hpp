@@ -59,7 +59,9 @@ struct execution_config {
   size_t batch_bytes = 32 * 1024;
 
   /// Batches a consumer accepts per input channel before the producer must
-  /// wait for credit. Memory in flight <= channels x credits x batch size.
+  /// wait for credit, on an edge of one or two channels; a wider edge of N
+  /// channels gives each max(1, 2 x this / N) (runtime::channel_credits).
+  /// Memory in flight <= channels x credits x batch size.
   int credits_per_channel = 4;
 
   /// How often periodic watermarks are emitted (ms).
@@ -110,7 +112,7 @@ struct execution_config {
   /// (Flink's taskmanager.memory.network): the bound on records buffered
   /// in channels and in flight. Each task slot gets an equal share; a
   /// subtask's output channels split its slot's share, each channel
-  /// holding its open buffer and `credits_per_channel` batches in flight,
+  /// holding its open buffer and a batch per credit in flight,
   /// so batches shrink below `batch_bytes` when a slot has many channels
   /// (at high parallelism) instead of memory growing with parallelism
   /// squared. Channels take buffers only once they carry records, and only

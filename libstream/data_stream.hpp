@@ -435,10 +435,11 @@ public:
   }
 
   /// Declares that the sink blocks its thread (it waits on a synchronous
-  /// client): its subtasks then run on a thread each, not on the node's
-  /// pool of worker threads, where every wait would stall the other
-  /// subtasks sharing the pool. The PostgreSQL and Redis Stream sinks
-  /// declare it themselves. (Lookups belong in async I/O instead.)
+  /// client): the subtasks of its chain (with the operators chained before
+  /// it) then run on a thread each, not on the node's pool of worker
+  /// threads, where every wait would stall the other subtasks sharing the
+  /// pool. pg::add_sink and write_redis_stream declare it themselves.
+  /// (Lookups belong in async I/O instead.)
   data_stream_sink& blocking() {
     builder_->node(id_).blocking = true;
     return *this;
