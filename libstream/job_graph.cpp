@@ -571,16 +571,6 @@ std::vector<int> job_graph::channel_sources(int e, int j) const {
   return result;
 }
 
-size_t job_graph::output_channels(int v, int index) const {
-  auto& vx = vertices_.at(static_cast<size_t>(v));
-  if (index >= vx.parallelism)
-    return 0;
-  size_t n = 0;
-  for (int e : vx.outputs)
-    n += channel_targets(e, index).size();
-  return n;
-}
-
 chain_instance job_graph::instantiate(int v) const {
   auto& vx = vertices_.at(static_cast<size_t>(v));
   chain_instance ci;

@@ -164,10 +164,6 @@ public:
   /// edge `e`.
   std::vector<int> channel_sources(int e, int consumer_index) const;
 
-  /// The output channels of subtask `index` of vertex `v` (0 when the
-  /// vertex has fewer subtasks).
-  size_t output_channels(int v, int index) const;
-
   /// Creates the operators of vertex `v` for one subtask, wired together.
   chain_instance instantiate(int v) const;
 
