@@ -341,6 +341,15 @@ public:
     return *this;
   }
 
+  /// Declares that the operator blocks its thread (a synchronous client):
+  /// the subtasks of its chain run on a thread each, not on the node's
+  /// pool of worker threads (see data_stream_sink::blocking). Lookups
+  /// belong in async I/O instead, which never blocks.
+  data_stream& blocking() {
+    physical("blocking").blocking = true;
+    return *this;
+  }
+
 protected:
   template <class R, class Make>
   data_stream<R> add_operator(std::string name, Make make, bool keyed = false) {

@@ -652,6 +652,38 @@ CAF_TEST(a sink declared blocking runs on threads of its own) {
     CAF_CHECK(seen->pool.count(id) == 0);
 }
 
+CAF_TEST(an operator declared blocking runs on threads of its own) {
+  stream_execution_environment env;
+  env.set_parallelism(2);
+  env.config().worker_threads = 1;
+  auto mtx = std::make_shared<std::mutex>();
+  auto pool = std::make_shared<std::set<std::thread::id>>();
+  auto own = std::make_shared<std::set<std::thread::id>>();
+  auto note = [mtx](std::shared_ptr<std::set<std::thread::id>> where) {
+    return [mtx, where](int64_t x) {
+      std::lock_guard<std::mutex> guard{*mtx};
+      where->insert(std::this_thread::get_id());
+      return x;
+    };
+  };
+  auto out = std::make_shared<tagged>();
+  env.from_generator(200, [](uint64_t i) { return static_cast<int64_t>(i); })
+      .map(note(pool))
+      .map(note(own))
+      .disable_chaining()
+      .blocking()
+      .map(note(pool))
+      .disable_chaining()
+      .add_sink(make_tagged_sink(out, 0));
+  auto r = env.execute("blocking map");
+  CAF_CHECK(r.status == job_status::finished);
+  CAF_CHECK_EQUAL(out->values().size(), 200u);
+  CAF_CHECK_EQUAL(pool->size(), 1u);
+  CAF_CHECK_EQUAL(own->size(), 2u);
+  for (auto& id : *own)
+    CAF_CHECK(pool->count(id) == 0);
+}
+
 CAF_TEST(a budget too small for one record still sends every record) {
   CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 10), 1u);
   CAF_CHECK_EQUAL(execution_config{}.batch_records(64, 640), 10u);

@@ -244,9 +244,9 @@ read_redis_stream(stream_execution_environment& env, redis::url server,
                                                     dead_letters);
   });
   env.builder()->node(s.id()).non_parallel = true;
-  // Every poll waits for the server's answer (a synchronous client).
-  env.builder()->node(s.id()).blocking = true;
   s.set_parallelism(1);
+  // Every poll waits for the server's answer (a synchronous client).
+  s.blocking();
   return s;
 }
 
