@@ -244,22 +244,6 @@ private:
 
 } // namespace
 
-void configure_worker_pool(caf::actor_system_config& cfg, int threads) {
-  // Work sharing: one queue for all workers, and an idle worker is woken
-  // when a subtask becomes ready. Under work stealing a subtask woken by a
-  // busy producer waits in the producer's worker queue until another
-  // worker steals it (after up to 10 ms of relaxed polling), and pipelined
-  // subtasks then mostly run one after the other: stream-bench's keyed
-  // window pipeline at p=1 ran at 0.6 of the dedicated-thread speed.
-  cfg.set("scheduler.policy", caf::atom("sharing"));
-  // A subtask yields its worker after this many messages, so that a
-  // source polling itself cannot hold a worker while consumers wait (CAF's
-  // default is unlimited).
-  cfg.set("scheduler.max-throughput", size_t{worker_pool_max_throughput});
-  if (threads > 0)
-    cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
-}
-
 std::shared_ptr<job_executor>
 make_embedded_executor(const execution_config& cfg) {
   return std::make_shared<embedded_executor>(cfg);

@@ -1,0 +1,168 @@
+// libstream's worker pool: CAF's scheduler coordinator with a policy that
+// runs a subtask woken by another soon after, while what it was sent is
+// still in the caches.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <condition_variable>
+
+#include "caf/actor_system_config.hpp"
+#include "caf/policy/unprofiled.hpp"
+#include "caf/resumable.hpp"
+#include "caf/scheduler/coordinator.hpp"
+#include "caf/scheduler/worker.hpp"
+
+#include "actors/embedded.hpp"
+
+namespace libstream {
+namespace {
+
+/// One queue shared by all workers (as CAF's work sharing: an idle worker
+/// takes a ready subtask at once), in two parts:
+/// - woken: actors an actor on a worker just sent to (internal enqueues),
+///   newest first, so that a consumer runs while the batch its producer
+///   filled is hot, and the batch goes back to the producer's pool at once;
+/// - ready: everything else (actors that used up their throughput and
+///   yield, messages from timers, other threads and the network), oldest
+///   first.
+/// Woken actors go first, but never more than `woken_streak` in a row while
+/// ready ones wait, so a producer and consumer waking each other cannot
+/// starve the rest.
+///
+/// A worker that finds the queue empty polls it for `spin_for` before it
+/// sleeps, and an enqueue wakes a worker only when one sleeps: a pipeline
+/// hands a batch to the other worker hundreds of thousands of times a
+/// second, and a futex wake-up with its context switch for each (CAF's
+/// work sharing notifies on every enqueue) cost more than the batch.
+class woken_first : public caf::policy::unprofiled {
+public:
+  static constexpr size_t woken_streak = 16;
+  static constexpr std::chrono::microseconds spin_for{50};
+
+  struct coordinator_data {
+    explicit coordinator_data(caf::scheduler::abstract_coordinator*) {}
+    std::mutex lock;
+    std::condition_variable cv;
+    std::deque<caf::resumable*> woken;
+    std::deque<caf::resumable*> ready;
+    std::atomic<size_t> queued{0}; // woken + ready, read while spinning
+    size_t streak = 0;
+    size_t sleepers = 0;
+  };
+
+  struct worker_data {
+    explicit worker_data(caf::scheduler::abstract_coordinator*) {}
+  };
+
+  template <class Coordinator>
+  void central_enqueue(Coordinator* self, caf::resumable* job) {
+    push(d(self), job, false);
+  }
+
+  template <class Worker>
+  void external_enqueue(Worker* self, caf::resumable* job) {
+    push(d(self->parent()), job, false);
+  }
+
+  template <class Worker>
+  void internal_enqueue(Worker* self, caf::resumable* job) {
+    push(d(self->parent()), job, true);
+  }
+
+  template <class Worker>
+  void resume_job_later(Worker* self, caf::resumable* job) {
+    push(d(self->parent()), job, false);
+  }
+
+  template <class Worker>
+  caf::resumable* dequeue(Worker* self) {
+    auto& q = d(self->parent());
+    spin_while_empty(q);
+    std::unique_lock<std::mutex> guard{q.lock};
+    if (q.woken.empty() && q.ready.empty()) {
+      ++q.sleepers;
+      q.cv.wait(guard, [&] { return !q.woken.empty() || !q.ready.empty(); });
+      --q.sleepers;
+    }
+    caf::resumable* job;
+    if (!q.woken.empty() && (q.ready.empty() || q.streak < woken_streak)) {
+      job = q.woken.back();
+      q.woken.pop_back();
+      ++q.streak;
+    } else {
+      job = q.ready.front();
+      q.ready.pop_front();
+      q.streak = 0;
+    }
+    q.queued.fetch_sub(1, std::memory_order_relaxed);
+    return job;
+  }
+
+  template <class Worker, class F>
+  void foreach_resumable(Worker*, F) {
+    // no per-worker queues
+  }
+
+  template <class Coordinator, class F>
+  void foreach_central_resumable(Coordinator* self, F f) {
+    auto& q = d(self);
+    std::unique_lock<std::mutex> guard{q.lock};
+    for (auto* queue : {&q.woken, &q.ready}) {
+      while (!queue->empty()) {
+        auto* job = queue->front();
+        queue->pop_front();
+        f(job);
+      }
+    }
+  }
+
+private:
+  static void push(coordinator_data& q, caf::resumable* job, bool woken) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> guard{q.lock};
+      (woken ? q.woken : q.ready).push_back(job);
+      q.queued.fetch_add(1, std::memory_order_relaxed);
+      wake = q.sleepers > 0;
+    }
+    if (wake)
+      q.cv.notify_one();
+  }
+
+  static void spin_while_empty(coordinator_data& q) {
+    if (q.queued.load(std::memory_order_relaxed) != 0)
+      return;
+    auto until = std::chrono::steady_clock::now() + spin_for;
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (q.queued.load(std::memory_order_relaxed) != 0)
+          return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (std::chrono::steady_clock::now() >= until)
+        return;
+    }
+  }
+};
+
+} // namespace
+
+void configure_worker_pool(caf::actor_system_config& cfg, int threads) {
+  cfg.module_factories.emplace_back(
+      [](caf::actor_system& sys) -> caf::actor_system::module* {
+        return new caf::scheduler::coordinator<woken_first>(sys);
+      });
+  // A subtask yields its worker after this many messages, so that a
+  // source polling itself cannot hold a worker while consumers wait (CAF's
+  // default is unlimited).
+  cfg.set("scheduler.max-throughput", size_t{worker_pool_max_throughput});
+  if (threads > 0)
+    cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+}
+
+} // namespace libstream
