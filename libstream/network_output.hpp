@@ -222,6 +222,11 @@ public:
   network_output(partitioning kind, Selector select)
       : kind_(kind), select_(std::move(select)), has_selector_(true) {}
 
+  ~network_output() override {
+    if (pool_)
+      pool_->unreserve(reserved_);
+  }
+
   void process_batch(record_batch<T>& batch) override {
     auto n = buffers_.size();
     switch (kind_) {
@@ -308,7 +313,11 @@ protected:
     seen_.assign(buffers_.size(), false);
     hashes_.assign(buffers_.size(), {});
     // Enough for the batches in flight on every channel to come back.
-    pool_ = std::make_shared<batch_pool<T>>(2 * buffers_.size() + 2);
+    if (pool_)
+      pool_->unreserve(reserved_);
+    pool_ = batch_pool<T>::shared();
+    reserved_ = 2 * buffers_.size() + 2;
+    pool_->reserve(reserved_);
     if (!buffers_.empty())
       next_ = static_cast<size_t>(this->ctx_ ? this->ctx_->subtask_index() : 0)
               % buffers_.size();
@@ -358,6 +367,7 @@ private:
   }
 
   partitioning kind_;
+  size_t reserved_ = 0; // batches pool_ keeps for this output
   Selector select_{};
   bool has_selector_ = false;
   std::vector<record_buffer<T>> buffers_;
