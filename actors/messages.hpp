@@ -70,6 +70,7 @@
 //                            (stop_timeout_atom, uint64 job)  give up waiting
 //                            for the subtasks of an ended job to terminate
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -119,6 +120,10 @@ struct deployment {
   /// A cluster job: the app module whose code the graph's operators run,
   /// kept loaded while the subtask and its checkpoint writers live.
   std::shared_ptr<const void> code;
+  /// The buffer timeout's flag (set by the node): the subtask raises it
+  /// when it buffered output, and the node's output flusher, ticking every
+  /// buffer timeout, sends it a flush. Null: the subtask times its own.
+  std::shared_ptr<std::atomic<bool>> flush_request;
 };
 
 /// What one subtask wrote for one checkpoint: the state of each operator

@@ -3,6 +3,8 @@
 #include "actors/cluster.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -96,10 +98,54 @@ caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
   bool blocks = false;
   for (int id : d.graph->vertices().at(static_cast<size_t>(d.vertex)).operators)
     blocks = blocks || d.graph->node(id).blocking;
+  auto timeout = static_cast<int64_t>(cfg.buffer_timeout);
+  std::shared_ptr<std::atomic<bool>> flag;
+  if (timeout > 0) {
+    flag = std::make_shared<std::atomic<bool>>(false);
+    d.flush_request = flag;
+  }
+  caf::actor sub;
   if (blocks || cfg.thread_per_subtask
       || cfg.state_backend.kind == state_backend_kind::leveldb)
-    return self->spawn<caf::detached>(subtask_actor, std::move(d));
-  return self->spawn(subtask_actor, std::move(d));
+    sub = self->spawn<caf::detached>(subtask_actor, std::move(d));
+  else
+    sub = self->spawn(subtask_actor, std::move(d));
+  if (flag) {
+    auto& list = st.flushables[timeout];
+    if (list.empty())
+      self->delayed_send(self, std::chrono::milliseconds{timeout},
+                         flush_atom_v, timeout);
+    list.push_back({caf::actor_cast<caf::weak_actor_ptr>(sub),
+                    std::move(flag)});
+  }
+  return sub;
+}
+
+/// One tick of the output flusher for subtasks with buffer timeout
+/// `timeout`: flushes those that asked, forgets those that ended.
+void flush_tick(caf::stateful_actor<node_state>* self, int64_t timeout) {
+  auto& st = self->state;
+  auto i = st.flushables.find(timeout);
+  if (i == st.flushables.end())
+    return;
+  auto& list = i->second;
+  // A subtask that ended dropped its deployment's share of the flag.
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [](const node_state::flushable& f) {
+                              return f.request.use_count() == 1;
+                            }),
+             list.end());
+  for (auto& f : list) {
+    if (!f.request->exchange(false, std::memory_order_acq_rel))
+      continue;
+    if (auto sub = caf::actor_cast<caf::actor>(f.subtask.lock()))
+      self->send(sub, flush_atom_v);
+  }
+  if (list.empty())
+    st.flushables.erase(i);
+  else
+    self->delayed_send(self, std::chrono::milliseconds{timeout}, flush_atom_v,
+                       timeout);
 }
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
@@ -257,6 +303,7 @@ caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,
       [self](deploy_atom, deployment& d) -> caf::actor {
         return spawn_subtask(self, std::move(d));
       },
+      [self](flush_atom, int64_t timeout) { flush_tick(self, timeout); },
   };
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -41,6 +42,17 @@ struct node_state {
   std::map<uint64_t, prepared_job> jobs;
   /// Subtasks spawned for cluster jobs, by job, to stop them.
   std::map<uint64_t, std::vector<caf::actor>> subtasks;
+  /// The output flusher (Flink's): subtasks with a buffer timeout, by the
+  /// timeout in ms. Every timeout, those that raised their flag since the
+  /// last tick get a flush. One timer per node and timeout instead of one
+  /// per subtask and timeout: each CAF timer wakes the clock thread, which
+  /// with hundreds of subtasks on two cores preempted them thousands of
+  /// times a second.
+  struct flushable {
+    caf::weak_actor_ptr subtask;
+    std::shared_ptr<std::atomic<bool>> request;
+  };
+  std::map<int64_t, std::vector<flushable>> flushables;
 };
 
 caf::behavior node_actor(caf::stateful_actor<node_state>* self, std::string id,

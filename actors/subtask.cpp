@@ -518,7 +518,10 @@ void subtask_state::arm_flush() {
   if (timeout <= 0 || flush_armed || done)
     return;
   flush_armed = true;
-  self->delayed_send(self, ms(timeout), flush_atom_v);
+  if (dep.flush_request)
+    dep.flush_request->store(true, std::memory_order_release);
+  else
+    self->delayed_send(self, ms(timeout), flush_atom_v);
 }
 
 // -- lifecycle
