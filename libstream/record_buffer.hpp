@@ -105,6 +105,15 @@ public:
     size_ = 0;
   }
 
+  /// Gives up the storage of an empty buffer as it is (its slots keep
+  /// what they hold, strings their capacity), for a pool; start() again
+  /// before adding records.
+  record_batch<T> release_storage() noexcept {
+    capacity_ = 0;
+    size_ = 0;
+    return std::move(storage_);
+  }
+
   /// Moves the filled records out and leaves the buffer without storage
   /// (start() it again before adding records).
   record_batch<T> release() {
