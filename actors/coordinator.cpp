@@ -30,11 +30,31 @@ namespace {
 using job_info = coordinator_state::job_info;
 using self_ptr = caf::stateful_actor<coordinator_state>*;
 
+/// Whether every producer subtask of edge `e` sends to every consumer
+/// subtask (hash, rebalance, broadcast, custom): then producer p's channel
+/// to consumer c is its c-th, and c's channel from p its p-th, which
+/// wiring asks for every pair (at parallelism 128, building the lists to
+/// search them made wiring cubic).
+bool all_to_all(const job_graph& g, int e) {
+  auto part = g.edges()[static_cast<size_t>(e)].part;
+  return part != partitioning::forward && part != partitioning::rescale;
+}
+
+int parallelism_of(const job_graph& g, int v) {
+  return g.vertices()[static_cast<size_t>(v)].parallelism;
+}
+
 /// The index of channel (producer p -> consumer c) among the output channels
 /// of producer subtask p of vertex v.
 uint32_t output_index(const job_graph& g, int v, int p, int edge, int c) {
   uint32_t base = 0;
   for (auto e : g.vertices()[static_cast<size_t>(v)].outputs) {
+    if (all_to_all(g, e)) {
+      if (e == edge)
+        return base + static_cast<uint32_t>(c);
+      base += static_cast<uint32_t>(parallelism_of(g, g.consumer_vertex(e)));
+      continue;
+    }
     auto targets = g.channel_targets(e, p);
     if (e == edge) {
       auto i = std::find(targets.begin(), targets.end(), c);
@@ -50,6 +70,12 @@ uint32_t output_index(const job_graph& g, int v, int p, int edge, int c) {
 uint32_t input_index(const job_graph& g, int v, int c, int edge, int p) {
   uint32_t base = 0;
   for (auto e : g.vertices()[static_cast<size_t>(v)].inputs) {
+    if (all_to_all(g, e)) {
+      if (e == edge)
+        return base + static_cast<uint32_t>(p);
+      base += static_cast<uint32_t>(parallelism_of(g, g.producer_vertex(e)));
+      continue;
+    }
     auto sources = g.channel_sources(e, c);
     if (e == edge) {
       auto i = std::find(sources.begin(), sources.end(), p);
