@@ -24,7 +24,8 @@ public:
     std::optional<bool> idle;           // set when the idle status flipped
   };
 
-  explicit watermark_valve(size_t channels) : channels_(channels) {}
+  explicit watermark_valve(size_t channels)
+      : channels_(channels), active_(channels), behind_(channels) {}
 
   size_t channels() const noexcept { return channels_.size(); }
   timestamp current() const noexcept { return current_; }
@@ -36,14 +37,21 @@ public:
     auto& c = at(ch);
     if (c.ended)
       return {};
-    if (wm > c.watermark)
-      c.watermark = wm;
-    change result;
     if (c.idle) {
+      if (wm > c.watermark)
+        c.watermark = wm;
       c.idle = false;
-      result = recompute();
-      return result;
+      return recompute();
     }
+    if (wm <= c.watermark)
+      return {};
+    // Only a channel at or below the current watermark can hold it back,
+    // and only the last of them moves it: a subtask with n input channels
+    // scans them once per advance, not once per watermark (n of them).
+    bool was_behind = c.watermark <= current_;
+    c.watermark = wm;
+    if (!was_behind || wm <= current_ || --behind_ > 0)
+      return {};
     return recompute();
   }
 
@@ -59,9 +67,19 @@ public:
   /// Channel `ch` ended: it no longer holds back the minimum.
   change on_end(size_t ch) {
     auto& c = at(ch);
+    bool was_active = !c.ended && !c.idle;
+    bool was_behind = was_active && c.watermark <= current_;
     c.watermark = max_watermark;
     c.idle = false;
     c.ended = true;
+    if (was_active) {
+      --active_;
+      if (was_behind)
+        --behind_;
+      // Others still active, and this one did not hold the minimum alone.
+      if (active_ > 0 && (!was_behind || behind_ > 0))
+        return {};
+    }
     return recompute();
   }
 
@@ -94,6 +112,7 @@ private:
     bool any_open = false; // a channel that has not ended
     bool all_idle = true;  // every open channel is idle
     timestamp low = max_watermark;
+    active_ = 0;
     for (auto& c : channels_) {
       if (c.ended)
         continue;
@@ -101,6 +120,7 @@ private:
       if (c.idle)
         continue;
       all_idle = false;
+      ++active_;
       if (c.watermark < low)
         low = c.watermark;
     }
@@ -114,10 +134,16 @@ private:
       current_ = low;
       result.watermark = low;
     }
+    behind_ = 0;
+    for (auto& c : channels_)
+      if (!c.ended && !c.idle && c.watermark <= current_)
+        ++behind_;
     return result;
   }
 
   std::vector<channel> channels_;
+  size_t active_ = 0; // channels neither idle nor ended
+  size_t behind_ = 0; // of those, at or below current_: they hold it back
   timestamp current_ = min_watermark;
   bool idle_ = false;
 };
