@@ -96,8 +96,9 @@ struct execution_config {
   /// actors) instead of the node's pool of worker threads. The pool is the
   /// default: a node's threads do not grow with its slots and jobs, and
   /// stream-bench measures the pool at least as fast on 2 cores (the
-  /// executor's own actor system uses CAF's work-sharing scheduler, where a
-  /// subtask woken by a busy producer runs on the next free worker at once).
+  /// pool's scheduler shares one queue among the workers, and a subtask
+  /// woken by a producer runs on the next free worker, before those that
+  /// were ready earlier: see configure_worker_pool).
   /// Subtasks with LevelDB state always get a thread of their own, as
   /// blocking work must not stall the pool: a LevelDB read or compaction
   /// stall blocks only that subtask.
