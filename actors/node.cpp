@@ -98,15 +98,18 @@ caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
   bool blocks = false;
   for (int id : d.graph->vertices().at(static_cast<size_t>(d.vertex)).operators)
     blocks = blocks || d.graph->node(id).blocking;
+  bool detached = blocks || cfg.thread_per_subtask
+                  || cfg.state_backend.kind == state_backend_kind::leveldb;
+  // Subtasks on a thread of their own keep their own timer: the flusher
+  // runs on the pool, where a busy node would delay them.
   auto timeout = static_cast<int64_t>(cfg.buffer_timeout);
   std::shared_ptr<std::atomic<bool>> flag;
-  if (timeout > 0) {
+  if (timeout > 0 && !detached) {
     flag = std::make_shared<std::atomic<bool>>(false);
     d.flush_request = flag;
   }
   caf::actor sub;
-  if (blocks || cfg.thread_per_subtask
-      || cfg.state_backend.kind == state_backend_kind::leveldb)
+  if (detached)
     sub = self->spawn<caf::detached>(subtask_actor, std::move(d));
   else
     sub = self->spawn(subtask_actor, std::move(d));
@@ -129,10 +132,17 @@ void flush_tick(caf::stateful_actor<node_state>* self, int64_t timeout) {
   if (i == st.flushables.end())
     return;
   auto& list = i->second;
-  // A subtask that ended dropped its deployment's share of the flag.
+  // Forget subtasks that ended: gone, terminated (others may still hold
+  // a handle), or their deployment's share of the flag dropped.
   list.erase(std::remove_if(list.begin(), list.end(),
                             [](const node_state::flushable& f) {
-                              return f.request.use_count() == 1;
+                              if (f.request.use_count() == 1)
+                                return true;
+                              auto sub = f.subtask.lock();
+                              return !sub
+                                     || sub->get()->getf(
+                                         caf::abstract_actor::
+                                             is_terminated_flag);
                             }),
              list.end());
   for (auto& f : list) {
