@@ -261,10 +261,10 @@ protected:
 namespace detail {
 
 /// The storage of chain buffers of type T that this thread's outputs are
-/// not filling (see output<T>).
+/// not filling (see output<T>). Hidden, as batch_pool<T>::shared().
 template <class T>
-batch_pool<T>& idle_chain_buffers() {
-  thread_local batch_pool<T> pool{4};
+__attribute__((visibility("hidden"))) batch_pool<T>& idle_chain_buffers() {
+  thread_local batch_pool<T> pool{8};
   return pool;
 }
 

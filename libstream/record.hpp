@@ -68,7 +68,11 @@ public:
   /// memory, all of it touched fresh); shared, a batch back from any
   /// consumer goes to the next producer that needs one, newest (cache-hot)
   /// first. Producers reserve() their share of the batches it keeps.
-  static std::shared_ptr<batch_pool> shared() {
+  /// Hidden: each shared library and app module has its own, as two app
+  /// modules may name different types alike (a GNU unique symbol would
+  /// merge their pools across RTLD_LOCAL).
+  __attribute__((visibility("hidden"))) static std::shared_ptr<batch_pool>
+  shared() {
     static std::mutex mtx;
     static std::weak_ptr<batch_pool> current;
     std::lock_guard<std::mutex> guard{mtx};

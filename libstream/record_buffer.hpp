@@ -127,6 +127,10 @@ public:
 private:
   void fresh(batch_pool<T>* pool = nullptr) {
     storage_ = pool != nullptr ? pool->take() : record_batch<T>{};
+    // A pooled batch from an edge with larger batches would keep memory
+    // beyond what this one's budget allows.
+    if (storage_.capacity() > 2 * capacity_)
+      storage_ = record_batch<T>{};
     if constexpr (slots) {
       storage_.resize(capacity_);
     } else {
