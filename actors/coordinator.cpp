@@ -30,26 +30,20 @@ namespace {
 using job_info = coordinator_state::job_info;
 using self_ptr = caf::stateful_actor<coordinator_state>*;
 
-/// Whether every producer subtask of edge `e` sends to every consumer
-/// subtask (hash, rebalance, broadcast, custom): then producer p's channel
-/// to consumer c is its c-th, and c's channel from p its p-th, which
-/// wiring asks for every pair (at parallelism 128, building the lists to
-/// search them made wiring cubic).
-bool all_to_all(const job_graph& g, int e) {
-  auto part = g.edges()[static_cast<size_t>(e)].part;
-  return part != partitioning::forward && part != partitioning::rescale;
-}
-
 int parallelism_of(const job_graph& g, int v) {
   return g.vertices()[static_cast<size_t>(v)].parallelism;
 }
+
+// Wiring asks for the index of every channel of a job: on all-to-all edges
+// it is the peer's index (at parallelism 128, building the target or source
+// lists to search them made wiring cubic).
 
 /// The index of channel (producer p -> consumer c) among the output channels
 /// of producer subtask p of vertex v.
 uint32_t output_index(const job_graph& g, int v, int p, int edge, int c) {
   uint32_t base = 0;
   for (auto e : g.vertices()[static_cast<size_t>(v)].outputs) {
-    if (all_to_all(g, e)) {
+    if (g.all_to_all(e)) {
       if (e == edge)
         return base + static_cast<uint32_t>(c);
       base += static_cast<uint32_t>(parallelism_of(g, g.consumer_vertex(e)));
@@ -70,7 +64,7 @@ uint32_t output_index(const job_graph& g, int v, int p, int edge, int c) {
 uint32_t input_index(const job_graph& g, int v, int c, int edge, int p) {
   uint32_t base = 0;
   for (auto e : g.vertices()[static_cast<size_t>(v)].inputs) {
-    if (all_to_all(g, e)) {
+    if (g.all_to_all(e)) {
       if (e == edge)
         return base + static_cast<uint32_t>(p);
       base += static_cast<uint32_t>(parallelism_of(g, g.producer_vertex(e)));

@@ -517,6 +517,11 @@ job_graph job_graph::from_parts(std::vector<transformation_ptr> nodes,
   return g;
 }
 
+bool job_graph::all_to_all(int e) const {
+  auto part = edges_.at(static_cast<size_t>(e)).part;
+  return part != partitioning::forward && part != partitioning::rescale;
+}
+
 std::vector<int> job_graph::channel_targets(int e, int i) const {
   auto& edge = edges_.at(static_cast<size_t>(e));
   auto pp = vertices_[static_cast<size_t>(producer_vertex(e))].parallelism;
@@ -535,7 +540,7 @@ std::vector<int> job_graph::channel_targets(int e, int i) const {
         result.push_back(static_cast<int>(static_cast<int64_t>(i) * pc / pp));
       }
       break;
-    default:
+    default: // all_to_all(e)
       for (int j = 0; j < pc; ++j)
         result.push_back(j);
   }
@@ -563,7 +568,7 @@ std::vector<int> job_graph::channel_sources(int e, int j) const {
             result.push_back(i);
       }
       break;
-    default:
+    default: // all_to_all(e)
       result.reserve(static_cast<size_t>(pp));
       for (int i = 0; i < pp; ++i)
         result.push_back(i);

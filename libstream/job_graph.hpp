@@ -156,6 +156,12 @@ public:
   int consumer_vertex(int e) const { return vertex_of_.at(edges_[e].consumer); }
   int producer_vertex(int e) const { return vertex_of_.at(edges_[e].producer); }
 
+  /// Whether every producer subtask of edge `e` sends to every consumer
+  /// subtask (all but forward and rescale): then channel_targets is every
+  /// consumer index in order and channel_sources every producer index, so
+  /// a channel's position is the peer's index.
+  bool all_to_all(int e) const;
+
   /// Which subtasks of the consumer subtask `producer_index` of the
   /// producer sends to over edge `e`, in channel order.
   std::vector<int> channel_targets(int e, int producer_index) const;
