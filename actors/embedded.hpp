@@ -23,9 +23,11 @@ constexpr int worker_pool_max_throughput = 64;
 /// Sets up `cfg`'s scheduler as libstream's worker pool: `threads` workers
 /// (0 = the number of cores) sharing one queue, where an actor woken by
 /// another runs before those ready earlier (actors/worker_pool.cpp), each
-/// subtask yielding after worker_pool_max_throughput messages. The embedded executor's own actor
-/// system and the daemons use it; an application that runs jobs in its own
-/// actor system calls it on that system's config for the same behaviour.
+/// subtask yielding after worker_pool_max_throughput messages. Installed
+/// as the system's scheduler module, it replaces CAF's
+/// `scheduler.policy`. The embedded executor's own actor system and the
+/// daemons use it; an application that runs jobs in its own actor system
+/// calls it on that system's config for the same behaviour.
 void configure_worker_pool(caf::actor_system_config& cfg, int threads = 0);
 
 /// A mini-cluster (one coordinator, nodes with task slots) running in `sys`,

@@ -125,32 +125,24 @@ caf::actor spawn_subtask(caf::stateful_actor<node_state>* self,
 }
 
 /// One tick of the output flusher for subtasks with buffer timeout
-/// `timeout`: flushes those that asked, forgets those that ended.
+/// `timeout`.
 void flush_tick(caf::stateful_actor<node_state>* self, int64_t timeout) {
   auto& st = self->state;
   auto i = st.flushables.find(timeout);
   if (i == st.flushables.end())
     return;
   auto& list = i->second;
-  // Forget subtasks that ended: gone, terminated (others may still hold
-  // a handle), or their deployment's share of the flag dropped.
-  list.erase(std::remove_if(list.begin(), list.end(),
-                            [](const node_state::flushable& f) {
-                              if (f.request.use_count() == 1)
-                                return true;
-                              auto sub = f.subtask.lock();
-                              return !sub
-                                     || sub->get()->getf(
-                                         caf::abstract_actor::
-                                             is_terminated_flag);
-                            }),
-             list.end());
-  for (auto& f : list) {
-    if (!f.request->exchange(false, std::memory_order_acq_rel))
-      continue;
-    if (auto sub = caf::actor_cast<caf::actor>(f.subtask.lock()))
+  // Flushes those that asked; forgets those that ended (others may still
+  // hold a handle to a terminated subtask).
+  auto ended = [self](const node_state::flushable& f) {
+    auto sub = caf::actor_cast<caf::actor>(f.subtask.lock());
+    if (!sub || sub->getf(caf::abstract_actor::is_terminated_flag))
+      return true;
+    if (f.request->exchange(false, std::memory_order_acq_rel))
       self->send(sub, flush_atom_v);
-  }
+    return false;
+  };
+  list.erase(std::remove_if(list.begin(), list.end(), ended), list.end());
   if (list.empty())
     st.flushables.erase(i);
   else
